@@ -1,0 +1,73 @@
+// What the supervisor asks the OS layer to do. Commands are plain data; executing them is the
+// master loop's job.
+#pragma once
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/process_view.hpp"
+#include "core/types.hpp"
+
+namespace zyg::cmd {
+
+// Spawn a zygote process that loads `version`.
+struct StartZygote {
+  ZygoteId zygote;
+  Version version;
+};
+// Ask `zygote` to fork worker `worker`.
+struct RequestWorker {
+  ZygoteId zygote;
+  WorkerId worker;
+};
+// Graceful stop: the worker stops accepting, finishes in-flight work, then exits (SIGTERM).
+// Sent through the worker's parent: its zygote, or the master itself once the worker is orphaned.
+struct StopWorker {
+  WorkerId worker;
+  ZygoteId via;  // zero: the master is the parent and signals `pid` itself
+  Pid pid = 0;
+  StopReason reason = StopReason::none;
+};
+// The worker did not stop in time (or hung): SIGKILL, recorded. Repeated until it is reaped.
+struct KillWorker {
+  WorkerId worker;
+  ZygoteId via;
+  Pid pid = 0;
+  std::string why;
+};
+// Ask a zygote to exit. Its remaining workers drain when their parent dies.
+struct StopZygote {
+  ZygoteId zygote;
+};
+// The zygote did not load or exit in time: SIGKILL (the master is its parent).
+struct KillZygote {
+  ZygoteId zygote;
+  Pid pid = 0;
+};
+// Something an operator should see: a structured log record.
+struct Report {
+  std::string what;    // short machine-readable kind: "deploy", "load-failed", "rollback", ...
+  std::string detail;  // human-readable sentence
+};
+// Answer to ev::StatusRequested.
+struct Status {
+  std::uint64_t request = 0;
+  StatusSnapshot snapshot;
+};
+// Every process is gone after a shutdown: the master may exit with this code.
+struct Exit {
+  int code = 0;
+};
+
+}  // namespace zyg::cmd
+
+namespace zyg {
+
+using Command = std::variant<cmd::StartZygote, cmd::RequestWorker, cmd::StopWorker, cmd::KillWorker,
+                             cmd::StopZygote, cmd::KillZygote, cmd::Report, cmd::Status, cmd::Exit>;
+using Commands = std::vector<Command>;
+
+std::string describe(const Command& c);
+
+}  // namespace zyg

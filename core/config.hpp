@@ -1,0 +1,46 @@
+// Settings of the supervisor's policies. Every limit has a default that follows the seeds.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "core/types.hpp"
+
+namespace zyg {
+
+struct SupervisorConfig {
+  // W: worker slots. Every worker process that exists counts, in any state, at every instant.
+  int budget = 4;
+  // Workers wanted; 0 means "the whole budget". Never above the budget.
+  int desired = 0;
+  // How many workers may be changing at once during a rollout (old ones draining plus new ones
+  // not yet ready). 0 means no limit: every old worker is asked to stop as soon as the new zygote
+  // has loaded, as the seeds describe (idle ones leave at once, busy ones after their request).
+  int max_changing = 0;
+
+  Nanos graceful_timeout = 30s;   // draining -> killed
+  Nanos heartbeat_timeout = 30s;  // a ready/busy worker silent this long is hung -> killed
+  Nanos ready_timeout = 30s;      // starting -> ready, else killed
+  Nanos load_timeout = 60s;       // zygote loading -> loaded, else killed and reported failed
+  Nanos kill_retry = 1s;          // a kill is repeated this often until the process is reaped
+  // A starting worker whose zygote died before reporting its pid: how long its slot stays
+  // counted while we wait to hear of it (a message or an unknown reaped child).
+  Nanos lost_worker_timeout = 60s;
+
+  // Respawn backoff after consecutive failures of one zygote's workers: base * 2^(n-1), capped.
+  Nanos backoff_base = 100ms;
+  Nanos backoff_max = 30s;
+
+  // A new version whose workers die this many times in a row before serving a request is rolled
+  // back (when a proven version is still resident).
+  int crash_loop_limit = 3;
+  // After every wanted worker of a new version is ready, it must run this long without a crash
+  // loop to be proven; then the previous version's zygote is stopped.
+  Nanos probation = 10s;
+
+  // Returns an error sentence, or nothing when the settings are consistent.
+  std::optional<std::string> validate() const;
+  int desired_workers() const { return desired == 0 ? budget : desired; }
+};
+
+}  // namespace zyg

@@ -1,0 +1,168 @@
+// The OS seam: every operation the master, zygote and worker loops need from the operating system,
+// one method per system call, returning a value or an errno. real/ implements it over Linux;
+// sim/ implements it over a simulated kernel with virtual time. The loops see no difference.
+//
+// Conventions, the same in both layers:
+// - Every descriptor is non-blocking and close-on-exec; loops call poll() before reading.
+// - A child starts as spawn(spec) -> pid and runs spec.main in a fresh process; it never returns
+//   into its parent's code ("fork returns twice" is not part of this interface).
+// - Signal handlers only record the signal; take_signals() hands them to the loop, coalesced as
+//   the kernel coalesces pending signals.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/process_view.hpp"
+#include "core/types.hpp"
+
+namespace zyg::os {
+
+using Fd = int;
+
+// Signal numbers as Linux defines them, so logs and tests read naturally. The real layer checks
+// these against <signal.h> at compile time.
+enum class Signal : int {
+  hup = 1,
+  interrupt = 2,
+  quit = 3,
+  kill = 9,
+  usr1 = 10,
+  usr2 = 12,
+  term = 15,
+  child = 17,
+  cont = 18,
+  stop = 19,
+  ttin = 21,
+  ttou = 22,
+};
+
+const char* to_string(Signal s);
+
+// errno values the loops act on (Linux numbering; checked by the real layer).
+namespace err {
+inline constexpr int srch = 3;
+inline constexpr int intr = 4;
+inline constexpr int badf = 9;
+inline constexpr int child = 10;
+inline constexpr int again = 11;
+inline constexpr int nomem = 12;
+inline constexpr int inval = 22;
+inline constexpr int mfile = 24;
+inline constexpr int pipe = 32;
+inline constexpr int msgsize = 90;
+inline constexpr int addrinuse = 98;
+inline constexpr int connreset = 104;
+inline constexpr int notconn = 107;
+}  // namespace err
+
+// A value or an errno.
+template <class T>
+struct Result {
+  T value{};
+  int error = 0;
+  bool ok() const { return error == 0; }
+  static Result fail(int e) { return Result{T{}, e}; }
+};
+
+class Os;
+
+// What a child process is: its title, the descriptors it keeps, and the function it runs.
+struct ChildSpec {
+  std::string title;         // shown by ps, e.g. "zygote-real: worker [releases/B]"
+  Role role = Role::worker;  // for accounting in logs and in the simulator's checks
+  Version version;
+  std::vector<Fd> keep_fds;  // allowlist: every other descriptor is closed in the child
+  std::optional<Signal> parent_death_signal;  // delivered when the parent dies (PR_SET_PDEATHSIG)
+  std::function<int(Os&)> main;               // the child's whole life; its result is the exit code
+};
+
+struct Reaped {
+  Pid pid = 0;
+  ExitStatus status;
+};
+
+enum class ChannelKind : std::uint8_t {
+  seqpacket,  // reliable, ordered messages; the peer sees end-of-file when every holder closes
+  datagram,   // messages from any holder of one end to the other end
+};
+
+// Where the master listens. `unix_path` set means a unix stream socket at that path.
+struct Endpoint {
+  std::string host = "127.0.0.1";  // an IPv4 or IPv6 literal
+  std::uint16_t port = 8000;
+  std::string unix_path;
+};
+
+enum class ShutdownHow : std::uint8_t { read, write, both };
+
+// poll(2) events.
+namespace ev {
+inline constexpr short in = 0x001;
+inline constexpr short out = 0x004;
+inline constexpr short error = 0x008;
+inline constexpr short hangup = 0x010;
+}  // namespace ev
+
+struct PollFd {
+  Fd fd = -1;
+  short events = 0;
+  short revents = 0;
+};
+
+// What a process knows about its own resource use (for worker integrity limits).
+struct Usage {
+  std::uint64_t rss_bytes = 0;
+  Nanos cpu{0};
+};
+
+class Os {
+ public:
+  virtual ~Os() = default;
+
+  // Identity and time.
+  virtual Pid getpid() = 0;
+  virtual Pid getppid() = 0;
+  virtual Nanos now() = 0;  // monotonic
+
+  // Processes.
+  virtual Result<Pid> spawn(ChildSpec spec) = 0;
+  virtual int kill(Pid pid, Signal sig) = 0;         // 0 or errno
+  virtual Result<std::optional<Reaped>> reap() = 0;  // waitpid(-1, WNOHANG); ECHILD when no child
+  [[noreturn]] virtual void exit(int code) = 0;      // _exit: no destructors, no atexit
+  virtual void set_title(const std::string& title) = 0;
+  virtual int become_subreaper() = 0;  // orphaned descendants are reparented here
+
+  // Signals.
+  virtual int catch_signals(std::span<const Signal> signals) = 0;
+  virtual int ignore_signal(Signal sig) = 0;
+  virtual std::vector<Signal> take_signals() = 0;  // each pending signal once, by number
+
+  // Descriptors.
+  virtual Result<std::pair<Fd, Fd>> socketpair(ChannelKind kind) = 0;
+  virtual Result<Fd> listen(const Endpoint& where, int backlog) = 0;
+  virtual Result<Fd> accept(Fd listener) = 0;  // EAGAIN when nothing is queued
+  virtual Result<std::size_t> read(Fd fd, std::span<std::byte> into) = 0;  // 0: end of file
+  virtual Result<std::size_t> write(Fd fd, std::span<const std::byte> from) = 0;
+  // One message, with descriptors passed along (SCM_RIGHTS). EMSGSIZE if it cannot fit.
+  virtual Result<std::size_t> send_message(Fd fd, std::span<const std::byte> bytes,
+                                           std::span<const Fd> pass) = 0;
+  virtual Result<std::size_t> recv_message(Fd fd, std::span<std::byte> into,
+                                           std::vector<Fd>* passed) = 0;
+  virtual int shutdown(Fd fd, ShutdownHow how) = 0;
+  virtual int close(Fd fd) = 0;
+  // Waits until a descriptor is ready, a caught signal arrives (EINTR) or the timeout passes
+  // (nullopt: no timeout). Returns how many descriptors are ready.
+  virtual Result<int> poll(std::span<PollFd> fds, std::optional<Nanos> timeout) = 0;
+
+  // Self-inspection.
+  virtual Usage usage() = 0;
+};
+
+}  // namespace zyg::os

@@ -1,0 +1,50 @@
+// A plain-data view of every process the supervisor accounts for. Tests, status reports and the
+// simulator's agreement check read this; nothing here is live state.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/types.hpp"
+
+namespace zyg {
+
+enum class Role : std::uint8_t { zygote, worker };
+
+struct ProcessInfo {
+  Role role = Role::worker;
+  std::uint64_t id = 0;    // WorkerId or ZygoteId value
+  std::optional<Pid> pid;  // unknown until the process is reported
+  Version version;
+  std::string state;         // to_string(WorkerState) or to_string(ZygoteState)
+  std::uint64_t zygote = 0;  // workers: the zygote that forked it
+  bool orphaned = false;     // workers: its zygote is gone; the master is its parent
+  bool kill_sent = false;
+};
+
+struct WorkerCounts {
+  int starting = 0;
+  int ready = 0;
+  int busy = 0;
+  int draining = 0;
+  int exited_unreaped = 0;
+  int total() const { return starting + ready + busy + draining + exited_unreaped; }
+};
+
+struct StatusSnapshot {
+  int budget = 0;    // W: worker slots
+  int desired = 0;   // workers wanted (<= budget)
+  Version serving;   // the version new workers run ("" before the first load)
+  Version loading;   // a deploy waiting for its zygote to load
+  Version fallback;  // a proven version kept resident until `serving` proves itself
+  bool serving_proven = false;
+  bool shutting_down = false;
+  WorkerCounts workers;
+  int zygotes = 0;
+  std::vector<std::string> failed_versions;  // versions that failed to load or were rolled back
+  std::vector<ProcessInfo> processes;
+};
+
+}  // namespace zyg

@@ -1,0 +1,727 @@
+#include "core/supervisor.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <utility>
+
+namespace zyg {
+
+namespace {
+
+std::string ms_text(Nanos d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + "ms";
+}
+
+}  // namespace
+
+Supervisor::Supervisor(SupervisorConfig config)
+    : config_(std::move(config)), desired_(config_.desired_workers()) {
+  assert(!config_.validate().has_value());
+}
+
+Commands Supervisor::step(const Event& event, Nanos now) {
+  assert(now >= now_ && "time never goes backwards");
+  now_ = std::max(now, now_);
+  out_.clear();
+  if (exited_) return {};
+  std::visit([this](const auto& e) { on(e); }, event);
+  reconcile();
+  return std::exchange(out_, {});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+void Supervisor::on(const ev::Start& e) {
+  if (started_) return;
+  started_ = true;
+  report("start", "serving " + e.version + " with a budget of " + std::to_string(config_.budget) +
+                      " worker slots");
+  target_ = start_zygote(e.version);
+  proven_ = true;  // nothing to roll back to
+}
+
+void Supervisor::on(const ev::DeployRequested& e) {
+  if (!started_ || shutting_down_) {
+    report("deploy-refused", "deploy of " + e.version + " refused: the server is not serving");
+    return;
+  }
+  if (pending_) {
+    Zygote& p = zygote(*pending_);
+    if (p.version == e.version) {
+      report("deploy-noop", e.version + " is already loading");
+      return;
+    }
+    report("deploy-superseded", "deploy of " + p.version + " superseded by " + e.version);
+    stop_zygote(p);
+    pending_.reset();
+  }
+  if (restart_ && restart_->version == e.version) {
+    report("deploy-noop", e.version + " is already the version being restarted");
+    return;
+  }
+  if (target_ && zygote(*target_).version == e.version) {
+    report("deploy-noop", e.version + " is already serving");
+    return;
+  }
+  if (fallback_ && zygote(*fallback_).version == e.version &&
+      zygote(*fallback_).state == ZygoteState::loaded) {
+    // Instant rollback: the previous version's zygote is still resident and loaded.
+    report("deploy", "back to resident " + e.version);
+    ZygoteId previous = *target_;
+    target_ = *fallback_;
+    fallback_.reset();
+    proven_ = true;
+    rollout_complete_at_.reset();
+    stop_zygote(zygote(previous));
+    return;
+  }
+  report("deploy", "loading " + e.version);
+  restart_.reset();
+  pending_ = start_zygote(e.version);
+}
+
+void Supervisor::on(const ev::ZygoteSpawned& e) {
+  if (Zygote* z = find(e.zygote)) z->pid = e.pid;
+}
+
+void Supervisor::on(const ev::ZygoteSpawnFailed& e) {
+  Zygote* z = find(e.zygote);
+  if (!z) return;
+  // No process exists: a load failure, and the zygote is gone at once.
+  zygote_load_failed(*z,
+                     "could not start the zygote process (errno " + std::to_string(e.error) + ")");
+  on(ev::ZygoteExited{e.zygote, ExitStatus::exited(exit_code::load_failed)});
+}
+
+void Supervisor::on(const ev::ZygoteLoaded& e) {
+  Zygote* z = find(e.zygote);
+  if (!z || z->state != ZygoteState::loading) return;
+  z->state = ZygoteState::loaded;
+  z->since = now_;
+  if (!ever_loaded_) ever_loaded_ = true;
+  if (pending_ == e.zygote) {
+    pending_.reset();
+    begin_rollout(e.zygote);
+  } else if (target_ == e.zygote) {
+    report("zygote-loaded", z->version + " loaded");
+  }
+}
+
+void Supervisor::on(const ev::ZygoteLoadFailed& e) {
+  Zygote* z = find(e.zygote);
+  if (!z) return;
+  zygote_load_failed(*z, e.reason);
+  z->state = ZygoteState::exited_unreaped;  // it exits after saying so
+}
+
+void Supervisor::on(const ev::ZygoteExited& e) {
+  auto it = zygotes_.find(e.zygote);
+  if (it == zygotes_.end()) return;
+  Zygote z = it->second;
+  zygotes_.erase(it);
+  // Its workers now have the master as parent; they received SIGTERM on their parent's death.
+  for (auto& [id, w] : workers_) {
+    if (w.zygote != z.id) continue;
+    w.orphaned = true;
+    if (live(w)) {
+      w.state = WorkerState::draining;
+      w.stop = StopReason::zygote_gone;
+      w.since = now_;
+      w.stop_deadline = now_ + config_.graceful_timeout;
+    }
+  }
+  if (z.state == ZygoteState::loading && !z.stop_requested) {
+    zygote_load_failed(z, "zygote exited while loading: " + to_string(e.status));
+  }
+  if (pending_ == z.id) {
+    pending_.reset();
+  } else if (fallback_ == z.id) {
+    fallback_.reset();
+    report("fallback-lost", "resident " + z.version + " exited: " + to_string(e.status));
+  } else if (target_ == z.id) {
+    // The target is only ever stopped after it stopped being the target, so this is a crash or
+    // a failed (re)load.
+    target_.reset();
+    if (!shutting_down_) zygote_crashed(z, e.status);
+  }
+}
+
+void Supervisor::on(const ev::WorkerSpawned& e) {
+  if (Worker* w = find(e.worker)) {
+    w->pid = e.pid;
+    w->last_heard = now_;
+  }
+}
+
+void Supervisor::on(const ev::SpawnFailed& e) {
+  auto it = workers_.find(e.worker);
+  if (it == workers_.end()) return;
+  Worker w = it->second;
+  workers_.erase(it);
+  if (Zygote* z = find(w.zygote)) {
+    record_worker_failure(*z, w, "spawn failed (errno " + std::to_string(e.error) + ")");
+  }
+}
+
+void Supervisor::on(const ev::WorkerReady& e) {
+  Worker* w = find(e.worker);
+  if (!w) return;
+  w->last_heard = now_;
+  if (w->state == WorkerState::starting) {
+    w->state = WorkerState::ready;
+    w->since = now_;
+  }
+}
+
+void Supervisor::on(const ev::WorkerBusy& e) {
+  Worker* w = find(e.worker);
+  if (!w) return;
+  w->last_heard = now_;
+  if (w->state == WorkerState::ready || w->state == WorkerState::starting) {
+    w->state = WorkerState::busy;
+    w->since = now_;
+  }
+}
+
+void Supervisor::on(const ev::WorkerIdle& e) {
+  Worker* w = find(e.worker);
+  if (!w) return;
+  w->last_heard = now_;
+  if (w->state == WorkerState::busy || w->state == WorkerState::starting) {
+    w->state = WorkerState::ready;
+    w->since = now_;
+  }
+  if (e.served > w->served) {
+    w->served = e.served;
+    // Named rule: a worker that served a request proves its zygote healthy; backoff resets.
+    if (Zygote* z = find(w->zygote)) {
+      z->consecutive_failures = 0;
+      z->early_failures = 0;
+      z->restarts = 0;
+      z->next_spawn_at = now_;
+    }
+  }
+}
+
+void Supervisor::on(const ev::WorkerHeartbeat& e) {
+  if (Worker* w = find(e.worker)) w->last_heard = now_;
+}
+
+void Supervisor::on(const ev::WorkerExiting& e) {
+  Worker* w = find(e.worker);
+  if (!w) return;
+  w->last_heard = now_;
+  w->retiring = w->retiring || e.retiring;
+  w->state = WorkerState::exited_unreaped;
+  w->since = now_;
+}
+
+void Supervisor::on(const ev::WorkerExited& e) {
+  auto it = workers_.find(e.worker);
+  if (it == workers_.end()) return;
+  Worker w = it->second;
+  workers_.erase(it);
+  const bool expected = w.stop != StopReason::none || w.retiring;
+  if (expected) return;
+  // An exit nobody asked for: a crash, a hang we killed, or an unannounced exit.
+  Zygote* z = find(w.zygote);
+  std::string what =
+      w.kill_why.empty() ? "exited unexpectedly: " + to_string(e.status) : "killed: " + w.kill_why;
+  if (z) {
+    record_worker_failure(*z, w, what);
+  } else {
+    report("worker-crash",
+           "worker " + std::to_string(w.id.value) + " of " + w.version + " " + what);
+  }
+}
+
+void Supervisor::on(const ev::UnknownChildReaped& e) {
+  // An orphan whose pid we never learned: it belongs to the oldest such "lost" worker.
+  for (auto it = workers_.begin(); it != workers_.end(); ++it) {
+    if (it->second.orphaned && !it->second.pid) {
+      report("worker-exit", "orphaned worker " + std::to_string(it->first.value) +
+                                " reaped as pid " + std::to_string(e.pid));
+      workers_.erase(it);
+      return;
+    }
+  }
+  report("unknown-child", "reaped pid " + std::to_string(e.pid) + " that no record names");
+}
+
+void Supervisor::on(const ev::Tick&) { check_deadlines(); }
+
+void Supervisor::on(const ev::ScaleTo& e) {
+  int wanted = std::clamp(e.workers, 0, config_.budget);
+  if (wanted != e.workers) {
+    report("scale-clamped", "asked for " + std::to_string(e.workers) +
+                                " workers; the budget allows " + std::to_string(wanted));
+  }
+  if (wanted == desired_) return;
+  report("scale", "workers wanted: " + std::to_string(desired_) + " -> " + std::to_string(wanted));
+  desired_ = wanted;
+  rollout_complete_at_.reset();
+}
+
+void Supervisor::on(const ev::ScaleBy& e) { on(ev::ScaleTo{desired_ + e.delta}); }
+
+void Supervisor::on(const ev::Shutdown& e) {
+  if (!shutting_down_) {
+    report("shutdown", e.graceful ? "graceful stop" : "fast stop");
+  } else if (!e.graceful) {
+    report("shutdown", "escalated to fast stop");
+  }
+  shutting_down_ = true;
+  restart_.reset();
+  if (pending_) {
+    stop_zygote(zygote(*pending_));
+    pending_.reset();
+  }
+  for (auto& [id, w] : workers_) {
+    if (live(w)) stop_worker(w, StopReason::shutdown);
+    if (!e.graceful && w.state != WorkerState::exited_unreaped && !w.last_kill) {
+      kill_worker(w, "fast stop");
+    }
+  }
+}
+
+void Supervisor::on(const ev::StatusRequested& e) {
+  out_.push_back(cmd::Status{e.request, snapshot()});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Policies
+
+void Supervisor::reconcile() {
+  if (!started_ || exited_) return;
+  if (shutting_down_) {
+    handle_shutdown_progress();
+    return;
+  }
+  if (restart_ && now_ >= restart_->at && !target_) {
+    ScheduledRestart r = *restart_;
+    restart_.reset();
+    report("zygote-restart", "restarting the zygote of " + r.version + " (attempt " +
+                                 std::to_string(r.attempt) + ")");
+    target_ = start_zygote(r.version);
+    zygote(*target_).restarts = r.attempt;
+  }
+  rollout_step();
+  scale_down_surplus();
+  check_probation();
+}
+
+// Moves workers toward: `desired_` live workers of the target, none of any other zygote, within
+// the budget at every instant and with at most `max_changing` in transition when that is set.
+void Supervisor::rollout_step() {
+  if (!target_) return;
+  Zygote& t = zygote(*target_);
+  if (t.state != ZygoteState::loaded) return;
+  const int k = config_.max_changing;
+  for (;;) {
+    const int target_live = live_workers_of(t.id);
+    const int total = workers_in_budget();
+    const bool under_limit = k == 0 || changing() < k;
+    if (target_live < desired_ && total < config_.budget && under_limit &&
+        now_ >= t.next_spawn_at) {
+      request_worker(t);
+      continue;
+    }
+    // Old workers: every live worker that is not the target's. Prefer idle ones, then the ones
+    // not yet serving, then busy ones (which finish their request before exiting).
+    Worker* pick = nullptr;
+    auto rank = [](const Worker& w) {
+      switch (w.state) {
+        case WorkerState::ready: return 0;
+        case WorkerState::starting: return 1;
+        default: return 2;
+      }
+    };
+    for (auto& [id, w] : workers_) {
+      if (w.zygote == t.id || !live(w)) continue;
+      if (!pick || rank(w) < rank(*pick)) pick = &w;
+    }
+    if (pick && under_limit) {
+      stop_worker(*pick, StopReason::deploy);
+      continue;
+    }
+    break;
+  }
+}
+
+// More live target workers than wanted (scale down): stop the least useful first.
+void Supervisor::scale_down_surplus() {
+  if (!target_) return;
+  int surplus = live_workers_of(*target_) - desired_;
+  if (surplus <= 0) return;
+  auto rank = [](const Worker& w) {
+    switch (w.state) {
+      case WorkerState::starting: return 0;
+      case WorkerState::ready: return 1;
+      default: return 2;
+    }
+  };
+  std::vector<Worker*> candidates;
+  for (auto& [id, w] : workers_) {
+    if (w.zygote == *target_ && live(w)) candidates.push_back(&w);
+  }
+  // Newest first within a rank: ids grow, so reverse id order. Stable and deterministic.
+  std::stable_sort(candidates.begin(), candidates.end(), [&](Worker* a, Worker* b) {
+    if (rank(*a) != rank(*b)) return rank(*a) < rank(*b);
+    return a->id > b->id;
+  });
+  for (int i = 0; i < surplus && i < static_cast<int>(candidates.size()); ++i) {
+    stop_worker(*candidates[static_cast<std::size_t>(i)], StopReason::scale_down);
+  }
+}
+
+void Supervisor::handle_shutdown_progress() {
+  if (!workers_.empty()) return;
+  bool any_zygote = false;
+  for (auto& [id, z] : zygotes_) {
+    any_zygote = true;
+    if (!z.stop_requested) stop_zygote(z);
+  }
+  if (any_zygote) return;
+  exited_ = true;
+  report("exit", "every worker and zygote has exited");
+  out_.push_back(cmd::Exit{exit_code_});
+}
+
+void Supervisor::check_deadlines() {
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    Worker& w = it->second;
+    if (w.orphaned && !w.pid && now_ - w.since >= config_.lost_worker_timeout) {
+      report("worker-lost", "worker " + std::to_string(w.id.value) +
+                                " was never reported by its dead zygote; slot released");
+      it = workers_.erase(it);
+      continue;
+    }
+    if (w.last_kill) {
+      if (now_ - *w.last_kill >= config_.kill_retry) kill_worker(w, w.kill_why);
+    } else if (w.stop_deadline && now_ >= *w.stop_deadline) {
+      kill_worker(
+          w, "did not exit within the graceful timeout of " + ms_text(config_.graceful_timeout));
+    } else if (w.state == WorkerState::starting && now_ - w.since >= config_.ready_timeout) {
+      kill_worker(w, "not ready within " + ms_text(config_.ready_timeout));
+    } else if ((w.state == WorkerState::ready || w.state == WorkerState::busy) &&
+               now_ - w.last_heard >= config_.heartbeat_timeout) {
+      kill_worker(w, "hung: no heartbeat for " + ms_text(now_ - w.last_heard));
+    }
+    ++it;
+  }
+  for (auto& [id, z] : zygotes_) {
+    const bool overdue_load = z.state == ZygoteState::loading && !z.stop_requested &&
+                              now_ - z.since >= config_.load_timeout;
+    const bool overdue_stop = z.stop_requested && now_ - z.since >= config_.graceful_timeout;
+    if (!overdue_load && !overdue_stop) continue;
+    if (overdue_load && !z.load_failure_reported) {
+      zygote_load_failed(z, "not loaded within " + ms_text(config_.load_timeout));
+    }
+    if (!z.pid) continue;
+    if (!z.last_kill || now_ - *z.last_kill >= config_.kill_retry) {
+      z.last_kill = now_;
+      out_.push_back(cmd::KillZygote{z.id, *z.pid});
+    }
+  }
+}
+
+void Supervisor::check_probation() {
+  if (!target_ || proven_) return;
+  const Zygote& t = zygote(*target_);
+  bool complete = t.state == ZygoteState::loaded && live_workers_of(t.id) == desired_;
+  for (const auto& [id, w] : workers_) {
+    if (w.zygote != t.id) complete = false;  // old workers still around
+    if (w.zygote == t.id && w.state == WorkerState::starting) complete = false;
+  }
+  if (!complete) {
+    rollout_complete_at_.reset();
+    return;
+  }
+  if (!rollout_complete_at_) rollout_complete_at_ = now_;
+  if (now_ - *rollout_complete_at_ < config_.probation) return;
+  proven_ = true;
+  report("proven",
+         t.version + " has run " + ms_text(config_.probation) + " with every worker ready");
+  if (fallback_) {
+    stop_zygote(zygote(*fallback_));
+    fallback_.reset();
+  }
+}
+
+void Supervisor::begin_rollout(ZygoteId loaded) {
+  Zygote& z = zygote(loaded);
+  if (target_) {
+    Zygote& previous = zygote(*target_);
+    if (proven_ && previous.state == ZygoteState::loaded) {
+      // The serving version is proven: keep its zygote resident for instant rollback.
+      if (fallback_) stop_zygote(zygote(*fallback_));
+      fallback_ = previous.id;
+    } else {
+      // Superseded before it proved itself: its workers drain when their zygote exits.
+      report("superseded", previous.version + " replaced before it proved itself");
+      stop_zygote(previous);
+    }
+  }
+  target_ = loaded;
+  proven_ = !fallback_;
+  rollout_complete_at_.reset();
+  report("rollout", z.version + " loaded; replacing workers");
+}
+
+void Supervisor::roll_back(const std::string& why) {
+  Zygote& bad = zygote(*target_);
+  Zygote& good = zygote(*fallback_);
+  report("rollback", bad.version + " rolled back to " + good.version + ": " + why);
+  mark_failed(bad.version);
+  target_ = good.id;
+  fallback_.reset();
+  proven_ = true;
+  rollout_complete_at_.reset();
+  stop_zygote(bad);
+}
+
+void Supervisor::record_worker_failure(Zygote& z, const Worker& w, const std::string& what) {
+  z.consecutive_failures += 1;
+  if (w.served == 0) z.early_failures += 1;
+  z.next_spawn_at = now_ + backoff_delay(z.consecutive_failures);
+  report("worker-failed", "worker " + std::to_string(w.id.value) + " of " + z.version + " " + what +
+                              "; next spawn in " + ms_text(z.next_spawn_at - now_));
+  const bool crash_loop = z.early_failures >= config_.crash_loop_limit;
+  if (crash_loop && target_ == z.id && !proven_ && fallback_ &&
+      zygote(*fallback_).state == ZygoteState::loaded) {
+    roll_back(std::to_string(z.early_failures) + " workers died before serving a request");
+  }
+}
+
+void Supervisor::zygote_load_failed(Zygote& z, const std::string& reason) {
+  if (z.load_failure_reported) return;
+  z.load_failure_reported = true;
+  report("load-failed", z.version + " failed to load: " + reason);
+  mark_failed(z.version);
+  if (zygotes_.count(z.id) != 0) stop_zygote(z);
+  if (!ever_loaded_ && target_ == z.id && !shutting_down_) {
+    // Nothing has ever served: there is no version to keep running. Say so and stop.
+    report("no-version", "the first version failed to load; stopping");
+    exit_code_ = exit_code::load_failed;
+    shutting_down_ = true;
+  }
+}
+
+// The target's zygote is gone (crashed, or a restart failed to load). Named rule: an unproven
+// version whose zygote dies is rolled back; a proven one is restarted with backoff.
+void Supervisor::zygote_crashed(const Zygote& z, ExitStatus status) {
+  if (!z.load_failure_reported) {
+    report("zygote-crash", "zygote of " + z.version + " exited: " + to_string(status));
+  }
+  if (!proven_ && fallback_ && zygote(*fallback_).state == ZygoteState::loaded) {
+    report("rollback", z.version + " rolled back: its zygote died before it proved itself");
+    mark_failed(z.version);
+    target_ = *fallback_;
+    fallback_.reset();
+    proven_ = true;
+    rollout_complete_at_.reset();
+    return;
+  }
+  const int attempt = z.restarts + 1;
+  restart_ = ScheduledRestart{z.version, now_ + backoff_delay(attempt), attempt};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Actions
+
+ZygoteId Supervisor::start_zygote(const Version& v) {
+  ZygoteId id{next_zygote_++};
+  Zygote z;
+  z.id = id;
+  z.version = v;
+  z.since = now_;
+  zygotes_.emplace(id, z);
+  out_.push_back(cmd::StartZygote{id, v});
+  return id;
+}
+
+void Supervisor::request_worker(Zygote& z) {
+  assert(workers_in_budget() < config_.budget);
+  Worker w;
+  w.id = WorkerId{next_worker_++};
+  w.zygote = z.id;
+  w.version = z.version;
+  w.since = now_;
+  w.last_heard = now_;
+  workers_.emplace(w.id, w);
+  out_.push_back(cmd::RequestWorker{z.id, w.id});
+}
+
+void Supervisor::stop_worker(Worker& w, StopReason why) {
+  if (!live(w)) return;
+  w.stop = why;
+  w.state = WorkerState::draining;
+  w.since = now_;
+  w.stop_deadline = now_ + config_.graceful_timeout;
+  if (w.orphaned) {
+    if (w.pid) out_.push_back(cmd::StopWorker{w.id, ZygoteId{}, *w.pid, why});
+  } else {
+    out_.push_back(cmd::StopWorker{w.id, w.zygote, w.pid.value_or(0), why});
+  }
+}
+
+void Supervisor::kill_worker(Worker& w, const std::string& why) {
+  if (!w.orphaned) {
+    out_.push_back(cmd::KillWorker{w.id, w.zygote, w.pid.value_or(0), why});
+  } else if (w.pid) {
+    out_.push_back(cmd::KillWorker{w.id, ZygoteId{}, *w.pid, why});
+  }
+  if (!w.last_kill) {
+    kills_ += 1;
+    report("kill", "worker " + std::to_string(w.id.value) + " of " + w.version + " killed: " + why);
+  }
+  w.kill_why = why;
+  w.last_kill = now_;
+}
+
+void Supervisor::stop_zygote(Zygote& z) {
+  if (z.stop_requested) return;
+  z.stop_requested = true;
+  z.since = now_;
+  if (z.state != ZygoteState::exited_unreaped) z.state = ZygoteState::stopping;
+  out_.push_back(cmd::StopZygote{z.id});
+  // Its workers will get SIGTERM when it exits; they are no longer wanted.
+  for (auto& [id, w] : workers_) {
+    if (w.zygote == z.id && live(w)) {
+      w.stop = shutting_down_ ? StopReason::shutdown : StopReason::zygote_gone;
+      w.state = WorkerState::draining;
+      w.since = now_;
+      w.stop_deadline = now_ + config_.graceful_timeout;
+    }
+  }
+}
+
+void Supervisor::report(std::string what, std::string detail) {
+  out_.push_back(cmd::Report{std::move(what), std::move(detail)});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries
+
+Supervisor::Zygote* Supervisor::find(ZygoteId id) {
+  auto it = zygotes_.find(id);
+  return it == zygotes_.end() ? nullptr : &it->second;
+}
+
+const Supervisor::Zygote* Supervisor::find(ZygoteId id) const {
+  auto it = zygotes_.find(id);
+  return it == zygotes_.end() ? nullptr : &it->second;
+}
+
+// For ids the deploy state holds (target_, pending_, fallback_): they always name a record.
+Supervisor::Zygote& Supervisor::zygote(ZygoteId id) { return zygotes_.at(id); }
+const Supervisor::Zygote& Supervisor::zygote(ZygoteId id) const { return zygotes_.at(id); }
+
+Supervisor::Worker* Supervisor::find(WorkerId id) {
+  auto it = workers_.find(id);
+  return it == workers_.end() ? nullptr : &it->second;
+}
+
+bool Supervisor::live(const Worker& w) const {
+  return w.state == WorkerState::starting || w.state == WorkerState::ready ||
+         w.state == WorkerState::busy;
+}
+
+int Supervisor::live_workers_of(ZygoteId z) const {
+  int n = 0;
+  for (const auto& [id, w] : workers_) n += (w.zygote == z && live(w)) ? 1 : 0;
+  return n;
+}
+
+int Supervisor::changing() const {
+  int n = 0;
+  for (const auto& [id, w] : workers_) {
+    const bool new_not_ready = target_ && w.zygote == *target_ && w.state == WorkerState::starting;
+    const bool leaving = !live(w);
+    n += (new_not_ready || leaving) ? 1 : 0;
+  }
+  return n;
+}
+
+Nanos Supervisor::backoff_delay(int failures) const {
+  if (failures <= 0) return Nanos{0};
+  Nanos d = config_.backoff_base;
+  for (int i = 1; i < failures && d < config_.backoff_max; ++i) d *= 2;
+  return std::min(d, config_.backoff_max);
+}
+
+void Supervisor::mark_failed(const Version& v) {
+  if (std::find(failed_versions_.begin(), failed_versions_.end(), v) == failed_versions_.end()) {
+    failed_versions_.push_back(v);
+  }
+}
+
+std::optional<Supervisor::WorkerRoute> Supervisor::route(WorkerId id) const {
+  auto it = workers_.find(id);
+  if (it == workers_.end()) return std::nullopt;
+  return WorkerRoute{it->second.zygote, it->second.pid, it->second.orphaned};
+}
+
+std::optional<Pid> Supervisor::zygote_pid(ZygoteId id) const {
+  const Zygote* z = find(id);
+  return z ? z->pid : std::nullopt;
+}
+
+std::optional<Version> Supervisor::zygote_version(ZygoteId id) const {
+  const Zygote* z = find(id);
+  if (!z) return std::nullopt;
+  return z->version;
+}
+
+std::optional<WorkerId> Supervisor::orphan_with_pid(Pid pid) const {
+  for (const auto& [id, w] : workers_) {
+    if (w.orphaned && w.pid == pid) return id;
+  }
+  return std::nullopt;
+}
+
+StatusSnapshot Supervisor::snapshot() const {
+  StatusSnapshot s;
+  s.budget = config_.budget;
+  s.desired = desired_;
+  if (target_) s.serving = zygote(*target_).version;
+  if (pending_) s.loading = zygote(*pending_).version;
+  if (fallback_) s.fallback = zygote(*fallback_).version;
+  s.serving_proven = proven_;
+  s.shutting_down = shutting_down_;
+  s.zygotes = static_cast<int>(zygotes_.size());
+  s.failed_versions = failed_versions_;
+  for (const auto& [id, z] : zygotes_) {
+    ProcessInfo p;
+    p.role = Role::zygote;
+    p.id = id.value;
+    p.pid = z.pid;
+    p.version = z.version;
+    p.state = to_string(z.state);
+    p.kill_sent = z.last_kill.has_value();
+    s.processes.push_back(p);
+  }
+  for (const auto& [id, w] : workers_) {
+    switch (w.state) {
+      case WorkerState::starting: s.workers.starting++; break;
+      case WorkerState::ready: s.workers.ready++; break;
+      case WorkerState::busy: s.workers.busy++; break;
+      case WorkerState::draining: s.workers.draining++; break;
+      case WorkerState::exited_unreaped: s.workers.exited_unreaped++; break;
+    }
+    ProcessInfo p;
+    p.role = Role::worker;
+    p.id = id.value;
+    p.pid = w.pid;
+    p.version = w.version;
+    p.state = to_string(w.state);
+    p.zygote = w.zygote.value;
+    p.orphaned = w.orphaned;
+    p.kill_sent = w.last_kill.has_value();
+    s.processes.push_back(p);
+  }
+  return s;
+}
+
+}  // namespace zyg

@@ -1,0 +1,172 @@
+// The supervisor: a deterministic state machine that decides which zygotes and workers exist.
+//
+//   Commands cmds = supervisor.step(event, now);
+//
+// It reads no clock, draws no random numbers and makes no system call: time is an input, and
+// every decision is a pure function of the events so far. The master loop (real or simulated)
+// turns what it observes into events and executes the commands.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/commands.hpp"
+#include "core/config.hpp"
+#include "core/events.hpp"
+#include "core/process_view.hpp"
+#include "core/types.hpp"
+
+namespace zyg {
+
+class Supervisor {
+ public:
+  explicit Supervisor(SupervisorConfig config);
+
+  // Feeds one event observed at `now` (monotonic; never decreasing) and returns what to do.
+  Commands step(const Event& event, Nanos now);
+
+  StatusSnapshot snapshot() const;
+  // Worker processes accounted for: every state, exited-but-unreaped included. Never above budget.
+  int workers_in_budget() const { return static_cast<int>(workers_.size()); }
+  const SupervisorConfig& config() const { return config_; }
+  bool finished() const { return exited_; }
+  // Kills sent so far (graceful deadline missed, hung, not ready in time).
+  std::uint64_t kills() const { return kills_; }
+
+  // Identity of a worker's zygote and pid, for the master loop's routing of protocol messages.
+  struct WorkerRoute {
+    ZygoteId zygote;
+    std::optional<Pid> pid;
+    bool orphaned = false;
+  };
+  std::optional<WorkerRoute> route(WorkerId id) const;
+  std::optional<Pid> zygote_pid(ZygoteId id) const;
+  std::optional<Version> zygote_version(ZygoteId id) const;
+  // The worker whose pid is `pid`, among those the master is parent of (orphans).
+  std::optional<WorkerId> orphan_with_pid(Pid pid) const;
+
+ private:
+  struct Worker {
+    WorkerId id;
+    ZygoteId zygote;
+    Version version;
+    WorkerState state = WorkerState::starting;
+    std::optional<Pid> pid;
+    Nanos since{0};       // when it entered its current state
+    Nanos last_heard{0};  // any message from it
+    StopReason stop = StopReason::none;
+    std::optional<Nanos> stop_deadline;
+    std::optional<Nanos> last_kill;
+    std::string kill_why;
+    std::uint64_t served = 0;
+    bool retiring = false;
+    bool orphaned = false;
+  };
+  struct Zygote {
+    ZygoteId id;
+    Version version;
+    ZygoteState state = ZygoteState::loading;
+    std::optional<Pid> pid;
+    Nanos since{0};
+    bool stop_requested = false;
+    bool load_failure_reported = false;
+    std::optional<Nanos> last_kill;
+    int consecutive_failures = 0;  // worker crashes or spawn failures since one last served
+    int early_failures = 0;        // worker deaths before serving a single request, in a row
+    int restarts = 0;              // times this version's zygote was restarted after dying
+    Nanos next_spawn_at{0};        // backoff
+  };
+  struct ScheduledRestart {
+    Version version;
+    Nanos at{0};
+    int attempt = 0;
+  };
+
+  // Event handlers.
+  void on(const ev::Start& e);
+  void on(const ev::DeployRequested& e);
+  void on(const ev::ZygoteSpawned& e);
+  void on(const ev::ZygoteSpawnFailed& e);
+  void on(const ev::ZygoteLoaded& e);
+  void on(const ev::ZygoteLoadFailed& e);
+  void on(const ev::ZygoteExited& e);
+  void on(const ev::WorkerSpawned& e);
+  void on(const ev::SpawnFailed& e);
+  void on(const ev::WorkerReady& e);
+  void on(const ev::WorkerBusy& e);
+  void on(const ev::WorkerIdle& e);
+  void on(const ev::WorkerHeartbeat& e);
+  void on(const ev::WorkerExiting& e);
+  void on(const ev::WorkerExited& e);
+  void on(const ev::UnknownChildReaped& e);
+  void on(const ev::Tick& e);
+  void on(const ev::ScaleTo& e);
+  void on(const ev::ScaleBy& e);
+  void on(const ev::Shutdown& e);
+  void on(const ev::StatusRequested& e);
+
+  // Policies.
+  void reconcile();
+  void rollout_step();
+  void scale_down_surplus();
+  void handle_shutdown_progress();
+  void check_deadlines();
+  void check_probation();
+  void begin_rollout(ZygoteId loaded);
+  void roll_back(const std::string& why);
+  void record_worker_failure(Zygote& z, const Worker& w, const std::string& what);
+  void zygote_load_failed(Zygote& z, const std::string& reason);
+  void zygote_crashed(const Zygote& z, ExitStatus status);
+
+  // Actions.
+  ZygoteId start_zygote(const Version& v);
+  void request_worker(Zygote& z);
+  void stop_worker(Worker& w, StopReason why);
+  void kill_worker(Worker& w, const std::string& why);
+  void stop_zygote(Zygote& z);
+  void report(std::string what, std::string detail);
+
+  // Queries.
+  Zygote* find(ZygoteId id);
+  const Zygote* find(ZygoteId id) const;
+  Zygote& zygote(ZygoteId id);
+  const Zygote& zygote(ZygoteId id) const;
+  Worker* find(WorkerId id);
+  bool live(const Worker& w) const;  // counts toward the wanted number: not asked to stop
+  int live_workers_of(ZygoteId z) const;
+  int changing() const;
+  Nanos backoff_delay(int failures) const;
+  void mark_failed(const Version& v);
+  bool serving_something() const;
+
+  SupervisorConfig config_;
+  int desired_;
+  Nanos now_{0};
+  Commands out_;
+
+  std::map<WorkerId, Worker> workers_;
+  std::map<ZygoteId, Zygote> zygotes_;
+  std::uint64_t next_worker_ = 1;
+  std::uint64_t next_zygote_ = 1;
+
+  // Deploy state: the version workers should run, a deploy still loading, and the last proven
+  // version kept resident (for instant rollback) until the target proves itself.
+  std::optional<ZygoteId> target_;
+  std::optional<ZygoteId> pending_;
+  std::optional<ZygoteId> fallback_;
+  bool proven_ = false;
+  std::optional<Nanos> rollout_complete_at_;
+  std::optional<ScheduledRestart> restart_;
+  bool ever_loaded_ = false;
+
+  bool started_ = false;
+  bool shutting_down_ = false;
+  bool exited_ = false;
+  int exit_code_ = 0;
+  std::uint64_t kills_ = 0;
+  std::vector<Version> failed_versions_;
+};
+
+}  // namespace zyg

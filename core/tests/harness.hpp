@@ -1,0 +1,73 @@
+// A scripted stand-in for the master loop: feeds events to a Supervisor, records the commands,
+// and keeps its own count of the worker processes that exist (from the request until the test
+// says the worker was reaped), checking that count against the budget after every step.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/supervisor.hpp"
+
+namespace zyg::testing {
+
+class Harness {
+ public:
+  explicit Harness(SupervisorConfig config);
+
+  Commands feed(const Event& e);
+  Commands advance(Nanos d);  // time passes, then a tick
+
+  // Scripted life of processes.
+  ZygoteId start(const Version& v);   // Start; returns the zygote asked for
+  ZygoteId deploy(const Version& v);  // DeployRequested; the new zygote (or {})
+  void load(ZygoteId z);              // spawned + loaded
+  void fail_load(ZygoteId z);         // load failed, then the process exits
+  void zygote_exit(ZygoteId z, ExitStatus s = ExitStatus::exited(0));
+  std::vector<WorkerId> spawn_all();  // every requested worker forks and is ready
+  void busy(WorkerId w);
+  void idle(WorkerId w, std::uint64_t served = 1);
+  void exit_worker(WorkerId w, ExitStatus s = ExitStatus::exited(0));  // goodbye + reaped
+  void crash_worker(WorkerId w);                  // reaped with a signal, no goodbye
+  void spawn_failed(WorkerId w, int error = 11);  // the zygote could not fork it
+  void reap_orphan(WorkerId w, Pid pid);          // the master reaps it, never having known it
+
+  // What happened.
+  const Supervisor& supervisor() const { return sup_; }
+  std::vector<WorkerId> workers_of(const Version& v) const;       // existing, by version
+  std::vector<WorkerId> live_workers_of(const Version& v) const;  // not asked to stop
+  int existing_workers() const { return static_cast<int>(exists_.size()); }
+  int peak_workers() const { return peak_; }
+  bool stop_sent(WorkerId w) const { return stopped_.count(w) != 0; }
+  bool kill_sent(WorkerId w) const { return killed_.count(w) != 0; }
+  int count(
+      const std::string& command_prefix) const;  // commands so far whose description starts so
+  bool reported(const std::string& what) const;  // a Report of this kind was made
+  std::set<ZygoteId> zygotes_stopped() const { return zygotes_stopped_; }
+  std::map<ZygoteId, Version> zygotes_started() const { return zygote_version_; }
+  int exit_code() const { return exit_code_; }
+  bool exited() const { return exited_; }
+  Nanos now() const { return now_; }
+  const std::vector<std::string>& log() const { return log_; }
+
+ private:
+  void apply(const Commands& cmds);
+
+  Supervisor sup_;
+  Nanos now_{0};
+  Pid next_pid_ = 100;
+  std::map<ZygoteId, Version> zygote_version_;
+  std::map<WorkerId, ZygoteId> requested_;  // asked for, not yet forked
+  std::map<WorkerId, Version> exists_;      // processes that exist (any state until reaped)
+  std::set<WorkerId> stopping_;             // asked to stop and still existing
+  std::set<WorkerId> stopped_;
+  std::set<WorkerId> killed_;
+  std::set<ZygoteId> zygotes_stopped_;
+  std::vector<std::string> log_;
+  int peak_ = 0;
+  bool exited_ = false;
+  int exit_code_ = -1;
+};
+
+}  // namespace zyg::testing

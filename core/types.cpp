@@ -1,0 +1,43 @@
+#include "core/types.hpp"
+
+namespace zyg {
+
+const char* to_string(WorkerState s) {
+  switch (s) {
+    case WorkerState::starting: return "starting";
+    case WorkerState::ready: return "ready";
+    case WorkerState::busy: return "busy";
+    case WorkerState::draining: return "draining";
+    case WorkerState::exited_unreaped: return "exited-unreaped";
+  }
+  return "?";
+}
+
+const char* to_string(ZygoteState s) {
+  switch (s) {
+    case ZygoteState::loading: return "loading";
+    case ZygoteState::loaded: return "loaded";
+    case ZygoteState::stopping: return "stopping";
+    case ZygoteState::exited_unreaped: return "exited-unreaped";
+  }
+  return "?";
+}
+
+const char* to_string(StopReason r) {
+  switch (r) {
+    case StopReason::none: return "none";
+    case StopReason::deploy: return "deploy";
+    case StopReason::rollback: return "rollback";
+    case StopReason::scale_down: return "scale-down";
+    case StopReason::shutdown: return "shutdown";
+    case StopReason::zygote_gone: return "zygote-gone";
+  }
+  return "?";
+}
+
+std::string to_string(ExitStatus s) {
+  return s.signaled ? "killed by signal " + std::to_string(s.code)
+                    : "exit code " + std::to_string(s.code);
+}
+
+}  // namespace zyg

@@ -1,0 +1,83 @@
+// Plain value types shared by the supervisor, the OS seam and the process loops.
+#pragma once
+
+#include <chrono>
+#include <compare>
+#include <cstdint>
+#include <string>
+
+namespace zyg {
+
+// Time is an input to every decision: integer nanoseconds on a monotonic clock that the OS layer
+// (real or simulated) reads. Nothing in core/ reads a clock.
+using Nanos = std::chrono::nanoseconds;
+using std::chrono_literals::operator""ms;
+using std::chrono_literals::operator""s;
+using std::chrono_literals::operator""us;
+
+using Pid = std::int32_t;
+
+// Identities the master hands out. They are never reused within one master's life, so a message
+// naming one can never be mistaken for another process (unlike a pid, which the kernel reuses).
+struct WorkerId {
+  std::uint64_t value = 0;
+  auto operator<=>(const WorkerId&) const = default;
+};
+struct ZygoteId {
+  std::uint64_t value = 0;
+  auto operator<=>(const ZygoteId&) const = default;
+};
+
+// A version is the name of a release (for zygote-real, the directory the app symlink resolves to).
+using Version = std::string;
+
+enum class WorkerState : std::uint8_t {
+  starting,        // asked of a zygote; forked or about to be; not yet ready
+  ready,           // accepting, no request in flight
+  busy,            // serving a request
+  draining,        // asked to stop: accepts nothing new, finishes what it has, then exits
+  exited_unreaped  // said goodbye or was killed; still a process until its parent reaps it
+};
+
+enum class ZygoteState : std::uint8_t {
+  loading,         // started, loading the app
+  loaded,          // app loaded; forks workers on request
+  stopping,        // asked to exit
+  exited_unreaped  // reported dead (failed to load or crashed) but not yet reaped
+};
+
+const char* to_string(WorkerState s);
+const char* to_string(ZygoteState s);
+
+// Why a worker was asked to stop; kept for reports and to classify its exit.
+enum class StopReason : std::uint8_t {
+  none,
+  deploy,       // replaced by a newer version
+  rollback,     // its version was rolled back
+  scale_down,   // fewer workers wanted
+  shutdown,     // the server is stopping
+  zygote_gone,  // its zygote exited; the worker drains on its parent's death
+};
+
+const char* to_string(StopReason r);
+
+// Exit statuses with a meaning the supervisor acts on (named rules, not scattered numbers).
+namespace exit_code {
+inline constexpr int clean = 0;         // a requested stop, or a worker retiring itself
+inline constexpr int config_error = 2;  // bad configuration: respawning would not help
+inline constexpr int load_failed = 3;   // a zygote could not load its app
+inline constexpr int retired = 75;      // a worker hit its own limit (requests, memory, CPU)
+}  // namespace exit_code
+
+// How a child process ended, as waitpid reports it.
+struct ExitStatus {
+  bool signaled = false;  // killed by a signal rather than exiting
+  int code = 0;           // exit code, or the signal number when signaled
+  auto operator<=>(const ExitStatus&) const = default;
+  static ExitStatus exited(int c) { return {false, c}; }
+  static ExitStatus killed_by(int sig) { return {true, sig}; }
+};
+
+std::string to_string(ExitStatus s);
+
+}  // namespace zyg

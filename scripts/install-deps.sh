@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs every Debian package the build and tests need. Idempotent: packages already present are
+# skipped, and apt-get runs only when something is missing. Nothing is downloaded from anywhere else.
+set -euo pipefail
+
+packages=(
+  build-essential cmake g++ pkg-config
+  libboost1.74-dev libboost-context1.74-dev
+  librapidcheck-dev libgtest-dev libgmock-dev libbenchmark-dev libcxxopts-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
