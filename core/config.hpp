@@ -23,6 +23,9 @@ struct SupervisorConfig {
   Nanos ready_timeout = 30s;      // starting -> ready, else killed
   Nanos load_timeout = 60s;       // zygote loading -> loaded, else killed and reported failed
   Nanos kill_retry = 1s;          // a kill is repeated this often until the process is reaped
+  // A zygote that leaves a request (spawn, stop, kill) unanswered this long is hung: killed, so
+  // that its workers drain on their parent's death instead of waiting on it.
+  Nanos zygote_timeout = 10s;
   // A starting worker whose zygote died before reporting its pid: how long its slot stays
   // counted while we wait to hear of it (a message or an unknown reaped child).
   Nanos lost_worker_timeout = 60s;

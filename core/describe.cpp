@@ -36,6 +36,10 @@ std::string describe(const Event& e) {
           [](const ev::ZygoteLoadFailed& x) {
             return "zygote-load-failed " + z(x.zygote) + " " + x.reason;
           },
+          [](const ev::ZygoteReplied& x) { return "zygote-replied " + z(x.zygote); },
+          [](const ev::WorkerSignalled& x) {
+            return "worker-signalled " + w(x.worker) + (x.graceful ? " SIGTERM" : " SIGKILL");
+          },
           [](const ev::ZygoteExited& x) {
             return "zygote-exited " + z(x.zygote) + " " + to_string(x.status);
           },

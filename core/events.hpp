@@ -1,6 +1,7 @@
 // What the supervisor is told. The OS layer turns everything it observes into one of these.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -8,9 +9,11 @@
 
 namespace zyg::ev {
 
-// The master is up; begin serving `version`.
+// The master is up; begin serving `version`. If it fails to load and `last_good` (the last
+// version that served, remembered across restarts) is another version, that one serves instead.
 struct Start {
   Version version;
+  std::optional<Version> last_good;
 };
 // An operator asked for `version` to serve (SIGHUP after repointing the symlink, or ctl deploy).
 struct DeployRequested {
@@ -32,6 +35,15 @@ struct ZygoteLoaded {
 struct ZygoteLoadFailed {
   ZygoteId zygote;
   std::string reason;
+};
+// A zygote answered one of the master's requests (spawn, stop, kill): it is responsive.
+struct ZygoteReplied {
+  ZygoteId zygote;
+};
+// The worker's parent delivered the graceful stop (SIGTERM): its drain starts now.
+struct WorkerSignalled {
+  WorkerId worker;
+  bool graceful = true;
 };
 // The zygote process was reaped by the master.
 struct ZygoteExited {
@@ -101,7 +113,8 @@ namespace zyg {
 
 using Event =
     std::variant<ev::Start, ev::DeployRequested, ev::ZygoteSpawned, ev::ZygoteSpawnFailed,
-                 ev::ZygoteLoaded, ev::ZygoteLoadFailed, ev::ZygoteExited, ev::WorkerSpawned,
+ev::ZygoteLoaded, ev::ZygoteLoadFailed, ev::ZygoteReplied,
+                           ev::WorkerSignalled, ev::ZygoteExited, ev::WorkerSpawned,
                  ev::SpawnFailed, ev::WorkerReady, ev::WorkerBusy, ev::WorkerIdle,
                  ev::WorkerHeartbeat, ev::WorkerExiting, ev::WorkerExited, ev::UnknownChildReaped,
                  ev::Tick, ev::ScaleTo, ev::ScaleBy, ev::Shutdown, ev::StatusRequested>;

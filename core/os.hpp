@@ -78,6 +78,7 @@ struct ChildSpec {
   std::string title;         // shown by ps, e.g. "zygote-real: worker [releases/B]"
   Role role = Role::worker;  // for accounting in logs and in the simulator's checks
   Version version;
+  std::uint64_t serial = 0;  // the master's WorkerId or ZygoteId for this process
   std::vector<Fd> keep_fds;  // allowlist: every other descriptor is closed in the child
   std::optional<Signal> parent_death_signal;  // delivered when the parent dies (PR_SET_PDEATHSIG)
   std::function<int(Os&)> main;               // the child's whole life; its result is the exit code
@@ -160,6 +161,13 @@ class Os {
   // Waits until a descriptor is ready, a caught signal arrives (EINTR) or the timeout passes
   // (nullopt: no timeout). Returns how many descriptors are ready.
   virtual Result<int> poll(std::span<PollFd> fds, std::optional<Nanos> timeout) = 0;
+
+  // Files: the canonical path `path` resolves to, following symlinks (the app's release
+  // directory names the version).
+  virtual Result<std::string> realpath(const std::string& path) = 0;
+  // A small state file (the last version that served), read whole / replaced atomically.
+  virtual Result<std::string> read_file(const std::string& path) = 0;
+  virtual int write_file(const std::string& path, const std::string& contents) = 0;
 
   // Self-inspection.
   virtual Usage usage() = 0;

@@ -11,7 +11,7 @@
 
 namespace zyg {
 
-enum class Role : std::uint8_t { zygote, worker };
+enum class Role : std::uint8_t { master, zygote, worker };
 
 struct ProcessInfo {
   Role role = Role::worker;

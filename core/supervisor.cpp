@@ -39,6 +39,7 @@ void Supervisor::on(const ev::Start& e) {
                       " worker slots");
   target_ = start_zygote(e.version);
   proven_ = true;  // nothing to roll back to
+  if (e.last_good && *e.last_good != e.version) last_good_ = e.last_good;
 }
 
 void Supervisor::on(const ev::DeployRequested& e) {
@@ -113,6 +114,21 @@ void Supervisor::on(const ev::ZygoteLoadFailed& e) {
   if (!z) return;
   zygote_load_failed(*z, e.reason);
   z->state = ZygoteState::exited_unreaped;  // it exits after saying so
+}
+
+void Supervisor::on(const ev::ZygoteReplied& e) {
+  Zygote* z = find(e.zygote);
+  if (!z || z->awaiting == 0) return;
+  z->awaiting -= 1;
+  z->awaiting_since = now_;  // the clock runs for the next unanswered request
+}
+
+void Supervisor::on(const ev::WorkerSignalled& e) {
+  Worker* w = find(e.worker);
+  // The graceful deadline counts from delivery: a slow parent does not eat into the drain.
+  if (w && e.graceful && w->state == WorkerState::draining && !w->last_kill) {
+    w->stop_deadline = now_ + config_.graceful_timeout;
+  }
 }
 
 void Supervisor::on(const ev::ZygoteExited& e) {
@@ -252,10 +268,12 @@ void Supervisor::on(const ev::UnknownChildReaped& e) {
 void Supervisor::on(const ev::Tick&) { check_deadlines(); }
 
 void Supervisor::on(const ev::ScaleTo& e) {
-  int wanted = std::clamp(e.workers, 0, config_.budget);
+  // Named rule: scaling stays within [1, budget]. Zero workers would leave accepted connections
+  // unanswered; stopping the server is a shutdown, not a scale.
+  int wanted = std::clamp(e.workers, 1, config_.budget);
   if (wanted != e.workers) {
-    report("scale-clamped", "asked for " + std::to_string(e.workers) +
-                                " workers; the budget allows " + std::to_string(wanted));
+    report("scale-clamped", "asked for " + std::to_string(e.workers) + " workers; allowed: 1 to " +
+                                std::to_string(config_.budget) + ", so " + std::to_string(wanted));
   }
   if (wanted == desired_) return;
   report("scale", "workers wanted: " + std::to_string(desired_) + " -> " + std::to_string(wanted));
@@ -411,6 +429,15 @@ void Supervisor::check_deadlines() {
     ++it;
   }
   for (auto& [id, z] : zygotes_) {
+    const bool hung = z.awaiting > 0 && now_ - z.awaiting_since >= config_.zygote_timeout;
+    if (hung && !z.last_kill && z.pid) {
+      report("zygote-hung", "zygote of " + z.version + " left a request unanswered for " +
+                                ms_text(now_ - z.awaiting_since) + "; killed");
+      kills_ += 1;
+      z.last_kill = now_;
+      out_.push_back(cmd::KillZygote{z.id, *z.pid});
+      continue;
+    }
     const bool overdue_load = z.state == ZygoteState::loading && !z.stop_requested &&
                               now_ - z.since >= config_.load_timeout;
     const bool overdue_stop = z.stop_requested && now_ - z.since >= config_.graceful_timeout;
@@ -500,6 +527,13 @@ void Supervisor::zygote_load_failed(Zygote& z, const std::string& reason) {
   report("load-failed", z.version + " failed to load: " + reason);
   mark_failed(z.version);
   if (zygotes_.count(z.id) != 0) stop_zygote(z);
+  if (!ever_loaded_ && target_ == z.id && !shutting_down_ && last_good_) {
+    // The version on disk does not load, but the last one that served is known: serve it.
+    report("fallback", "starting the last version that served, " + *last_good_);
+    target_.reset();
+    target_ = start_zygote(*std::exchange(last_good_, std::nullopt));
+    return;
+  }
   if (!ever_loaded_ && target_ == z.id && !shutting_down_) {
     // Nothing has ever served: there is no version to keep running. Say so and stop.
     report("no-version", "the first version failed to load; stopping");
@@ -551,6 +585,7 @@ void Supervisor::request_worker(Zygote& z) {
   w.last_heard = now_;
   workers_.emplace(w.id, w);
   out_.push_back(cmd::RequestWorker{z.id, w.id});
+  expect_reply(z.id);
 }
 
 void Supervisor::stop_worker(Worker& w, StopReason why) {
@@ -563,12 +598,14 @@ void Supervisor::stop_worker(Worker& w, StopReason why) {
     if (w.pid) out_.push_back(cmd::StopWorker{w.id, ZygoteId{}, *w.pid, why});
   } else {
     out_.push_back(cmd::StopWorker{w.id, w.zygote, w.pid.value_or(0), why});
+    expect_reply(w.zygote);
   }
 }
 
 void Supervisor::kill_worker(Worker& w, const std::string& why) {
   if (!w.orphaned) {
     out_.push_back(cmd::KillWorker{w.id, w.zygote, w.pid.value_or(0), why});
+    expect_reply(w.zygote);
   } else if (w.pid) {
     out_.push_back(cmd::KillWorker{w.id, ZygoteId{}, *w.pid, why});
   }
@@ -595,6 +632,12 @@ void Supervisor::stop_zygote(Zygote& z) {
       w.stop_deadline = now_ + config_.graceful_timeout;
     }
   }
+}
+
+void Supervisor::expect_reply(ZygoteId id) {
+  Zygote* z = find(id);
+  if (!z) return;
+  if (z->awaiting++ == 0) z->awaiting_since = now_;
 }
 
 void Supervisor::report(std::string what, std::string detail) {
@@ -655,6 +698,13 @@ void Supervisor::mark_failed(const Version& v) {
   if (std::find(failed_versions_.begin(), failed_versions_.end(), v) == failed_versions_.end()) {
     failed_versions_.push_back(v);
   }
+}
+
+std::optional<Version> Supervisor::proven_version() const {
+  if (!target_ || !proven_) return std::nullopt;
+  const Zygote& t = zygote(*target_);
+  if (t.state != ZygoteState::loaded) return std::nullopt;
+  return t.version;
 }
 
 std::optional<Supervisor::WorkerRoute> Supervisor::route(WorkerId id) const {

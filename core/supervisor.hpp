@@ -32,6 +32,9 @@ class Supervisor {
   int workers_in_budget() const { return static_cast<int>(workers_.size()); }
   const SupervisorConfig& config() const { return config_; }
   bool finished() const { return exited_; }
+  // The version serving and proven (loaded, and past probation or with nothing to roll back to):
+  // what a restarted master should fall back to.
+  std::optional<Version> proven_version() const;
   // Kills sent so far (graceful deadline missed, hung, not ready in time).
   std::uint64_t kills() const { return kills_; }
 
@@ -76,6 +79,8 @@ class Supervisor {
     int consecutive_failures = 0;  // worker crashes or spawn failures since one last served
     int early_failures = 0;        // worker deaths before serving a single request, in a row
     int restarts = 0;              // times this version's zygote was restarted after dying
+    int awaiting = 0;              // requests sent to it and not yet answered
+    Nanos awaiting_since{0};
     Nanos next_spawn_at{0};        // backoff
   };
   struct ScheduledRestart {
@@ -91,6 +96,8 @@ class Supervisor {
   void on(const ev::ZygoteSpawnFailed& e);
   void on(const ev::ZygoteLoaded& e);
   void on(const ev::ZygoteLoadFailed& e);
+  void on(const ev::ZygoteReplied& e);
+  void on(const ev::WorkerSignalled& e);
   void on(const ev::ZygoteExited& e);
   void on(const ev::WorkerSpawned& e);
   void on(const ev::SpawnFailed& e);
@@ -126,6 +133,7 @@ class Supervisor {
   void stop_worker(Worker& w, StopReason why);
   void kill_worker(Worker& w, const std::string& why);
   void stop_zygote(Zygote& z);
+  void expect_reply(ZygoteId z);
   void report(std::string what, std::string detail);
 
   // Queries.
@@ -160,6 +168,7 @@ class Supervisor {
   std::optional<Nanos> rollout_complete_at_;
   std::optional<ScheduledRestart> restart_;
   bool ever_loaded_ = false;
+  std::optional<Version> last_good_;
 
   bool started_ = false;
   bool shutting_down_ = false;

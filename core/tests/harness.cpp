@@ -12,6 +12,9 @@ Commands Harness::feed(const Event& e) {
   log_.push_back("> " + describe(e));
   Commands cmds = sup_.step(e, now_);
   apply(cmds);
+  std::vector<Event> replies;
+  replies.swap(replies_);
+  for (const Event& r : replies) feed(r);
   EXPECT_LE(existing_workers(), sup_.config().budget) << "budget exceeded after " << describe(e);
   EXPECT_LE(sup_.workers_in_budget(), sup_.config().budget);
   // The supervisor's count is never below what exists: it counts from the request to the reap.
@@ -29,8 +32,16 @@ void Harness::apply(const Commands& cmds) {
     log_.push_back("< " + describe(c));
     if (auto* x = std::get_if<cmd::StartZygote>(&c)) zygote_version_[x->zygote] = x->version;
     if (auto* x = std::get_if<cmd::RequestWorker>(&c)) {
+      if (!unresponsive_.count(x->zygote)) replies_.push_back(ev::ZygoteReplied{x->zygote});
       requested_[x->worker] = x->zygote;
       exists_[x->worker] = zygote_version_.at(x->zygote);  // counted from the request on
+    }
+    if (auto* x = std::get_if<cmd::StopWorker>(&c); x && x->via.value != 0 && !unresponsive_.count(x->via)) {
+      replies_.push_back(ev::ZygoteReplied{x->via});
+      replies_.push_back(ev::WorkerSignalled{x->worker, true});
+    }
+    if (auto* x = std::get_if<cmd::KillWorker>(&c); x && x->via.value != 0 && !unresponsive_.count(x->via)) {
+      replies_.push_back(ev::ZygoteReplied{x->via});
     }
     if (auto* x = std::get_if<cmd::StopWorker>(&c)) {
       stopped_.insert(x->worker);
@@ -47,7 +58,7 @@ void Harness::apply(const Commands& cmds) {
 }
 
 ZygoteId Harness::start(const Version& v) {
-  Commands cmds = feed(ev::Start{v});
+  Commands cmds = feed(ev::Start{v, std::nullopt});
   for (const Command& c : cmds) {
     if (auto* x = std::get_if<cmd::StartZygote>(&c)) return x->zygote;
   }

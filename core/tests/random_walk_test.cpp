@@ -10,6 +10,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "core/supervisor.hpp"
 
@@ -22,7 +23,7 @@ class Model {
   Model(std::uint64_t seed, SupervisorConfig c) : rng_(seed), sup_(c), budget_(c.budget) {}
 
   std::string run(int steps) {
-    feed(ev::Start{"v0"});
+    feed(ev::Start{"v0", std::nullopt});
     for (int i = 0; i < steps; ++i) random_step(/*faults=*/true);
     // Liveness: no more faults; the last good version must take over every slot.
     for (int i = 0; i < 4000 && !converged(); ++i) random_step(/*faults=*/false);
@@ -50,6 +51,9 @@ class Model {
       trace_ += "  " + describe(c) + "\n";
       apply(c);
     }
+    std::vector<Event> replies;
+    replies.swap(replies_);
+    for (const Event& r : replies) feed(r);
     ASSERT_LE(static_cast<int>(procs_.size()), budget_) << "budget exceeded after " << describe(e);
     ASSERT_GE(sup_.workers_in_budget(), static_cast<int>(procs_.size()));
   }
@@ -63,9 +67,11 @@ class Model {
       procs_[x->worker] = Proc{zygotes_.at(x->zygote), x->zygote};
     }
     if (auto* x = std::get_if<cmd::StopWorker>(&c)) {
+      if (x->via.value != 0) replies_.push_back(ev::ZygoteReplied{x->via});
       if (procs_.count(x->worker)) procs_[x->worker].stopping = true;
     }
     if (auto* x = std::get_if<cmd::KillWorker>(&c)) {
+      if (x->via.value != 0) replies_.push_back(ev::ZygoteReplied{x->via});
       if (procs_.count(x->worker)) procs_[x->worker].stopping = true;
     }
     if (auto* x = std::get_if<cmd::StopZygote>(&c)) {
@@ -94,6 +100,7 @@ class Model {
         for (auto& [id, p] : procs_) {
           if (!p.spawned && zygotes_.count(p.zygote) && !stopping_zygotes_.count(p.zygote)) {
             p.spawned = true;
+            feed(ev::ZygoteReplied{p.zygote});
             feed(ev::WorkerSpawned{id, static_cast<Pid>(1000 + id.value)});
             if (!p.stopping) feed(ev::WorkerReady{id});
             break;
@@ -211,6 +218,7 @@ class Model {
   std::set<ZygoteId> stopping_zygotes_;
   std::map<WorkerId, Proc> procs_;
   std::set<WorkerId> lost_;
+  std::vector<Event> replies_;
   std::uint64_t served_ = 0;
   int deploys_ = 0;
   std::string last_deploy_ = "v0";

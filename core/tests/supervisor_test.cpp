@@ -344,13 +344,14 @@ TEST(Respawn, RetiringWorkerIsReplacedWithoutBackoff) {
 }
 
 TEST(Deadlines, WorkerIgnoringStopIsKilledAndTheKillRecorded) {
-  SupervisorConfig c = config_with(1);
+  SupervisorConfig c = config_with(2);
   c.graceful_timeout = 30s;
+  c.heartbeat_timeout = 120s;  // the worker that stays is silent in this script
   c.kill_retry = 1s;
   Harness h(c);
   serve(h, "A");
-  WorkerId w = h.workers_of("A")[0];
-  h.feed(ev::ScaleTo{0});
+  h.feed(ev::ScaleTo{1});
+  WorkerId w = h.workers_of("A")[1];  // the newest goes first
   ASSERT_TRUE(h.stop_sent(w));
   h.advance(29s);
   EXPECT_FALSE(h.kill_sent(w));
@@ -364,6 +365,51 @@ TEST(Deadlines, WorkerIgnoringStopIsKilledAndTheKillRecorded) {
   h.advance(5s);
   EXPECT_EQ(h.count("kill-worker"), 2);
   EXPECT_EQ(h.supervisor().kills(), 1u);
+}
+
+TEST(Deadlines, GracefulDeadlineCountsFromDelivery) {
+  SupervisorConfig c = config_with(2);
+  c.graceful_timeout = 10s;
+  c.zygote_timeout = 60s;
+  c.heartbeat_timeout = 600s;
+  Harness h(c);
+  ZygoteId a = serve(h, "A");
+  h.unresponsive(a);  // slow to pass the stop on, but not yet judged hung
+  h.feed(ev::ScaleTo{1});
+  WorkerId w = h.workers_of("A")[1];
+  ASSERT_TRUE(h.stop_sent(w));
+  h.advance(8s);
+  h.feed(ev::WorkerSignalled{w, true});  // SIGTERM delivered 8 s late
+  h.advance(9s);
+  EXPECT_FALSE(h.kill_sent(w)) << "the drain had only 9 s so far";
+  h.advance(1s);
+  EXPECT_TRUE(h.kill_sent(w));
+}
+
+TEST(Deadlines, HungZygoteIsKilledAndItsWorkersDrain) {
+  SupervisorConfig c = config_with(2);
+  c.zygote_timeout = 5s;
+  c.heartbeat_timeout = 600s;
+  Harness h(c);
+  ZygoteId a = serve(h, "A");
+  ZygoteId b = h.deploy("B");
+  h.unresponsive(a);  // paused: the stops for A's workers go unanswered
+  h.load(b);
+  h.advance(4s);
+  EXPECT_EQ(h.count("kill-zygote"), 0);
+  h.advance(1s);
+  EXPECT_EQ(h.count("kill-zygote"), 1);
+  EXPECT_TRUE(h.reported("zygote-hung"));
+  h.zygote_exit(a, ExitStatus::killed_by(9));
+  for (const ProcessInfo& p : h.supervisor().snapshot().processes) {
+    if (p.role == Role::worker) {
+      EXPECT_TRUE(p.orphaned);
+      EXPECT_EQ(p.state, "draining");
+    }
+  }
+  for (WorkerId w : h.workers_of("A")) h.exit_worker(w);
+  h.spawn_all();
+  EXPECT_EQ(h.live_workers_of("B").size(), 2u);
 }
 
 TEST(Deadlines, HungWorkerIsKilledAndReplaced) {
@@ -428,6 +474,9 @@ TEST(Scale, UpIsClampedToTheBudget) {
   EXPECT_EQ(h.workers_of("A").size(), 3u);
   h.feed(ev::ScaleBy{-1});
   EXPECT_EQ(h.live_workers_of("A").size(), 2u);
+  h.feed(ev::ScaleTo{0});
+  EXPECT_EQ(h.live_workers_of("A").size(), 1u) << "one worker is the floor";
+  EXPECT_EQ(h.supervisor().snapshot().desired, 1);
 }
 
 TEST(Shutdown, DuringADeployStopsEverythingThenExits) {

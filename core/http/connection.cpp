@@ -1,0 +1,476 @@
+#include "core/http/connection.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <initializer_list>
+#include <iterator>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+
+namespace zyg::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+
+namespace detail {
+
+// Collects straight into an AppRequest: header order and name case as sent, trailers dropped.
+class RequestParser final : public bhttp::basic_parser<true> {
+ public:
+  explicit RequestParser(const Limits& limits) : fields_max_(limits.header_count_max) {
+    // One more than the limit, so that Connection's own count of the whole header decides.
+    header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(
+        limits.header_bytes_max + 1, std::numeric_limits<std::uint32_t>::max())));
+    body_limit(std::uint64_t{limits.body_bytes_max});
+    eager(false);  // stop after the header, so it is checked before any body is consumed
+  }
+
+  const AppRequest& request() const { return req_; }
+  AppRequest take() { return std::move(req_); }
+
+ private:
+  static std::string str(beast::string_view s) { return {s.data(), s.size()}; }
+
+  void on_request_impl(bhttp::verb, beast::string_view method, beast::string_view target,
+                       int version, beast::error_code&) override {
+    req_.method = str(method);
+    req_.target = str(target);
+    req_.version_minor = version % 10;
+  }
+  void on_response_impl(int, beast::string_view, int, beast::error_code&) override {}
+  void on_field_impl(bhttp::field, beast::string_view name, beast::string_view value,
+                     beast::error_code& ec) override {
+    if (is_header_done()) return;  // a trailer
+    if (req_.headers.size() >= fields_max_) {
+      ec = bhttp::error::header_limit;
+      return;
+    }
+    req_.headers.push_back({str(name), str(value)});
+  }
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                         beast::error_code&) override {
+    if (length) req_.body.reserve(static_cast<std::size_t>(*length));  // within body_limit
+  }
+  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
+    req_.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                 beast::error_code& ec) override {
+    return on_body_impl(body, ec);
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+  std::size_t fields_max_;
+  AppRequest req_;
+};
+
+}  // namespace detail
+
+namespace {
+
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
+}
+
+std::string_view trim(std::string_view s) {
+  const auto first = s.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return {};
+  return s.substr(first, s.find_last_not_of(" \t") - first + 1);
+}
+
+// The elements of every `name` field's comma-separated list, trimmed, empty ones skipped.
+std::vector<std::string_view> list_elements(const std::vector<Header>& headers,
+                                            std::string_view name) {
+  std::vector<std::string_view> out;
+  for (const auto& h : headers) {
+    if (!iequals(h.name, name)) continue;
+    std::string_view rest = h.value;
+    while (!rest.empty()) {
+      const auto comma = std::min(rest.find(','), rest.size());
+      if (auto e = trim(rest.substr(0, comma)); !e.empty()) out.push_back(e);
+      rest.remove_prefix(std::min(comma + 1, rest.size()));
+    }
+  }
+  return out;
+}
+
+bool has_token(const std::vector<Header>& headers, std::string_view name, std::string_view token) {
+  const auto list = list_elements(headers, name);
+  return std::any_of(list.begin(), list.end(), [&](auto e) { return iequals(e, token); });
+}
+
+std::size_t count(const std::vector<Header>& headers, std::string_view name) {
+  return static_cast<std::size_t>(std::count_if(
+      headers.begin(), headers.end(), [&](const Header& h) { return iequals(h.name, name); }));
+}
+
+// Beast unfolds obs-fold silently; a proxy in front may not, so folded headers are refused.
+bool has_obs_fold(std::string_view header_bytes) {
+  return header_bytes.find("\r\n ") != std::string_view::npos ||
+         header_bytes.find("\r\n\t") != std::string_view::npos;
+}
+
+bool has_bare_lf(std::string_view s) {
+  for (auto at = s.find('\n'); at != std::string_view::npos; at = s.find('\n', at + 1)) {
+    if (at == 0 || s[at - 1] != '\r') return true;
+  }
+  return false;
+}
+
+std::optional<ParseError> check_host(const AppRequest& req) {
+  const auto hosts = count(req.headers, "Host");
+  if (hosts > 1) return ParseError{400, "more than one Host header"};
+  if (hosts == 0 && req.version_minor >= 1) return ParseError{400, "HTTP/1.1 request without Host"};
+  return std::nullopt;
+}
+
+// Only "chunked" is decoded. RFC 9112 6.3 demands 400 when chunked is not the final coding;
+// a final chunked under other codings is framed correctly but unsupported: 501.
+std::optional<ParseError> check_transfer_encoding(const AppRequest& req) {
+  if (count(req.headers, "Transfer-Encoding") == 0) return std::nullopt;
+  if (count(req.headers, "Content-Length") > 0) {
+    return ParseError{400, "both Transfer-Encoding and Content-Length"};
+  }
+  if (req.version_minor == 0) return ParseError{400, "Transfer-Encoding in an HTTP/1.0 request"};
+  const auto codings = list_elements(req.headers, "Transfer-Encoding");
+  if (codings.empty() || !iequals(codings.back(), "chunked")) {
+    return ParseError{400, "chunked is not the final transfer coding"};
+  }
+  if (codings.size() > 1) return ParseError{501, "unsupported transfer coding"};
+  return std::nullopt;
+}
+
+bool expects_continue(const AppRequest& req) {
+  const auto expect = header(req, "Expect");
+  return req.version_minor >= 1 && expect && iequals(trim(*expect), "100-continue");
+}
+
+ParseError from_beast(const beast::error_code& ec) {
+  if (ec == bhttp::error::header_limit) return {431, "request header fields too large"};
+  if (ec == bhttp::error::body_limit) return {413, "request body too large"};
+  return {400, ec.message()};
+}
+
+std::string_view reason_phrase(int status) {
+  static constexpr std::pair<int, std::string_view> kPhrases[] = {
+      {100, "Continue"},
+      {101, "Switching Protocols"},
+      {200, "OK"},
+      {201, "Created"},
+      {202, "Accepted"},
+      {203, "Non-Authoritative Information"},
+      {204, "No Content"},
+      {205, "Reset Content"},
+      {206, "Partial Content"},
+      {300, "Multiple Choices"},
+      {301, "Moved Permanently"},
+      {302, "Found"},
+      {303, "See Other"},
+      {304, "Not Modified"},
+      {307, "Temporary Redirect"},
+      {308, "Permanent Redirect"},
+      {400, "Bad Request"},
+      {401, "Unauthorized"},
+      {402, "Payment Required"},
+      {403, "Forbidden"},
+      {404, "Not Found"},
+      {405, "Method Not Allowed"},
+      {406, "Not Acceptable"},
+      {407, "Proxy Authentication Required"},
+      {408, "Request Timeout"},
+      {409, "Conflict"},
+      {410, "Gone"},
+      {411, "Length Required"},
+      {412, "Precondition Failed"},
+      {413, "Content Too Large"},
+      {414, "URI Too Long"},
+      {415, "Unsupported Media Type"},
+      {416, "Range Not Satisfiable"},
+      {417, "Expectation Failed"},
+      {421, "Misdirected Request"},
+      {422, "Unprocessable Content"},
+      {426, "Upgrade Required"},
+      {428, "Precondition Required"},
+      {429, "Too Many Requests"},
+      {431, "Request Header Fields Too Large"},
+      {500, "Internal Server Error"},
+      {501, "Not Implemented"},
+      {502, "Bad Gateway"},
+      {503, "Service Unavailable"},
+      {504, "Gateway Timeout"},
+      {505, "HTTP Version Not Supported"},
+      {506, "Variant Also Negotiates"},
+      {507, "Insufficient Storage"},
+      {511, "Network Authentication Required"},
+  };
+  for (int code : {status, status / 100 * 100}) {  // an unknown code reads as its class (x00)
+    const auto it = std::find_if(std::begin(kPhrases), std::end(kPhrases),
+                                 [code](const auto& p) { return p.first == code; });
+    if (it != std::end(kPhrases)) return it->second;
+  }
+  return {};
+}
+
+bool is_tchar(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+// Headers an app set that would break the framing or split the response are left out.
+bool writable(const Header& h) {
+  if (iequals(h.name, "Content-Length") || iequals(h.name, "Connection") ||
+      iequals(h.name, "Transfer-Encoding")) {
+    return false;
+  }
+  return !h.name.empty() && std::all_of(h.name.begin(), h.name.end(), is_tchar) &&
+         h.value.find_first_of(std::string_view("\r\n\0", 3)) == std::string::npos;
+}
+
+void append_status_line(std::string& out, int status) {
+  out += "HTTP/1.1 ";
+  out += std::to_string(status);
+  out += ' ';
+  out += reason_phrase(status);
+  out += "\r\n";
+}
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out += name;
+  out += ": ";
+  out += value;
+  out += "\r\n";
+}
+
+bool keep_alive_requested(const AppRequest& req) {
+  if (has_token(req.headers, "Connection", "close")) return false;
+  return req.version_minor >= 1 || has_token(req.headers, "Connection", "keep-alive");
+}
+
+int final_status(int app_status) {
+  return app_status >= 200 && app_status <= 599 ? app_status : 500;
+}
+
+}  // namespace
+
+std::optional<std::string_view> header(const AppRequest& req, std::string_view name) {
+  const auto it = std::find_if(req.headers.begin(), req.headers.end(),
+                               [&](const Header& h) { return iequals(h.name, name); });
+  if (it == req.headers.end()) return std::nullopt;
+  return std::string_view(it->value);
+}
+
+Connection::Connection(Limits limits)
+    : limits_(limits), parser_(std::make_unique<detail::RequestParser>(limits_)) {}
+Connection::~Connection() = default;
+Connection::Connection(Connection&&) noexcept = default;
+Connection& Connection::operator=(Connection&&) noexcept = default;
+
+void Connection::feed(std::string_view bytes) {
+  if (finished()) return;
+  compact();
+  in_.append(bytes);
+  pump();
+  if (backlog() > backlog_cap()) {
+    in_.resize(pos_ + backlog_cap());
+    overflowed_ = true;
+  }
+}
+
+void Connection::feed_eof() {
+  eof_ = true;
+  interim_due_ = false;
+}
+
+Next Connection::next() {
+  if (closing_) return std::monostate{};
+  pump();
+  if (ready_) {
+    ++unanswered_;
+    AppRequest req = std::move(*ready_);
+    ready_.reset();
+    return req;
+  }
+  if (error_ && !error_reported_) {
+    error_reported_ = true;
+    return *error_;
+  }
+  return std::monostate{};
+}
+
+std::string Connection::take_interim() {
+  pump();
+  if (!interim_due_ || unanswered_ > 0 || finished()) return {};
+  interim_due_ = false;
+  return std::string(kContinue);
+}
+
+std::string Connection::serialize(const AppRequest& req, const AppResponse& resp, bool closing) {
+  if (unanswered_ > 0) --unanswered_;
+  pump();  // after EOF, keep the connection for requests that arrived before it
+  const bool last_before_eof = eof_ && !ready_;
+  const bool keep = !closing && !closing_ && !last_before_eof && keep_alive_requested(req) &&
+                    !has_token(resp.headers, "Connection", "close");
+  closing_ = closing_ || !keep;
+
+  const int status = final_status(resp.status);
+  const bool bodyless = status == 204 || status == 304;
+  std::string out;
+  out.reserve(256 + resp.body.size());
+  append_status_line(out, status);
+  for (const auto& h : resp.headers) {
+    if (writable(h)) append_field(out, h.name, h.value);
+  }
+  if (!bodyless) append_field(out, "Content-Length", std::to_string(resp.body.size()));
+  if (!keep) {
+    append_field(out, "Connection", "close");
+  } else if (req.version_minor == 0) {
+    append_field(out, "Connection", "keep-alive");
+  }
+  out += "\r\n";
+  if (!bodyless && req.method != "HEAD") out += resp.body;
+  return out;
+}
+
+std::string Connection::serialize_error(const ParseError& e) {
+  closing_ = true;
+  std::string body(reason_phrase(e.status));
+  if (!e.reason.empty()) body += ": " + e.reason;
+  body += '\n';
+  std::string out;
+  append_status_line(out, e.status);
+  append_field(out, "Content-Type", "text/plain; charset=utf-8");
+  append_field(out, "Content-Length", std::to_string(body.size()));
+  append_field(out, "Connection", "close");
+  out += "\r\n";
+  out += body;
+  return out;
+}
+
+bool Connection::should_close() const { return finished(); }
+
+bool Connection::idle() const { return !ready_ && !parser_->got_some() && backlog() == 0; }
+
+bool Connection::mid_request() const { return !ready_ && (parser_->got_some() || backlog() > 0); }
+
+bool Connection::wants_input() const { return !finished() && backlog() < backlog_cap(); }
+
+std::size_t Connection::backlog_cap() const {
+  return limits_.header_bytes_max + limits_.body_bytes_max + limits_.read_bytes_max;
+}
+
+// Parses buffered bytes until one request is complete (and waits in ready_ for next()), the
+// connection fails, or more bytes are needed.
+void Connection::pump() {
+  while (!ready_ && !error_ && !closing_ && parsable() && step()) {
+  }
+  if (!ready_ && !error_ && !closing_) check_waiting();
+}
+
+// Whether the buffered bytes are worth a put().
+bool Connection::parsable() {
+  if (!parser_->got_some()) skip_empty_lines();
+  if (backlog() == 0) return false;
+  if (!parser_->got_some()) return in_.compare(pos_, std::string::npos, "\r") != 0;
+  // Beast 1.74 asserts when it re-enters the last chunk with fewer than 5 bytes; an unfinished
+  // chunked body always has at least 5 more to come ("0\r\n\r\n").
+  return !(parser_->is_header_done() && parser_->chunked() && backlog() < 5);
+}
+
+// One put() into the parser; false when it needs more bytes or failed.
+bool Connection::step() {
+  const bool had_header = parser_->is_header_done();
+  beast::error_code ec;
+  const auto used = parser_->put(beast::net::const_buffer(in_.data() + pos_, backlog()), ec);
+  pos_ += used;
+  const bool need_more = ec == bhttp::error::need_more;
+  if (ec && !need_more) {
+    fail(from_beast(ec));
+    return false;
+  }
+  if (!had_header && parser_->is_header_done() && !accept_header()) return false;
+  if (parser_->is_done()) complete();
+  return !need_more && used > 0;
+}
+
+bool Connection::accept_header() {
+  if (auto e = check_header()) {
+    fail(std::move(*e));
+    return false;
+  }
+  parser_->eager(true);
+  interim_due_ = !parser_->is_done() && expects_continue(parser_->request());
+  return true;
+}
+
+std::optional<ParseError> Connection::check_header() const {
+  const std::string_view header_bytes(in_.data() + msg_begin_, pos_ - msg_begin_);
+  if (header_bytes.size() > limits_.header_bytes_max) {
+    return ParseError{431, "request header fields too large"};
+  }
+  if (has_obs_fold(header_bytes)) return ParseError{400, "obsolete line folding in a header"};
+  if (auto e = check_host(parser_->request())) return e;
+  return check_transfer_encoding(parser_->request());
+}
+
+// Bounds what waits for more bytes. Beast re-parses a partial header only once "\r\n\r\n" has
+// arrived, which a bare-LF request never sends, so bare LFs are caught here. Beast bounds neither a
+// chunk-size line (extensions) nor the trailer section, so they share the header limit.
+void Connection::check_waiting() {
+  const std::size_t from = parser_->is_header_done() ? pos_ : msg_begin_;
+  const std::size_t waiting = in_.size() - from;
+  if (!parser_->is_header_done() && has_bare_lf(std::string_view(in_).substr(from))) {
+    fail({400, "bare LF line ending"});
+  } else if (waiting > limits_.header_bytes_max) {
+    fail({431, parser_->is_header_done() ? "chunk line or trailer section too large"
+                                         : "request header fields too large"});
+  } else if (overflowed_) {
+    fail(parser_->is_header_done() ? ParseError{413, "pipelined input beyond the buffer cap"}
+                                   : ParseError{431, "pipelined input beyond the buffer cap"});
+  }
+}
+
+void Connection::complete() {
+  ready_ = parser_->take();
+  reset_parser();
+}
+
+void Connection::fail(ParseError e) {
+  error_ = std::move(e);
+  interim_due_ = false;
+}
+
+void Connection::reset_parser() {
+  parser_ = std::make_unique<detail::RequestParser>(limits_);
+  msg_begin_ = pos_;
+  interim_due_ = false;
+}
+
+// RFC 9112 2.2: empty lines before a request line are ignored (clients send one after a body).
+void Connection::skip_empty_lines() {
+  while (in_.compare(pos_, 2, "\r\n") == 0) pos_ += 2;
+  msg_begin_ = pos_;
+}
+
+// Drops consumed bytes once they are at least half the buffer; a header being parsed is kept
+// whole for check_header().
+void Connection::compact() {
+  const std::size_t drop = parser_->is_header_done() ? pos_ : msg_begin_;
+  if (drop == 0 || drop * 2 < in_.size()) return;
+  in_.erase(0, drop);
+  pos_ -= drop;
+  msg_begin_ -= std::min(msg_begin_, drop);
+}
+
+}  // namespace zyg::http

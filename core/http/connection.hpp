@@ -1,0 +1,112 @@
+// The server side of one HTTP/1.1 connection, without the socket: bytes in, requests out;
+// responses in, bytes out. Boost.Beast parses; this adds the limits, the request-smuggling checks,
+// pipelining, 100-continue and the keep-alive decision. No system calls, no clock.
+//
+// A worker drives it like this:
+//   feed(bytes read) or feed_eof(); then next() until monostate, answering each request with
+//   serialize() (or a ParseError with serialize_error()); write take_interim() if not empty;
+//   close once everything is written and should_close() says so.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "core/app.hpp"
+
+namespace zyg::http {
+
+struct Limits {
+  std::size_t header_bytes_max = 8 * 1024;   // request line + headers; above -> 431
+  std::size_t body_bytes_max = 1024 * 1024;  // above -> 413 (Content-Length or chunk total)
+  std::size_t header_count_max = 100;        // header fields; above -> 431
+  std::size_t read_bytes_max = 64 * 1024;    // one socket read: slack in the pipelining backlog cap
+};
+
+struct ParseError {
+  int status = 400;
+  std::string reason;  // what was wrong, for the response body and the log
+};
+
+using Next = std::variant<std::monostate, AppRequest, ParseError>;  // monostate: need more bytes
+
+// The value of the first header called `name` (compared case-insensitively).
+std::optional<std::string_view> header(const AppRequest& req, std::string_view name);
+
+namespace detail {
+class RequestParser;
+}
+
+class Connection {
+ public:
+  explicit Connection(Limits limits = {});
+  ~Connection();
+  Connection(Connection&&) noexcept;
+  Connection& operator=(Connection&&) noexcept;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Bytes read from the socket, split anywhere. Ignored once the connection is finished.
+  void feed(std::string_view bytes);
+  // The peer closed its sending side. Complete requests already fed are still returned by next().
+  void feed_eof();
+  // The next complete request, in order. After a ParseError, or once serialize() decided to close,
+  // only monostate.
+  Next next();
+  // "HTTP/1.1 100 Continue\r\n\r\n" when the current request asked for it (HTTP/1.1, Expect:
+  // 100-continue), its headers passed the checks, its body is incomplete and every earlier request
+  // has been serialized; empty otherwise. At most once per request.
+  std::string take_interim();
+
+  // The response to `req` (a request next() returned), ready to write. `closing` forces
+  // "Connection: close"; so do the request's and the app's own Connection headers and EOF.
+  std::string serialize(const AppRequest& req, const AppResponse& resp, bool closing);
+  // The response to a ParseError: its status, a text body, "Connection: close".
+  std::string serialize_error(const ParseError& e);
+
+  // Close once everything is written: a response said so, a request was malformed, or EOF.
+  bool should_close() const;
+  // No request buffered, not even part of one (the keep-alive idle timeout applies).
+  bool idle() const;
+  // Part of a request has arrived (the request read deadline applies).
+  bool mid_request() const;
+  // False while the unparsed backlog is at its cap (header + body + one read): stop reading until
+  // next() drains it. Bytes fed beyond the cap are dropped and the request they cut is answered
+  // 431 (or 413 if the cut falls in a body).
+  bool wants_input() const;
+
+ private:
+  void pump();
+  bool parsable();
+  bool step();
+  bool accept_header();
+  std::optional<ParseError> check_header() const;
+  void check_waiting();
+  void complete();
+  void fail(ParseError e);
+  void reset_parser();
+  void skip_empty_lines();
+  void compact();
+  std::size_t backlog() const { return in_.size() - pos_; }
+  std::size_t backlog_cap() const;
+  bool finished() const { return error_.has_value() || eof_ || closing_; }
+
+  Limits limits_;
+  std::unique_ptr<detail::RequestParser> parser_;
+  std::string in_;  // received bytes; the parser has consumed [0, pos_)
+  std::size_t pos_ = 0;
+  std::size_t msg_begin_ = 0;  // where the current request starts; kept until its header is parsed
+  std::optional<AppRequest> ready_;
+  std::optional<ParseError> error_;
+  bool error_reported_ = false;
+  bool eof_ = false;
+  bool closing_ = false;  // a response said "Connection: close"
+  bool overflowed_ = false;
+  bool interim_due_ = false;
+  std::size_t unanswered_ = 0;  // requests next() returned that serialize() has not seen
+};
+
+}  // namespace zyg::http

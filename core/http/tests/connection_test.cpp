@@ -1,0 +1,443 @@
+#include "core/http/connection.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace zyg::http {
+namespace {
+
+constexpr std::string_view kGet = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+AppRequest request_of(Next n) {
+  EXPECT_TRUE(std::holds_alternative<AppRequest>(n))
+      << "expected a request, got index " << n.index();
+  if (auto* r = std::get_if<AppRequest>(&n)) return std::move(*r);
+  return {};
+}
+
+int status_of(const Next& n) {
+  if (auto* e = std::get_if<ParseError>(&n)) return e->status;
+  return std::holds_alternative<AppRequest>(n) ? -1 : 0;
+}
+
+bool none(const Next& n) { return std::holds_alternative<std::monostate>(n); }
+
+std::size_t occurrences(std::string_view hay, std::string_view needle) {
+  std::size_t n = 0;
+  for (auto at = hay.find(needle); at != std::string_view::npos; at = hay.find(needle, at + 1)) ++n;
+  return n;
+}
+
+// The answer to a request sent in one piece: the request itself, or the error.
+Next first(std::string_view bytes, Limits limits = {}) {
+  Connection c(limits);
+  c.feed(bytes);
+  return c.next();
+}
+
+AppResponse ok(std::string body = "hi") { return {200, {}, std::move(body)}; }
+
+TEST(Connection, SimpleGet) {
+  Connection c;
+  c.feed("GET /a?b=1 HTTP/1.1\r\nHost: example\r\nX-Custom-Name: v  \r\n\r\n");
+  const auto req = request_of(c.next());
+  EXPECT_EQ(req.method, "GET");
+  EXPECT_EQ(req.target, "/a?b=1");
+  EXPECT_EQ(req.version_minor, 1);
+  ASSERT_EQ(req.headers.size(), 2u);
+  EXPECT_EQ(req.headers[1].name, "X-Custom-Name");
+  EXPECT_EQ(req.headers[1].value, "v");
+  EXPECT_EQ(header(req, "x-custom-name"), "v");
+  EXPECT_EQ(header(req, "HOST"), "example");
+  EXPECT_FALSE(header(req, "Missing"));
+  EXPECT_TRUE(req.body.empty());
+  EXPECT_TRUE(none(c.next()));
+
+  const AppResponse resp{200, {{"Content-Type", "text/plain"}}, "hi"};
+  EXPECT_EQ(c.serialize(req, resp, false),
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi");
+  EXPECT_FALSE(c.should_close());
+  EXPECT_TRUE(c.idle());
+}
+
+TEST(Connection, Http11KeepsAliveByDefault) {
+  Connection c;
+  c.feed(kGet);
+  const auto out = c.serialize(request_of(c.next()), ok(), false);
+  EXPECT_EQ(out.find("Connection"), std::string::npos);
+  EXPECT_FALSE(c.should_close());
+  c.feed(kGet);
+  EXPECT_EQ(request_of(c.next()).target, "/");
+}
+
+TEST(Connection, Http10ClosesByDefault) {
+  Connection c;
+  c.feed("GET / HTTP/1.0\r\n\r\nGET /again HTTP/1.0\r\n\r\n");
+  const auto req = request_of(c.next());
+  EXPECT_EQ(req.version_minor, 0);
+  EXPECT_EQ(c.serialize(req, ok(), false),
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi");
+  EXPECT_TRUE(c.should_close());
+  EXPECT_TRUE(none(c.next()));
+}
+
+TEST(Connection, Http10KeepAliveIsEchoed) {
+  Connection c;
+  c.feed("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
+  const auto out = c.serialize(request_of(c.next()), ok(), false);
+  EXPECT_NE(out.find("\r\nConnection: keep-alive\r\n"), std::string::npos);
+  EXPECT_FALSE(c.should_close());
+}
+
+TEST(Connection, ConnectionCloseIsHonoured) {
+  Connection c;
+  c.feed("GET / HTTP/1.1\r\nHost: x\r\nConnection: foo, close\r\n\r\n");
+  const auto out = c.serialize(request_of(c.next()), ok(), false);
+  EXPECT_NE(out.find("\r\nConnection: close\r\n"), std::string::npos);
+  EXPECT_TRUE(c.should_close());
+}
+
+TEST(Connection, ClosingForcesConnectionClose) {
+  Connection c;
+  c.feed(kGet);
+  c.feed(kGet);
+  const auto out = c.serialize(request_of(c.next()), ok(), true);
+  EXPECT_NE(out.find("\r\nConnection: close\r\n"), std::string::npos);
+  EXPECT_TRUE(c.should_close());
+  EXPECT_TRUE(none(c.next())) << "nothing more is answered on a closing connection";
+}
+
+TEST(Connection, AppConnectionCloseIsHonouredOnce) {
+  Connection c;
+  c.feed(kGet);
+  const AppResponse resp{200, {{"connection", "close"}}, ""};
+  const auto out = c.serialize(request_of(c.next()), resp, false);
+  EXPECT_EQ(occurrences(out, "onnection:"), 1u);
+  EXPECT_NE(out.find("\r\nConnection: close\r\n"), std::string::npos);
+  EXPECT_TRUE(c.should_close());
+}
+
+TEST(Connection, AppFramingHeadersAreNotDuplicated) {
+  Connection c;
+  c.feed(kGet);
+  const AppResponse resp{
+      200, {{"content-length", "999"}, {"Transfer-Encoding", "chunked"}, {"X-A", "1"}}, "hi"};
+  EXPECT_EQ(c.serialize(request_of(c.next()), resp, false),
+            "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nhi");
+}
+
+TEST(Connection, AppHeadersThatWouldSplitTheResponseAreDropped) {
+  Connection c;
+  c.feed(kGet);
+  const AppResponse resp{
+      200, {{"X-Bad", "a\r\nSet-Cookie: x"}, {"Bad Name", "v"}, {"X-Ok", "1"}}, ""};
+  EXPECT_EQ(c.serialize(request_of(c.next()), resp, false),
+            "HTTP/1.1 200 OK\r\nX-Ok: 1\r\nContent-Length: 0\r\n\r\n");
+}
+
+TEST(Connection, StatusPhrasesAndBodylessStatuses) {
+  Connection c;
+  c.feed(std::string(kGet) + std::string(kGet) + std::string(kGet));
+  EXPECT_EQ(c.serialize(request_of(c.next()), {204, {}, "ignored"}, false),
+            "HTTP/1.1 204 No Content\r\n\r\n");
+  EXPECT_EQ(c.serialize(request_of(c.next()), {42, {}, ""}, false),
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(c.serialize(request_of(c.next()), {499, {}, ""}, false),
+            "HTTP/1.1 499 Bad Request\r\nContent-Length: 0\r\n\r\n");
+}
+
+TEST(Connection, HeadGetsContentLengthButNoBody) {
+  Connection c;
+  c.feed("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(c.serialize(request_of(c.next()), ok("hello"), false),
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+}
+
+TEST(Connection, PipelinedRequestsComeOutInOrder) {
+  Connection c;
+  c.feed(
+      "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n"
+      "POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+      "GET /3 HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string out;
+  for (const char* target : {"/1", "/2", "/3"}) {
+    const auto req = request_of(c.next());
+    EXPECT_EQ(req.target, target);
+    EXPECT_EQ(req.body, req.target == "/2" ? "abc" : "");
+    out += c.serialize(req, ok(req.target), false);
+  }
+  EXPECT_TRUE(none(c.next()));
+  EXPECT_LT(out.find("\r\n/1"), out.find("\r\n/2"));
+  EXPECT_LT(out.find("\r\n/2"), out.find("\r\n/3"));
+  EXPECT_TRUE(c.idle());
+}
+
+TEST(Connection, ByteAtATime) {
+  const std::string wire =
+      "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+      "POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3;x=y\r\nabc\r\n2\r\nde\r\n0\r\nT: v\r\n\r\n";
+  Connection c;
+  std::vector<AppRequest> got;
+  for (char ch : wire) {
+    c.feed(std::string_view(&ch, 1));
+    for (auto n = c.next(); !none(n); n = c.next()) got.push_back(request_of(std::move(n)));
+  }
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].body, "hello");
+  EXPECT_EQ(got[1].target, "/b");
+  EXPECT_EQ(got[1].body, "abcde");
+  EXPECT_TRUE(c.idle());
+}
+
+TEST(Connection, EmptyChunkedBodyByteAtATime) {
+  // Beast 1.74 asserts if the last chunk is re-parsed from fewer than 5 bytes.
+  const std::string_view wire =
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+  Connection c;
+  for (std::size_t i = 0; i + 1 < wire.size(); ++i) {
+    c.feed(wire.substr(i, 1));
+    EXPECT_TRUE(none(c.next()));
+  }
+  c.feed(wire.substr(wire.size() - 1));
+  EXPECT_EQ(request_of(c.next()).body, "");
+}
+
+TEST(Connection, BareLfIsRefusedWithoutWaitingForTheBlankLine) {
+  Connection c;
+  for (char ch : std::string_view("GET / HTTP/1.1\nHost: x\n\n")) c.feed(std::string_view(&ch, 1));
+  EXPECT_EQ(status_of(c.next()), 400);
+}
+
+TEST(Connection, ChunkedBodyWithExtensionsAndTrailersIsDecoded) {
+  const auto req = request_of(
+      first("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "4;name=val\r\nWiki\r\n5;a=\"q d\"\r\npedia\r\n0;last\r\nX-Trailer: t\r\n\r\n"));
+  EXPECT_EQ(req.body, "Wikipedia");
+  EXPECT_FALSE(header(req, "X-Trailer")) << "trailers are not merged into the headers";
+}
+
+TEST(Connection, ExpectContinueGivesOneInterim) {
+  Connection c;
+  c.feed("PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+  EXPECT_TRUE(none(c.next()));
+  EXPECT_EQ(c.take_interim(), "HTTP/1.1 100 Continue\r\n\r\n");
+  EXPECT_EQ(c.take_interim(), "");
+  c.feed("hello");
+  EXPECT_EQ(c.take_interim(), "");
+  EXPECT_EQ(request_of(c.next()).body, "hello");
+}
+
+TEST(Connection, NoInterimWhenTheBodyAlreadyArrived) {
+  Connection c;
+  c.feed("PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello");
+  EXPECT_EQ(c.take_interim(), "");
+  EXPECT_EQ(request_of(c.next()).body, "hello");
+}
+
+TEST(Connection, NoInterimForHttp10OrWithoutExpect) {
+  Connection c10;
+  c10.feed("PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+  EXPECT_EQ(c10.take_interim(), "");
+  Connection plain;
+  plain.feed("PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n");
+  EXPECT_EQ(plain.take_interim(), "");
+}
+
+TEST(Connection, InterimWaitsForEarlierResponses) {
+  Connection c;
+  c.feed(std::string(kGet) +
+         "PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+  const auto req = request_of(c.next());
+  EXPECT_EQ(c.take_interim(), "") << "a 100 now would read as the answer to the GET";
+  c.serialize(req, ok(), false);
+  EXPECT_EQ(c.take_interim(), "HTTP/1.1 100 Continue\r\n\r\n");
+}
+
+TEST(Connection, BigContentLengthIs413BeforeTheBody) {
+  Connection c;
+  c.feed("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n");
+  EXPECT_EQ(status_of(c.next()), 413);
+  EXPECT_TRUE(c.should_close());
+  EXPECT_TRUE(none(c.next()));
+  EXPECT_EQ(c.take_interim(), "");
+}
+
+TEST(Connection, ChunkedTotalOverTheLimitIs413) {
+  Limits small;
+  small.body_bytes_max = 10;
+  Connection c(small);
+  c.feed("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n");
+  EXPECT_TRUE(none(c.next()));
+  c.feed("6\r\n");  // the second chunk's size alone passes the limit
+  EXPECT_EQ(status_of(c.next()), 413);
+  EXPECT_TRUE(c.should_close());
+}
+
+TEST(Connection, HugeHeaderIs431) {
+  Connection c;
+  c.feed("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(9000, 'a'));
+  EXPECT_EQ(status_of(c.next()), 431);
+  EXPECT_TRUE(c.should_close());
+}
+
+TEST(Connection, RequestLineAndHeadersCountTogether) {
+  // Beast limits the request line and the fields separately; the whole header is what counts.
+  const std::string line = "GET /" + std::string(5000, 'a') + " HTTP/1.1\r\n";
+  const std::string fields = "Host: x\r\nX-Big: " + std::string(5000, 'b') + "\r\n\r\n";
+  EXPECT_EQ(status_of(first(line + fields)), 431);
+  Connection c;
+  c.feed(line);
+  c.feed(fields);
+  EXPECT_EQ(status_of(c.next()), 431);
+}
+
+TEST(Connection, TooManyHeaderFieldsIs431) {
+  std::string wire = "GET / HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < 100; ++i) wire += "X: " + std::to_string(i) + "\r\n";
+  EXPECT_EQ(status_of(first(wire + "\r\n")), 431);
+}
+
+TEST(Connection, MalformedRequestsAre400) {
+  EXPECT_EQ(status_of(first("\x16\x03\x01garbage\r\n\r\n")), 400);
+  EXPECT_EQ(status_of(first("GET / HTTP/1.x\r\nHost: x\r\n\r\n")), 400);
+  EXPECT_EQ(status_of(first("GET / HTTP/1.1\r\n\r\n")), 400) << "missing Host";
+  EXPECT_EQ(status_of(first("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")), 400);
+  EXPECT_EQ(status_of(first("GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n")), 400) << "obs-fold";
+}
+
+TEST(Connection, ContentLengthWithTransferEncodingIs400) {
+  EXPECT_EQ(status_of(first("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                            "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")),
+            400);
+  EXPECT_EQ(status_of(first("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                            "Content-Length: 3\r\n\r\n0\r\n\r\n")),
+            400);
+  EXPECT_EQ(status_of(first("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n"
+                            "Content-Length: 3\r\n\r\nabc")),
+            400);
+}
+
+TEST(Connection, UnsupportedTransferCodings) {
+  EXPECT_EQ(status_of(first("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n")), 400);
+  EXPECT_EQ(
+      status_of(first("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n")),
+      400);
+  EXPECT_EQ(status_of(first("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                            "0\r\n\r\n")),
+            501);
+  EXPECT_EQ(status_of(first("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")),
+            400);
+}
+
+TEST(Connection, AfterAnErrorNothingMoreIsReturned) {
+  Connection c;
+  c.feed(std::string(kGet) + "BAD REQUEST\r\n\r\n" + std::string(kGet));
+  EXPECT_EQ(request_of(c.next()).target, "/");
+  EXPECT_EQ(status_of(c.next()), 400);
+  EXPECT_TRUE(c.should_close());
+  EXPECT_TRUE(none(c.next()));
+  c.feed(kGet);
+  EXPECT_TRUE(none(c.next()));
+}
+
+TEST(Connection, SerializeErrorClosesWithATextBody) {
+  Connection c;
+  const auto out = c.serialize_error({413, "request body too large"});
+  const std::string body = "Content Too Large: request body too large\n";
+  EXPECT_EQ(out,
+            "HTTP/1.1 413 Content Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            "Content-Length: " +
+                std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+  EXPECT_TRUE(c.should_close());
+}
+
+TEST(Connection, EofMidRequestAnswersNothing) {
+  Connection c;
+  c.feed("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+  c.feed_eof();
+  EXPECT_TRUE(none(c.next()));
+  EXPECT_TRUE(c.should_close());
+}
+
+TEST(Connection, EofWhileIdleCloses) {
+  Connection c;
+  c.feed_eof();
+  EXPECT_TRUE(none(c.next()));
+  EXPECT_TRUE(c.should_close());
+}
+
+TEST(Connection, RequestsBeforeEofAreStillAnswered) {
+  Connection c;
+  c.feed(std::string(kGet) + std::string(kGet) + "GET /partial");
+  c.feed_eof();
+  const auto out1 = c.serialize(request_of(c.next()), ok(), false);
+  EXPECT_EQ(out1.find("Connection"), std::string::npos) << "another request is still to answer";
+  const auto out2 = c.serialize(request_of(c.next()), ok(), false);
+  EXPECT_NE(out2.find("\r\nConnection: close\r\n"), std::string::npos);
+  EXPECT_TRUE(none(c.next()));
+  EXPECT_TRUE(c.should_close());
+}
+
+TEST(Connection, IdleAndMidRequestTransitions) {
+  Connection c;
+  EXPECT_TRUE(c.idle());
+  EXPECT_FALSE(c.mid_request());
+  c.feed("G");
+  EXPECT_FALSE(c.idle());
+  EXPECT_TRUE(c.mid_request());
+  c.feed("ET / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n");
+  EXPECT_TRUE(c.mid_request());
+  c.feed("ab");
+  EXPECT_FALSE(c.idle()) << "a complete request waits for next()";
+  EXPECT_FALSE(c.mid_request());
+  const auto req = request_of(c.next());
+  EXPECT_TRUE(c.idle());
+  EXPECT_FALSE(c.mid_request());
+  c.serialize(req, ok(), false);
+  c.feed("\r\n");  // an empty line between requests is not a request
+  EXPECT_TRUE(c.idle());
+}
+
+TEST(Connection, BacklogIsCapped) {
+  Limits small;
+  small.header_bytes_max = 64;
+  small.body_bytes_max = 16;
+  small.read_bytes_max = 32;  // cap: 112 bytes waiting behind a request nobody took
+  Connection c(small);
+  std::string many;
+  for (int i = 0; i < 10; ++i) many += kGet;  // 27 bytes each
+  c.feed(many);
+  EXPECT_FALSE(c.wants_input());
+  int answered = 0;
+  Next n;
+  while (std::holds_alternative<AppRequest>(n = c.next())) {
+    c.serialize(std::get<AppRequest>(n), ok(), false);
+    ++answered;
+  }
+  EXPECT_EQ(answered, 5) << "the first request plus the four that fit in the cap";
+  EXPECT_EQ(status_of(n), 431);
+  EXPECT_TRUE(c.should_close());
+}
+
+TEST(Connection, UnboundedChunkLineIs431) {
+  Connection c;
+  c.feed("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1;x=" +
+         std::string(9000, 'a'));
+  EXPECT_EQ(status_of(c.next()), 431);
+}
+
+TEST(Connection, IsMovable) {
+  Connection a;
+  a.feed("GET / HTTP/1.1\r\n");
+  Connection b(std::move(a));
+  b.feed("Host: x\r\n\r\n");
+  EXPECT_EQ(request_of(b.next()).target, "/");
+}
+
+}  // namespace
+}  // namespace zyg::http

@@ -1,0 +1,84 @@
+// The three process loops: master, zygote, worker. They are written against the OS seam only, so
+// the same code runs over Linux (real/) and over the simulated kernel (sim/).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/app.hpp"
+#include "core/commands.hpp"
+#include "core/config.hpp"
+#include "core/events.hpp"
+#include "core/http/connection.hpp"
+#include "core/os.hpp"
+#include "core/supervisor.hpp"
+
+namespace zyg {
+
+// How a worker serves and guards itself.
+struct WorkerConfig {
+  http::Limits http;
+  Nanos keepalive_timeout = 5s;      // an idle keep-alive connection is closed after this
+  Nanos request_read_timeout = 30s;  // a started request must arrive completely within this (408)
+  Nanos write_timeout = 30s;         // a response must be taken by the client within this
+  Nanos heartbeat_interval = 1s;     // how often an idle worker tells the master it is alive
+  std::size_t max_connections = 64;  // open connections per worker, keep-alive included
+  // Integrity limits: reaching one, the worker drains and exits to be replaced. 0: no limit.
+  std::uint64_t max_requests = 0;
+  std::uint64_t rss_bytes_max = 0;
+  Nanos cpu_max{0};
+};
+
+// Receives what the master decides, for logs (JSON lines) and for the simulator's checks.
+class MasterObserver {
+ public:
+  virtual ~MasterObserver() = default;
+  virtual void on_step(Nanos /*now*/, const Event& /*event*/, const Commands& /*commands*/,
+                       const Supervisor& /*supervisor*/) {}
+  virtual void on_listening(os::Fd /*listener*/) {}
+  virtual void on_error(Nanos /*now*/, const std::string& /*what*/) {}
+};
+
+struct MasterConfig {
+  SupervisorConfig supervisor;
+  WorkerConfig worker;
+  std::string app_path;               // -b APP_DIR: resolved to a release directory = the version
+  std::vector<std::string> app_args;  // passed to the app's init
+  os::Endpoint endpoint;
+  int backlog = 0;                 // 0: proportional to the budget
+  os::Fd inherited_listener = -1;  // a listening socket handed to us (socket activation)
+  Nanos tick_interval = 100ms;     // how often deadlines are checked
+  std::string state_path;          // remembers the last proven version across restarts
+  std::string title = "zygote";    // process titles: "<title>: worker [<version>]"
+};
+
+// The master's whole life; returns its exit code.
+int run_master(os::Os& os, const MasterConfig& config, AppLoader& loader,
+               MasterObserver* observer = nullptr);
+
+struct ZygoteArgs {
+  ZygoteId id;
+  Version version;
+  std::vector<std::string> app_args;
+  os::Fd channel = -1;   // seqpacket to the master
+  os::Fd listener = -1;  // inherited by workers
+  os::Fd report = -1;    // datagram to the master, inherited by workers
+  WorkerConfig worker;
+  std::string title;
+};
+
+int run_zygote(os::Os& os, const ZygoteArgs& args, AppLoader& loader);
+
+struct WorkerArgs {
+  WorkerId id;
+  Version version;
+  os::Fd listener = -1;
+  os::Fd report = -1;
+  WorkerConfig config;
+};
+
+int run_worker(os::Os& os, const WorkerArgs& args, App& app);
+
+}  // namespace zyg

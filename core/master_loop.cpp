@@ -1,0 +1,390 @@
+// The master: owns the listening socket, starts one zygote per version, and runs the supervisor.
+// Everything it observes (signals, zygote and worker messages, reaped children, time) becomes an
+// event; every command the supervisor returns becomes a message, a signal or a spawn.
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/loops.hpp"
+#include "core/protocol.hpp"
+
+namespace zyg {
+namespace {
+
+class Master {
+ public:
+  Master(os::Os& os, const MasterConfig& config, AppLoader& loader, MasterObserver* observer)
+      : os_(os), cfg_(config), loader_(loader), observer_(observer), sup_(config.supervisor) {}
+
+  int run() {
+    os_.set_title(cfg_.title + ": master [" + cfg_.app_path + "]");
+    os_.become_subreaper();  // orphaned workers come to us, so they stay counted and reaped
+    const os::Signal caught[] = {os::Signal::hup,  os::Signal::term, os::Signal::interrupt,
+                                 os::Signal::quit, os::Signal::ttin, os::Signal::ttou,
+                                 os::Signal::child};
+    os_.catch_signals(caught);
+    if (!open_listener() || !open_report_channel()) return exit_code::config_error;
+    std::optional<Version> version = resolve_version();
+    if (!version) return exit_code::config_error;
+    feed(ev::Start{*version, read_last_good()});
+    next_tick_ = os_.now() + cfg_.tick_interval;
+    while (!exit_code_) {
+      wait();
+      handle_signals();
+      read_zygotes();
+      read_reports();
+      reap_children();
+      flush_outboxes();
+      if (os_.now() >= next_tick_) {
+        next_tick_ = os_.now() + cfg_.tick_interval;
+        feed(ev::Tick{});
+      }
+    }
+    return *exit_code_;
+  }
+
+ private:
+  struct ZygoteLink {
+    Pid pid = 0;
+    os::Fd channel = -1;
+    std::deque<proto::Message> outbox;  // messages the zygote has not had room for yet
+  };
+
+  bool open_listener() {
+    if (cfg_.inherited_listener >= 0) {
+      listener_ = cfg_.inherited_listener;
+    } else {
+      const int backlog =
+          cfg_.backlog > 0 ? cfg_.backlog : std::clamp(8 * cfg_.supervisor.budget, 64, 65535);
+      auto r = os_.listen(cfg_.endpoint, backlog);
+      if (!r.ok()) {
+        error("cannot listen on " + describe_endpoint() + ": errno " + std::to_string(r.error));
+        return false;
+      }
+      listener_ = r.value;
+    }
+    if (observer_) observer_->on_listening(listener_);
+    return true;
+  }
+
+  bool open_report_channel() {
+    auto r = os_.socketpair(os::ChannelKind::datagram);
+    if (!r.ok()) {
+      error("cannot create the report channel: errno " + std::to_string(r.error));
+      return false;
+    }
+    report_recv_ = r.value.first;
+    report_send_ = r.value.second;
+    return true;
+  }
+
+  std::string describe_endpoint() const {
+    if (!cfg_.endpoint.unix_path.empty()) return "unix:" + cfg_.endpoint.unix_path;
+    return cfg_.endpoint.host + ":" + std::to_string(cfg_.endpoint.port);
+  }
+
+  std::optional<Version> resolve_version() {
+    auto r = os_.realpath(cfg_.app_path);
+    if (!r.ok()) {
+      error("cannot resolve the app directory " + cfg_.app_path + ": errno " +
+            std::to_string(r.error));
+      return std::nullopt;
+    }
+    return r.value;
+  }
+
+  std::optional<Version> read_last_good() {
+    if (cfg_.state_path.empty()) return std::nullopt;
+    auto r = os_.read_file(cfg_.state_path);
+    if (!r.ok() || r.value.empty()) return std::nullopt;
+    return r.value;
+  }
+
+  void remember_proven_version() {
+    if (cfg_.state_path.empty()) return;
+    std::optional<Version> v = sup_.proven_version();
+    if (!v || v == last_good_written_) return;
+    if (os_.write_file(cfg_.state_path, *v) == 0) last_good_written_ = v;
+  }
+
+  void wait() {
+    fds_.clear();
+    fds_.push_back({report_recv_, os::ev::in, 0});
+    for (const auto& [zid, z] : zygotes_) {
+      short events = os::ev::in;
+      if (!z.outbox.empty()) events |= os::ev::out;
+      fds_.push_back({z.channel, events, 0});
+    }
+    os_.poll(fds_, std::max(Nanos{0}, next_tick_ - os_.now()));
+  }
+
+  void handle_signals() {
+    for (os::Signal s : os_.take_signals()) {
+      switch (s) {
+        case os::Signal::hup:
+          if (auto v = resolve_version()) feed(ev::DeployRequested{*v});
+          break;
+        case os::Signal::term: feed(ev::Shutdown{true}); break;
+        case os::Signal::interrupt:
+        case os::Signal::quit: feed(ev::Shutdown{false}); break;
+        case os::Signal::ttin: feed(ev::ScaleBy{+1}); break;
+        case os::Signal::ttou: feed(ev::ScaleBy{-1}); break;
+        default: break;  // SIGCHLD: reaping happens every round
+      }
+    }
+  }
+
+  void read_zygotes() {
+    std::vector<ZygoteId> ids;
+    for (const auto& [zid, z] : zygotes_) ids.push_back(zid);
+    for (ZygoteId zid : ids) read_zygote(zid);
+  }
+
+  void read_zygote(ZygoteId zid) {
+    for (;;) {
+      auto it = zygotes_.find(zid);
+      if (it == zygotes_.end() || it->second.channel < 0) return;
+      std::byte buf[sizeof(proto::Message)];
+      auto r = os_.recv_message(it->second.channel, buf, nullptr);
+      if (r.error == os::err::again || r.error == os::err::intr) return;
+      if (!r.ok() || r.value == 0) {  // the zygote is gone; its exit arrives by reaping
+        os_.close(it->second.channel);
+        it->second.channel = -1;
+        return;
+      }
+      if (auto m = proto::parse({buf, r.value})) on_zygote_message(zid, *m);
+    }
+  }
+
+  void on_zygote_message(ZygoteId zid, const proto::Message& m) {
+    switch (m.kind) {
+      case proto::Kind::loaded: feed(ev::ZygoteLoaded{zid}); break;
+      case proto::Kind::load_failed:
+        feed(ev::ZygoteLoadFailed{zid, std::string(m.text_view())});
+        break;
+      case proto::Kind::spawned:
+        feed(ev::ZygoteReplied{zid});
+        feed(ev::WorkerSpawned{WorkerId{m.id}, m.pid});
+        break;
+      case proto::Kind::signalled:
+        feed(ev::ZygoteReplied{zid});
+        feed(ev::WorkerSignalled{WorkerId{m.id}, m.value == static_cast<int>(os::Signal::term)});
+        break;
+      case proto::Kind::spawn_failed:
+        feed(ev::ZygoteReplied{zid});
+        feed(ev::SpawnFailed{WorkerId{m.id}, static_cast<int>(m.value)});
+        break;
+      case proto::Kind::worker_exited: {
+        const int code = static_cast<int>(m.value);
+        feed(ev::WorkerExited{WorkerId{m.id},
+                              m.flag ? ExitStatus::killed_by(code) : ExitStatus::exited(code)});
+        break;
+      }
+      default: break;
+    }
+  }
+
+  void read_reports() {
+    for (int i = 0; i < 4096; ++i) {  // bounded: the loop must come back to signals and time
+      std::byte buf[sizeof(proto::Message)];
+      auto r = os_.recv_message(report_recv_, buf, nullptr);
+      if (!r.ok()) return;
+      auto m = proto::parse({buf, r.value});
+      if (!m) continue;
+      const WorkerId w{m->id};
+      switch (m->kind) {
+        case proto::Kind::ready:
+          // The worker names its own pid too: it counts if the zygote died before saying so.
+          if (auto known = sup_.route(w); known && !known->pid) feed(ev::WorkerSpawned{w, m->pid});
+          feed(ev::WorkerReady{w});
+          break;
+        case proto::Kind::busy: feed(ev::WorkerBusy{w}); break;
+        case proto::Kind::idle: feed(ev::WorkerIdle{w, m->value}); break;
+        case proto::Kind::heartbeat: feed(ev::WorkerHeartbeat{w}); break;
+        case proto::Kind::exiting: feed(ev::WorkerExiting{w, m->flag != 0}); break;
+        default: break;
+      }
+    }
+  }
+
+  // Zygotes first: their workers become orphans before any orphan's exit is matched.
+  void reap_children() {
+    std::vector<os::Reaped> reaped;
+    for (;;) {
+      auto r = os_.reap();
+      if (!r.ok() || !r.value) break;
+      reaped.push_back(*r.value);
+    }
+    std::stable_partition(reaped.begin(), reaped.end(),
+                          [this](const os::Reaped& x) { return zygote_pids_.count(x.pid) != 0; });
+    for (const os::Reaped& x : reaped) on_reaped(x);
+  }
+
+  void on_reaped(const os::Reaped& x) {
+    if (auto it = zygote_pids_.find(x.pid); it != zygote_pids_.end()) {
+      const ZygoteId zid = it->second;
+      zygote_pids_.erase(it);
+      read_zygote(zid);  // what it said before dying comes before its death
+      ZygoteLink& z = zygotes_.at(zid);
+      for (const proto::Message& m : z.outbox) {
+        // Never delivered: that worker was certainly never forked.
+        if (m.kind == proto::Kind::spawn)
+          pending_.push_back(ev::SpawnFailed{WorkerId{m.id}, os::err::pipe});
+      }
+      if (z.channel >= 0) os_.close(z.channel);
+      zygotes_.erase(zid);
+      drain_pending();
+      feed(ev::ZygoteExited{zid, x.status});
+    } else if (auto w = sup_.orphan_with_pid(x.pid)) {
+      feed(ev::WorkerExited{*w, x.status});
+    } else {
+      feed(ev::UnknownChildReaped{x.pid, x.status});
+    }
+  }
+
+  // Steps the supervisor with `e` and everything executing its commands gives rise to.
+  void feed(Event e) {
+    pending_.push_back(std::move(e));
+    drain_pending();
+  }
+
+  void drain_pending() {
+    if (draining_pending_) return;  // a command's consequence; the outer call picks it up
+    draining_pending_ = true;
+    while (!pending_.empty()) {
+      Event e = std::move(pending_.front());
+      pending_.pop_front();
+      const Nanos now = os_.now();
+      Commands cmds = sup_.step(e, now);
+      if (observer_) observer_->on_step(now, e, cmds, sup_);
+      for (const Command& c : cmds) execute(c);
+    }
+    draining_pending_ = false;
+    remember_proven_version();
+  }
+
+  void execute(const Command& c) {
+    std::visit([this](const auto& x) { run(x); }, c);
+  }
+
+  void run(const cmd::StartZygote& c) {
+    auto pair = os_.socketpair(os::ChannelKind::seqpacket);
+    if (!pair.ok()) {
+      pending_.push_back(ev::ZygoteSpawnFailed{c.zygote, pair.error});
+      return;
+    }
+    const auto [mine, theirs] = pair.value;
+    os::ChildSpec spec;
+    spec.title = cfg_.title + ": zygote [" + c.version + "]";
+    spec.role = Role::zygote;
+    spec.version = c.version;
+    spec.serial = c.zygote.value;
+    spec.keep_fds = {listener_, report_send_, theirs};
+    spec.parent_death_signal = os::Signal::kill;  // a zygote holds no requests
+    ZygoteArgs za{c.zygote,  c.version,    cfg_.app_args, theirs,
+                  listener_, report_send_, cfg_.worker,   cfg_.title};
+    AppLoader* loader = &loader_;
+    spec.main = [za, loader](os::Os& zos) { return run_zygote(zos, za, *loader); };
+    auto pid = os_.spawn(std::move(spec));
+    os_.close(theirs);
+    if (!pid.ok()) {
+      os_.close(mine);
+      pending_.push_back(ev::ZygoteSpawnFailed{c.zygote, pid.error});
+      return;
+    }
+    zygotes_[c.zygote] = ZygoteLink{pid.value, mine, {}};
+    zygote_pids_[pid.value] = c.zygote;
+    pending_.push_back(ev::ZygoteSpawned{c.zygote, pid.value});
+  }
+
+  void run(const cmd::RequestWorker& c) {
+    if (!to_zygote(c.zygote, proto::make(proto::Kind::spawn, c.worker.value))) {
+      pending_.push_back(ev::SpawnFailed{c.worker, os::err::pipe});
+    }
+  }
+
+  void run(const cmd::StopWorker& c) {
+    if (c.via.value != 0) {
+      to_zygote(c.via, proto::make(proto::Kind::stop, c.worker.value));
+    } else if (c.pid > 0) {
+      os_.kill(c.pid, os::Signal::term);  // an orphan: our own unreaped child
+    }
+  }
+
+  void run(const cmd::KillWorker& c) {
+    if (c.via.value != 0) {
+      to_zygote(c.via, proto::make(proto::Kind::kill, c.worker.value));
+    } else if (c.pid > 0) {
+      os_.kill(c.pid, os::Signal::kill);
+    }
+  }
+
+  void run(const cmd::StopZygote& c) {
+    to_zygote(c.zygote, proto::make(proto::Kind::exit, c.zygote.value));
+  }
+
+  void run(const cmd::KillZygote& c) {
+    auto it = zygotes_.find(c.zygote);
+    if (it != zygotes_.end()) os_.kill(it->second.pid, os::Signal::kill);  // unreaped child
+  }
+
+  void run(const cmd::Report&) {}  // observers see every command through on_step
+  void run(const cmd::Status&) {}
+  void run(const cmd::Exit& c) { exit_code_ = c.code; }
+
+  // Queues a message for a zygote; false if the zygote is gone (the message can never arrive).
+  bool to_zygote(ZygoteId zid, const proto::Message& m) {
+    auto it = zygotes_.find(zid);
+    if (it == zygotes_.end() || it->second.channel < 0) return false;
+    it->second.outbox.push_back(m);
+    flush_outbox(it->second);
+    return true;
+  }
+
+  void flush_outboxes() {
+    for (auto& [zid, z] : zygotes_) flush_outbox(z);
+  }
+
+  void flush_outbox(ZygoteLink& z) {
+    while (!z.outbox.empty() && z.channel >= 0) {
+      auto r = os_.send_message(z.channel, proto::bytes_of(z.outbox.front()), {});
+      if (r.error == os::err::again || r.error == os::err::intr) return;
+      if (!r.ok()) return;  // gone: the reap turns undelivered spawns into failures
+      z.outbox.pop_front();
+    }
+  }
+
+  void error(const std::string& what) {
+    if (observer_) observer_->on_error(os_.now(), what);
+  }
+
+  os::Os& os_;
+  const MasterConfig& cfg_;
+  AppLoader& loader_;
+  MasterObserver* observer_;
+  Supervisor sup_;
+  os::Fd listener_ = -1;
+  os::Fd report_recv_ = -1;
+  os::Fd report_send_ = -1;
+  std::map<ZygoteId, ZygoteLink> zygotes_;
+  std::map<Pid, ZygoteId> zygote_pids_;
+  std::vector<os::PollFd> fds_;
+  std::deque<Event> pending_;
+  bool draining_pending_ = false;
+  Nanos next_tick_{0};
+  std::optional<int> exit_code_;
+  std::optional<Version> last_good_written_;
+};
+
+}  // namespace
+
+int run_master(os::Os& os, const MasterConfig& config, AppLoader& loader,
+               MasterObserver* observer) {
+  Master m(os, config, loader, observer);
+  return m.run();
+}
+
+}  // namespace zyg

@@ -1,0 +1,330 @@
+#include "sim/clients.hpp"
+
+#include <charconv>
+
+namespace zyg::sim {
+
+namespace {
+
+constexpr int kPriorityClient = 3;
+constexpr int kConnectTries = 3;  // SYN retransmissions before a connect gives up
+
+// Case-insensitive search for a header line's value in a raw header block.
+std::optional<std::string> header_value(const std::string& head, std::string_view name) {
+  std::size_t pos = head.find("\r\n");
+  while (pos != std::string::npos && pos + 2 < head.size()) {
+    const std::size_t start = pos + 2;
+    const std::size_t end = head.find("\r\n", start);
+    const std::string line = head.substr(start, end == std::string::npos ? end : end - start);
+    const std::size_t colon = line.find(':');
+    if (colon == name.size()) {
+      bool same = true;
+      for (std::size_t i = 0; i < name.size(); ++i) {
+        const char a = static_cast<char>(line[i] | 0x20), b = static_cast<char>(name[i] | 0x20);
+        if (a != b) same = false;
+      }
+      if (same) {
+        std::size_t v = colon + 1;
+        while (v < line.size() && line[v] == ' ') ++v;
+        return line.substr(v);
+      }
+    }
+    pos = end;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Clients::Clients(Kernel& k, ClientSpec spec, check::Checker& checker, FaultExplains explains)
+    : k_(k),
+      spec_(spec),
+      checker_(checker),
+      explains_(std::move(explains)),
+      rng_(k.rng("clients")) {
+  clients_.resize(static_cast<std::size_t>(spec_.clients));
+  for (int i = 0; i < spec_.clients; ++i) clients_[static_cast<std::size_t>(i)].index = i;
+}
+
+void Clients::start() {
+  for (int i = 0; i < spec_.clients; ++i)
+    schedule_next(i, rng_.between(spec_.think_min, spec_.think_max));
+}
+
+void Clients::stop() { stopped_ = true; }
+
+int Clients::in_flight() const {
+  int n = 0;
+  for (const auto& [id, c] : conns_) n += static_cast<int>(c.outstanding.size());
+  return n;
+}
+
+bool Clients::quiet() const {
+  if (in_flight() != 0) return false;
+  for (const Client& c : clients_) {
+    if (!c.retry.empty()) return false;
+  }
+  return true;
+}
+
+void Clients::schedule_next(int client, Nanos delay) {
+  k_.at(k_.now() + delay, kPriorityClient, [this, client] { begin(client); });
+}
+
+Clients::Request Clients::make_request(int client) {
+  Request r;
+  r.id = next_request_++;
+  r.client = client;
+  return r;
+}
+
+std::string Clients::request_bytes(const Request& r, bool keepalive, bool long_one) {
+  std::string target = "/r/" + std::to_string(r.id);
+  if (long_one) {
+    target +=
+        "?ms=" +
+        std::to_string(
+            std::chrono::duration_cast<std::chrono::milliseconds>(spec_.long_request).count());
+  }
+  std::string s = "GET " + target + " HTTP/1.1\r\nHost: sim\r\n";
+  if (!keepalive) s += "Connection: close\r\n";
+  s += "\r\n";
+  return s;
+}
+
+void Clients::begin(int index) {
+  Client& c = clients_[static_cast<std::size_t>(index)];
+  if (stopped_ && c.retry.empty()) return;
+  std::deque<Request> reqs;
+  if (!c.retry.empty()) {
+    reqs.swap(c.retry);
+  } else {
+    reqs.push_back(make_request(index));
+    if (rng_.chance_ppm(spec_.pipeline_ppm)) reqs.push_back(make_request(index));
+  }
+  // Reuse an idle keep-alive connection when it is fresh enough; otherwise open one.
+  auto open = conns_.find(c.conn);
+  if (open != conns_.end()) {
+    Conn& conn = open->second;
+    const bool fresh = !conn.closing && !conn.dead && conn.outstanding.empty() &&
+                       k_.now() - conn.idle_since <= spec_.idle_reuse_max;
+    if (fresh) {
+      send_requests(c, conn, std::move(reqs));
+      return;
+    }
+    k_.client_close(conn.id);
+    forget(conn.id);
+  }
+  const ConnId id = next_conn_++;
+  switch (k_.client_connect(id)) {
+    case Kernel::ConnectResult::ok: {
+      c.connect_tries = 0;
+      c.conn = id;
+      Conn& conn = conns_[id];
+      conn.id = id;
+      conn.client = index;
+      send_requests(c, conn, std::move(reqs));
+      return;
+    }
+    case Kernel::ConnectResult::refused:
+      for (const Request& r : reqs) {
+        finish(r, explains_(kNoSlot) ? check::Outcome::lost_to_fault : check::Outcome::refused,
+               "connection refused: nothing listening");
+      }
+      c.connect_tries = 0;
+      schedule_next(index, 1s);
+      return;
+    case Kernel::ConnectResult::overflow:
+      if (++c.connect_tries < kConnectTries) {
+        c.retry = std::move(reqs);  // the SYN is retransmitted after a second, as Linux does
+        schedule_next(index, std::chrono::seconds(c.connect_tries));
+      } else {
+        for (const Request& r : reqs) finish(r, check::Outcome::lost_to_fault, "accept queue full");
+        c.connect_tries = 0;
+        schedule_next(index, rng_.between(spec_.think_min, spec_.think_max));
+      }
+      return;
+  }
+}
+
+void Clients::send_requests(Client& c, Conn& conn, std::deque<Request> reqs) {
+  const bool keepalive = rng_.chance_ppm(spec_.keepalive_ppm);
+  for (std::size_t i = 0; i < reqs.size(); ++i) {
+    Request& r = reqs[i];
+    const bool last = i + 1 == reqs.size();
+    const std::string bytes = request_bytes(r, keepalive || !last, rng_.chance_ppm(spec_.long_ppm));
+    r.offset = conn.sent;
+    r.sent = k_.now();
+    if (rng_.chance_ppm(spec_.half_send_ppm)) {
+      // The client sends half a request and vanishes.
+      k_.client_send(conn.id, std::string_view(bytes).substr(0, bytes.size() / 2));
+      finish(r, check::Outcome::abandoned, "client disconnected while sending");
+      for (std::size_t j = i + 1; j < reqs.size(); ++j) {
+        finish(reqs[j], check::Outcome::abandoned, "client disconnected while sending");
+      }
+      std::deque<Request> pending;
+      pending.swap(conn.outstanding);
+      for (const Request& o : pending) finish(o, check::Outcome::abandoned, "client disconnected");
+      k_.client_reset(conn.id);
+      forget(conn.id);
+      schedule_next(c.index, rng_.between(spec_.think_min, spec_.think_max));
+      return;
+    }
+    k_.client_send(conn.id, bytes);
+    conn.sent += bytes.size();
+    r.end = conn.sent;
+    conn.outstanding.push_back(r);
+    const ConnId cid = conn.id;
+    const std::uint64_t rid = r.id;
+    const bool impatient = rng_.chance_ppm(spec_.abandon_ppm);
+    const Nanos wait = impatient ? spec_.patience : spec_.give_up;
+    k_.at(k_.now() + wait, kPriorityClient, [this, cid, rid, impatient] {
+      auto it = conns_.find(cid);
+      if (it == conns_.end()) return;
+      Conn& cn = it->second;
+      bool still = false;
+      for (const Request& o : cn.outstanding) still = still || o.id == rid;
+      if (!still) return;
+      std::deque<Request> pending;
+      pending.swap(cn.outstanding);
+      for (const Request& o : pending) {
+        if (impatient) {
+          finish(o, check::Outcome::abandoned, "client gave up waiting");
+        } else {
+          finish(o, check::Outcome::dropped, "no response within the client's timeout");
+        }
+      }
+      const int client = cn.client;
+      k_.client_reset(cid);
+      forget(cid);
+      schedule_next(client, rng_.between(spec_.think_min, spec_.think_max));
+    });
+  }
+}
+
+void Clients::on_data(ConnId id) {
+  auto it = conns_.find(id);
+  std::string bytes = k_.take_client_bytes(id);
+  if (it == conns_.end()) return;
+  it->second.inbox += bytes;
+  parse_responses(it->second);
+}
+
+void Clients::parse_responses(Conn& conn) {
+  const ConnId id = conn.id;
+  for (;;) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return;
+    Conn& c = it->second;
+    const std::size_t head_end = c.inbox.find("\r\n\r\n");
+    if (head_end == std::string::npos) return;
+    const std::string head = c.inbox.substr(0, head_end + 2);
+    int status = 0;
+    if (head.size() < 12 || head.compare(0, 7, "HTTP/1.") != 0 ||
+        std::from_chars(head.data() + 9, head.data() + 12, status).ec != std::errc()) {
+      checker_.fail(k_.now(), "request: malformed response: " + head.substr(0, 40));
+      c.inbox.clear();
+      return;
+    }
+    std::size_t length = 0;
+    if (auto cl = header_value(head, "Content-Length")) {
+      std::from_chars(cl->data(), cl->data() + cl->size(), length);
+    }
+    if (status == 100) {
+      c.inbox.erase(0, head_end + 4);
+      continue;
+    }
+    if (c.inbox.size() < head_end + 4 + length) return;
+    c.inbox.erase(0, head_end + 4 + length);
+    const auto connection = header_value(head, "Connection");
+    const bool close = connection && (*connection == "close" || *connection == "Close");
+    complete(c, status, close);
+  }
+}
+
+void Clients::complete(Conn& conn, int status, bool close) {
+  if (conn.outstanding.empty()) {
+    checker_.fail(k_.now(), "request: a response arrived that no request asked for");
+    return;
+  }
+  Request r = conn.outstanding.front();
+  conn.outstanding.pop_front();
+  finish(r, status >= 500 ? check::Outcome::server_error : check::Outcome::ok,
+         "status " + std::to_string(status));
+  completed_ += 1;
+  if (close) conn.closing = true;
+  if (!conn.outstanding.empty()) return;
+  conn.idle_since = k_.now();
+  const int client = conn.client;
+  if (conn.closing) {
+    k_.client_close(conn.id);
+    forget(conn.id);
+  }
+  schedule_next(client, rng_.between(spec_.think_min, spec_.think_max));
+}
+
+void Clients::on_closed(ConnId id, bool reset) {
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  conn_lost(it->second, reset);
+}
+
+void Clients::conn_lost(Conn& conn, bool reset) {
+  const Connection* kc = k_.connection(conn.id);
+  const std::uint64_t consumed = kc ? kc->consumed : 0;
+  const Slot reader = kc ? kc->last_reader : kNoSlot;
+  Client& client = clients_[static_cast<std::size_t>(conn.client)];
+  const bool had_requests = !conn.outstanding.empty();
+  std::deque<Request> pending;
+  pending.swap(conn.outstanding);
+  for (const Request& r : pending) {
+    if (conn.closing || consumed <= r.offset) {
+      // Never read (an idle connection closed as the request left), or pipelined behind a
+      // "Connection: close": the server never processed it, so the client sends it again.
+      finish(r, check::Outcome::retried,
+             reset ? "reset before it was read" : "closed before it was read");
+      Request again = make_request(conn.client);
+      client.retry.push_back(again);
+    } else if (explains_(reader)) {
+      finish(r, check::Outcome::lost_to_fault, "the process serving it was hit by a fault");
+    } else {
+      finish(r, check::Outcome::dropped,
+             std::string(reset ? "connection reset" : "connection closed") +
+                 " after the server read the request, without a response");
+    }
+  }
+  const int index = conn.client;
+  forget(conn.id);
+  if (!client.retry.empty()) {
+    schedule_next(index, Nanos{0});
+  } else if (had_requests) {
+    schedule_next(index, rng_.between(spec_.think_min, spec_.think_max));
+  }
+}
+
+void Clients::finish(const Request& r, check::Outcome o, const std::string& detail) {
+  checker_.request_finished(
+      k_.now(), o,
+      "request " + std::to_string(r.id) + " (client " + std::to_string(r.client) + "): " + detail);
+}
+
+void Clients::finish_all(const std::string& why) {
+  for (auto& [id, conn] : conns_) {
+    for (const Request& r : conn.outstanding) finish(r, check::Outcome::dropped, why);
+    conn.outstanding.clear();
+  }
+  for (Client& c : clients_) {
+    for (const Request& r : c.retry) finish(r, check::Outcome::dropped, why);
+    c.retry.clear();
+  }
+}
+
+void Clients::forget(ConnId id) {
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  Client& c = clients_[static_cast<std::size_t>(it->second.client)];
+  if (c.conn == id) c.conn = 0;
+  conns_.erase(it);
+}
+
+}  // namespace zyg::sim

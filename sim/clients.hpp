@@ -1,0 +1,106 @@
+// The simulated client population: each client opens connections to the shared listening socket,
+// sends HTTP requests (keep-alive or not, sometimes two pipelined), waits for responses, thinks,
+// and sometimes gives up or disconnects midway. Every request ends with one outcome, which the
+// checker judges.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/check.hpp"
+#include "sim/kernel.hpp"
+
+namespace zyg::sim {
+
+struct ClientSpec {
+  int clients = 8;                        // concurrent client loops
+  std::uint32_t keepalive_ppm = 600'000;  // reuse the connection for the next request
+  std::uint32_t pipeline_ppm = 50'000;    // send two requests back to back
+  std::uint32_t abandon_ppm = 5'000;      // give up on a request before its answer
+  std::uint32_t half_send_ppm = 2'000;    // disconnect in the middle of sending a request
+  std::uint32_t long_ppm = 10'000;        // a long request (long_ms)
+  Nanos long_request = 2s;
+  Nanos think_min = 10ms;
+  Nanos think_max = 300ms;
+  Nanos patience = 3s;        // how long an abandoning client waits
+  Nanos idle_reuse_max = 4s;  // never reuse a connection idle longer (under the server's)
+  Nanos give_up = 120s;       // a request unanswered this long has been dropped
+};
+
+// Decides whether a lost request is explained by a recorded fault.
+using FaultExplains = std::function<bool(Slot reader)>;
+
+struct Sample {
+  Nanos t{0};
+  int in_flight = 0;
+};
+
+class Clients {
+ public:
+  Clients(Kernel& k, ClientSpec spec, check::Checker& checker, FaultExplains explains);
+
+  void start();        // every client begins its loop
+  void stop();         // no new requests; outstanding ones finish
+  bool quiet() const;  // nothing outstanding
+  int in_flight() const;
+  std::uint64_t completed() const { return completed_; }
+  void on_data(ConnId id);
+  void on_closed(ConnId id, bool reset);
+  // Every outstanding request is judged as unanswered (end of the run).
+  void finish_all(const std::string& why);
+
+ private:
+  struct Request {
+    std::uint64_t id = 0;
+    int client = 0;
+    std::uint64_t offset = 0;  // where its bytes start in the connection's stream
+    std::uint64_t end = 0;     // one past its last byte
+    Nanos sent{0};
+    bool head = false;
+  };
+  struct Conn {
+    ConnId id = 0;
+    int client = 0;
+    std::deque<Request> outstanding;
+    std::string inbox;
+    std::uint64_t sent = 0;
+    bool closing = false;  // the server said Connection: close
+    bool dead = false;
+    Nanos idle_since{0};
+  };
+  struct Client {
+    int index = 0;
+    ConnId conn = 0;  // 0: none open
+    int connect_tries = 0;
+    std::deque<Request> retry;  // requests to send again on a fresh connection
+  };
+
+  void schedule_next(int client, Nanos delay);
+  void begin(int client);
+  void send_requests(Client& c, Conn& conn, std::deque<Request> reqs);
+  Request make_request(int client);
+  std::string request_bytes(const Request& r, bool keepalive, bool long_one);
+  void parse_responses(Conn& conn);
+  void complete(Conn& conn, int status, bool close);
+  void conn_lost(Conn& conn, bool reset);
+  void finish(const Request& r, check::Outcome o, const std::string& detail);
+  void forget(ConnId id);
+
+  Kernel& k_;
+  ClientSpec spec_;
+  check::Checker& checker_;
+  FaultExplains explains_;
+  Rng rng_;
+  std::vector<Client> clients_;
+  std::map<ConnId, Conn> conns_;
+  std::uint64_t next_conn_ = 1;
+  std::uint64_t next_request_ = 1;
+  std::uint64_t completed_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace zyg::sim

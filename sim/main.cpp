@@ -1,0 +1,161 @@
+// zygote-sim: runs the real master, zygote and worker code over a simulated kernel.
+//
+//   zygote-sim --seed N            one random scenario drawn from the seed
+//   zygote-sim --scenario FILE     one scenario written by hand (docs/SIMULATION.md)
+//   zygote-sim --seeds A..B        many seeds; prints failures and scenarios per second
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <cxxopts.hpp>
+
+#include "sim/scenario.hpp"
+#include "sim/svg.hpp"
+#include "sim/world.hpp"
+
+namespace {
+
+using zyg::sim::RunResult;
+using zyg::sim::Scenario;
+
+std::string hex(std::uint64_t v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+void print_verdict(const Scenario& s, const RunResult& r, const std::string& reproduce) {
+  std::cout << "verdict: " << (r.ok ? "ok" : "FAIL") << "\n";
+  for (const zyg::check::Violation& v : r.violations) {
+    std::cout << "  violation at " << zyg::sim::format_duration(v.t) << ": " << v.what << "\n";
+  }
+  std::cout << "requests: " << r.counts.requests;
+  for (const auto& [o, n] : r.counts.outcomes)
+    std::cout << " " << zyg::check::to_string(o) << " " << n;
+  std::cout << "\npeak workers: " << r.counts.peak_workers << " of budget " << s.budget
+            << ", peak zygotes: " << r.counts.peak_zygotes << ", accepts: " << r.counts.accepts
+            << "\n";
+  if (r.converged_at.count() >= 0) {
+    std::cout << "converged at " << zyg::sim::format_duration(r.converged_at) << "\n";
+  }
+  std::cout << "trace-hash " << hex(r.trace_hash) << "\n";
+  if (!r.ok) std::cout << "reproduce: " << reproduce << "\n";
+}
+
+int run_one(const Scenario& s, const cxxopts::ParseResult& args, const std::string& reproduce) {
+  std::cout << zyg::sim::knobs_line(s) << "\n";
+  if (args.count("print-scenario")) std::cout << zyg::sim::to_text(s);
+  zyg::sim::RunOptions opt;
+  opt.timeline = args.count("quiet") ? nullptr : &std::cout;
+  opt.verbose = args.count("verbose") > 0;
+  opt.record_samples = args.count("svg") > 0;
+  RunResult r = zyg::sim::run_scenario(s, opt);
+  print_verdict(s, r, reproduce);
+  if (args.count("svg")) {
+    const std::string path = args["svg"].as<std::string>();
+    std::ofstream out(path);
+    out << zyg::sim::render_svg(s, r);
+    if (!out) {
+      std::cerr << "zygote-sim: cannot write " << path << "\n";
+      return 2;
+    }
+    std::cout << "svg: " << path << "\n";
+  }
+  return r.ok ? 0 : 1;
+}
+
+int run_many(std::uint64_t first, std::uint64_t last) {
+  const auto start = std::chrono::steady_clock::now();
+  std::uint64_t failed = 0;
+  for (std::uint64_t seed = first; seed <= last; ++seed) {
+    const Scenario s = zyg::sim::generate(seed);
+    const RunResult r = zyg::sim::run_scenario(s);
+    if (!r.ok) {
+      ++failed;
+      std::cout << "FAIL seed " << seed << ": " << r.violations.front().what << "\n"
+                << "  reproduce: zygote-sim --seed " << seed << "\n";
+    }
+  }
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::uint64_t n = last - first + 1;
+  std::cout << n << " scenarios, " << failed << " failed, " << static_cast<double>(n) / secs
+            << " scenarios/s (" << secs << " s)\n";
+  return failed == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  cxxopts::Options options("zygote-sim",
+                           "Runs zygote's master, zygote and worker code over a deterministic "
+                           "simulated kernel and checks that deploys drop no request and never "
+                           "exceed the worker budget.");
+  options.add_options()("seed", "run one random scenario drawn from this seed",
+                        cxxopts::value<std::uint64_t>())(
+      "scenario", "run the scenario in this file", cxxopts::value<std::string>())(
+      "seeds", "run every seed in A..B and report scenarios per second",
+      cxxopts::value<std::string>())("svg", "draw the run into this SVG file",
+                                     cxxopts::value<std::string>())(
+      "print-scenario", "print the scenario in the file format before running it")(
+      "q,quiet", "no timeline, only the verdict")(
+      "v,verbose", "timeline with every request, heartbeat and kernel process event")(
+      "h,help", "show this help");
+  cxxopts::ParseResult args;
+  try {
+    args = options.parse(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "zygote-sim: " << e.what() << "\n"
+              << "try: zygote-sim --help\n";
+    return 2;
+  }
+  if (args.count("help") || argc == 1) {
+    std::cout << options.help() << "\nExit status: 0 verdict ok, 1 a violation, 2 bad usage.\n";
+    return argc == 1 ? 2 : 0;
+  }
+  const int modes =
+      static_cast<int>(args.count("seed") + args.count("scenario") + args.count("seeds"));
+  if (modes != 1) {
+    std::cerr << "zygote-sim: give exactly one of --seed, --scenario, --seeds\n";
+    return 2;
+  }
+  if (args.count("seeds")) {
+    const std::string range = args["seeds"].as<std::string>();
+    const auto dots = range.find("..");
+    std::uint64_t a = 0, b = 0;
+    try {
+      if (dots == std::string::npos) throw std::invalid_argument(range);
+      a = std::stoull(range.substr(0, dots));
+      b = std::stoull(range.substr(dots + 2));
+    } catch (const std::exception&) {
+      std::cerr << "zygote-sim: --seeds takes A..B, for example 1..100\n";
+      return 2;
+    }
+    if (b < a) {
+      std::cerr << "zygote-sim: --seeds A..B needs A <= B\n";
+      return 2;
+    }
+    return run_many(a, b);
+  }
+  if (args.count("seed")) {
+    const std::uint64_t seed = args["seed"].as<std::uint64_t>();
+    return run_one(zyg::sim::generate(seed), args, "zygote-sim --seed " + std::to_string(seed));
+  }
+  const std::string path = args["scenario"].as<std::string>();
+  std::ifstream in(path);
+  if (!in) {
+    std::cerr << "zygote-sim: cannot read " << path << "\n";
+    return 2;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string error;
+  auto s = zyg::sim::parse(text.str(), error);
+  if (!s) {
+    std::cerr << "zygote-sim: " << path << ": " << error << "\n";
+    return 2;
+  }
+  return run_one(*s, args, "zygote-sim --scenario " + path);
+}

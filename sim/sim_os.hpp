@@ -1,0 +1,121 @@
+// The OS seam over the simulated kernel: one instance per simulated process. Every call acts on
+// behalf of that process, which must be the one running.
+#pragma once
+
+#include <cassert>
+
+#include "core/os.hpp"
+#include "sim/kernel.hpp"
+
+namespace zyg::sim {
+
+class SimOs final : public os::Os {
+ public:
+  SimOs(Kernel& kernel, Slot slot) : k_(kernel), slot_(slot) {}
+
+  Pid getpid() override { return me().pid; }
+  Pid getppid() override { return me().ppid; }
+  Nanos now() override {
+    k_.syscall();
+    return k_.now();
+  }
+  os::Result<Pid> spawn(os::ChildSpec spec) override {
+    k_.syscall();
+    return k_.sys_spawn(std::move(spec));
+  }
+  int kill(Pid pid, os::Signal sig) override {
+    k_.syscall();
+    return k_.sys_kill(pid, sig);
+  }
+  os::Result<std::optional<os::Reaped>> reap() override {
+    k_.syscall();
+    return k_.sys_reap();
+  }
+  [[noreturn]] void exit(int code) override { k_.sys_exit(code); }
+  void set_title(const std::string& title) override { me().title = title; }
+  int become_subreaper() override {
+    me().subreaper = true;
+    return 0;
+  }
+  int catch_signals(std::span<const os::Signal> s) override {
+    k_.syscall();
+    return k_.sys_catch(s);
+  }
+  int ignore_signal(os::Signal s) override {
+    k_.syscall();
+    return k_.sys_ignore(s);
+  }
+  std::vector<os::Signal> take_signals() override {
+    k_.syscall();
+    return k_.sys_take_signals();
+  }
+  os::Result<std::pair<os::Fd, os::Fd>> socketpair(os::ChannelKind kind) override {
+    k_.syscall();
+    return k_.sys_socketpair(kind);
+  }
+  os::Result<os::Fd> listen(const os::Endpoint&, int backlog) override {
+    k_.syscall();
+    return k_.sys_listen(backlog);
+  }
+  os::Result<os::Fd> accept(os::Fd fd) override {
+    k_.syscall();
+    return k_.sys_accept(fd);
+  }
+  os::Result<std::size_t> read(os::Fd fd, std::span<std::byte> into) override {
+    k_.syscall();
+    return k_.sys_read(fd, into);
+  }
+  os::Result<std::size_t> write(os::Fd fd, std::span<const std::byte> from) override {
+    k_.syscall();
+    return k_.sys_write(fd, from);
+  }
+  os::Result<std::size_t> send_message(os::Fd fd, std::span<const std::byte> bytes,
+                                       std::span<const os::Fd> pass) override {
+    k_.syscall();
+    return k_.sys_send(fd, bytes, pass);
+  }
+  os::Result<std::size_t> recv_message(os::Fd fd, std::span<std::byte> into,
+                                       std::vector<os::Fd>* passed) override {
+    k_.syscall();
+    return k_.sys_recv(fd, into, passed);
+  }
+  int shutdown(os::Fd fd, os::ShutdownHow) override {
+    k_.syscall();
+    return k_.sys_shutdown(fd);
+  }
+  int close(os::Fd fd) override {
+    k_.syscall();
+    return k_.sys_close(fd);
+  }
+  os::Result<int> poll(std::span<os::PollFd> fds, std::optional<Nanos> timeout) override {
+    k_.syscall();
+    return k_.sys_poll(fds, timeout);
+  }
+  os::Result<std::string> realpath(const std::string& path) override {
+    auto& links = k_.files();
+    auto it = links.find(path);
+    if (it == links.end()) return os::Result<std::string>::fail(2);  // ENOENT
+    return {it->second, 0};
+  }
+  os::Result<std::string> read_file(const std::string& path) override {
+    return realpath(path);  // the simulated filesystem holds small named strings
+  }
+  int write_file(const std::string& path, const std::string& contents) override {
+    k_.files()[path] = contents;
+    return 0;
+  }
+  os::Usage usage() override { return {me().rss_bytes, Nanos{0}}; }
+
+ private:
+  Process& me() {
+    k_.syscall();
+    Process& p = k_.current();
+    assert(p.slot == slot_ && "an Os is used only by its own process");
+    return p;
+  }
+
+  Kernel& k_;
+  Slot slot_;
+};
+
+}  // namespace zyg::sim

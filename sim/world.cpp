@@ -1,0 +1,418 @@
+#include "sim/world.hpp"
+
+#include <iomanip>
+#include <ostream>
+#include <sstream>
+#include <variant>
+
+namespace zyg::sim {
+
+namespace {
+
+constexpr const char* kAppPath = "/srv/app/current";
+constexpr const char* kStatePath = "/run/zygote/last-good";
+constexpr Nanos kSampleEvery = 250ms;
+constexpr Nanos kServiceStopTimeout = 10s;  // a service manager's stop timeout before SIGKILL
+constexpr Nanos kQuietBound = 150s;         // clients' outstanding requests finish within this
+
+const char* role_name(Role r) {
+  switch (r) {
+    case Role::master: return "master";
+    case Role::zygote: return "zygote";
+    case Role::worker: return "worker";
+  }
+  return "?";
+}
+
+bool lifecycle_event(const Event& e) {
+  return !std::holds_alternative<ev::Tick>(e) && !std::holds_alternative<ev::WorkerHeartbeat>(e) &&
+         !std::holds_alternative<ev::WorkerBusy>(e) && !std::holds_alternative<ev::WorkerIdle>(e);
+}
+
+std::string seconds(Nanos t) {
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(6) << static_cast<double>(t.count()) / 1e9 << "s";
+  return o.str();
+}
+
+}  // namespace
+
+World::World(const Scenario& scenario, RunOptions options)
+    : sc_(scenario),
+      opt_(options),
+      kernel_(Kernel::Config{scenario.seed, scenario.pid_max, 20us, 50us, 200us,
+                             scenario.spawn_fail_ppm, 256 * 1024}),
+      checker_(scenario.budget) {
+  kernel_.set_listener(this);
+  kernel_.set_after_event([this] {
+    if (opt_.record_samples && kernel_.now() >= Nanos{0}) {
+      if (result_.samples.empty() || kernel_.now() - result_.samples.back().t >= kSampleEvery)
+        sample();
+    }
+  });
+  std::map<std::string, VersionSpec> versions;
+  for (const VersionSpec& v : sc_.versions) versions[v.name] = v;
+  loader_ = std::make_unique<SimLoader>(kernel_, versions, faults_on_, *this);
+  clients_ = std::make_unique<Clients>(kernel_, sc_.clients, checker_,
+                                       [this](Slot reader) { return explains(reader); });
+
+  SupervisorConfig& sup = master_cfg_.supervisor;
+  sup.budget = sc_.budget;
+  sup.desired = sc_.workers;
+  sup.max_changing = sc_.max_changing;
+  sup.graceful_timeout = sc_.graceful_timeout;
+  sup.heartbeat_timeout = sc_.heartbeat_timeout;
+  sup.probation = sc_.probation;
+  sup.ready_timeout = 20s;
+  sup.load_timeout = 30s;
+  sup.lost_worker_timeout = 10s;
+  sup.backoff_max = 5s;
+  master_cfg_.worker.keepalive_timeout = sc_.keepalive_timeout;
+  master_cfg_.worker.heartbeat_interval = 1s;
+  master_cfg_.app_path = kAppPath;
+  master_cfg_.state_path = kStatePath;
+  master_cfg_.title = "zygote-sim";
+  result_.budget = sc_.budget;
+}
+
+World::~World() = default;
+
+void World::line(Nanos t, const std::string& who, const std::string& what) {
+  if (!opt_.timeline) return;
+  *opt_.timeline << std::setw(14) << seconds(t) << "  " << std::left << std::setw(36) << who << " "
+                 << std::setw(52) << what << std::right << " | " << counts_text() << "\n";
+}
+
+std::string World::counts_text() const {
+  const WorkerCounts& w = view_.workers;
+  std::ostringstream o;
+  o << "start " << w.starting << " ready " << w.ready << " busy " << w.busy << " drain "
+    << w.draining << " exited " << w.exited_unreaped << " | budget " << checker_.workers_existing()
+    << "/" << sc_.budget;
+  return o.str();
+}
+
+void World::start_master() {
+  os::ChildSpec spec;
+  spec.title = "zygote-sim: master";
+  spec.role = Role::master;
+  spec.main = [this](os::Os& os) { return run_master(os, master_cfg_, *loader_, this); };
+  const Pid pid = kernel_.spawn_root(std::move(spec), generation_);
+  master_slot_ = kernel_.find_pid(pid)->slot;
+}
+
+RunResult World::run() {
+  kernel_.files()[kAppPath] = sc_.initial;
+  start_master();
+  clients_->start();
+  schedule_actions();
+  kernel_.run_until(sc_.duration);
+  faults_off();
+  const Nanos bound = sc_.duration + sc_.liveness;
+  std::optional<std::string> why = unconverged();
+  while (why && kernel_.now() < bound) {
+    kernel_.run_until(kernel_.now() + 500ms);
+    why = unconverged();
+  }
+  if (why) {
+    checker_.fail(kernel_.now(), "liveness: not converged within " + format_duration(sc_.liveness) +
+                                     " after faults stopped: " + *why);
+  } else {
+    result_.converged_at = kernel_.now();
+    line(kernel_.now(), "world", "converged: every worker on " + view_.serving);
+  }
+  clients_->stop();
+  const Nanos quiet_by = kernel_.now() + kQuietBound;
+  while (!clients_->quiet() && kernel_.now() < quiet_by) kernel_.run_until(kernel_.now() + 500ms);
+  clients_->finish_all("still unanswered when the run ended");
+  shutdown_phase();
+  result_.violations = checker_.violations();
+  result_.ok = result_.violations.empty();
+  result_.counts = checker_.counts();
+  TraceHash h = kernel_.trace();
+  h.add(result_.counts.requests);
+  for (const auto& [o, n] : result_.counts.outcomes) {
+    h.add(static_cast<std::uint64_t>(o));
+    h.add(n);
+  }
+  result_.trace_hash = h.value();
+  result_.ended = kernel_.now();
+  return result_;
+}
+
+// A graceful stop must leave no process behind, in bounded time.
+void World::shutdown_phase() {
+  stopping_service_ = true;
+  const Process* m = kernel_.find_slot(master_slot_);
+  if (!m || m->run == RunState::zombie) return;
+  line(kernel_.now(), "operator", "SIGTERM to the master: graceful stop");
+  kernel_.external_kill(m->pid, os::Signal::term);
+  const Nanos bound = kernel_.now() + sc_.graceful_timeout + 30s;
+  auto alive = [this] {
+    for (const auto& [slot, p] : kernel_.processes()) {
+      if (p.run != RunState::zombie) return true;
+    }
+    return false;
+  };
+  while (alive() && kernel_.now() < bound) kernel_.run_until(kernel_.now() + 100ms);
+  if (alive()) {
+    checker_.fail(kernel_.now(), "liveness: processes remain after a graceful stop");
+  } else if (master_exit_code_ && *master_exit_code_ != 0) {
+    checker_.fail(kernel_.now(), "liveness: the master exited with code " +
+                                     std::to_string(*master_exit_code_) + " on a graceful stop");
+  }
+}
+
+void World::schedule_actions() {
+  for (const Action& a : sc_.actions) {
+    kernel_.at(a.at, 4, [this, a] { apply(a); });
+  }
+}
+
+Process* World::pick(Target t) {
+  std::vector<Slot> candidates;
+  for (const auto& [slot, p] : kernel_.processes()) {
+    if (p.run == RunState::zombie || p.generation != generation_) continue;
+    const bool match = (t == Target::master && p.is_master) ||
+                       (t == Target::zygote && p.role == Role::zygote && !p.is_master) ||
+                       (t == Target::worker && p.role == Role::worker);
+    if (match) candidates.push_back(slot);
+  }
+  if (candidates.empty()) return nullptr;
+  return kernel_.find_slot(candidates[kernel_.rng("faults").below(candidates.size())]);
+}
+
+void World::mark_fault(Process& p, const std::string& what) {
+  faulted_.insert(p.slot);
+  p.faulted = true;
+  result_.markers.push_back({kernel_.now(), what, true});
+  line(kernel_.now(), "fault", what + " (pid " + std::to_string(p.pid) + ")");
+}
+
+void World::fault(Process& p, const std::string& what) { mark_fault(p, what); }
+
+void World::apply(const Action& a) {
+  Process* master = kernel_.find_slot(master_slot_);
+  const bool master_up = master && master->run != RunState::zombie;
+  switch (a.kind) {
+    case ActionKind::deploy:
+      kernel_.files()[kAppPath] = a.version;
+      result_.markers.push_back({kernel_.now(), "deploy " + a.version, false});
+      line(kernel_.now(), "operator", "ln -sfn " + a.version + " && kill -HUP master");
+      if (master_up) kernel_.external_kill(master->pid, os::Signal::hup);
+      return;
+    case ActionKind::ttin:
+    case ActionKind::ttou:
+      line(kernel_.now(), "operator",
+           a.kind == ActionKind::ttin ? "kill -TTIN master" : "kill -TTOU master");
+      if (master_up) {
+        kernel_.external_kill(master->pid,
+                              a.kind == ActionKind::ttin ? os::Signal::ttin : os::Signal::ttou);
+      }
+      return;
+    case ActionKind::kill:
+    case ActionKind::crash_master: {
+      Process* p = a.kind == ActionKind::crash_master ? pick(Target::master) : pick(a.target);
+      if (!p) return;
+      mark_fault(*p, std::string("SIGKILL ") + (p->is_master ? "master" : role_name(p->role)));
+      kernel_.signal_slot(p->slot, os::Signal::kill);
+      return;
+    }
+    case ActionKind::pause: {
+      Process* p = pick(a.target);
+      if (!p) return;
+      mark_fault(*p, "SIGSTOP " + std::string(p->is_master ? "master" : role_name(p->role)) +
+                         " for " + format_duration(a.duration));
+      const Slot s = p->slot;
+      kernel_.signal_slot(s, os::Signal::stop);
+      kernel_.at(kernel_.now() + a.duration, 4,
+                 [this, s] { kernel_.signal_slot(s, os::Signal::cont); });
+      return;
+    }
+    case ActionKind::ignore_term: {
+      Process* p = pick(Target::worker);
+      if (!p) return;
+      mark_fault(*p, "worker ignores SIGTERM");
+      p->ignores_term = true;
+      return;
+    }
+  }
+}
+
+void World::faults_off() {
+  faults_on_ = false;
+  kernel_.set_spawn_fail_ppm(0);
+  line(kernel_.now(), "world", "faults off: liveness phase");
+  std::vector<Slot> stopped;
+  for (const auto& [slot, p] : kernel_.processes()) {
+    if (p.stopped) stopped.push_back(slot);
+  }
+  for (Slot s : stopped) kernel_.signal_slot(s, os::Signal::cont);
+}
+
+bool World::explains(Slot reader) const {
+  if (reader == kNoSlot) return master_down_;
+  if (faulted_.count(reader)) return true;
+  auto it = generation_of_.find(reader);
+  return it != generation_of_.end() && it->second < generation_;  // stopped with a crashed master
+}
+
+std::optional<std::string> World::unconverged() const {
+  const Process* m = const_cast<Kernel&>(kernel_).find_slot(master_slot_);
+  if (!m || m->run == RunState::zombie || master_down_) return "the master is not running";
+  if (!view_.loading.empty()) return "a deploy of " + view_.loading + " is still loading";
+  if (view_.shutting_down) return "the master is shutting down";
+  const int want = view_.desired;
+  const WorkerCounts& w = view_.workers;
+  if (w.starting + w.draining + w.exited_unreaped != 0 || w.ready + w.busy != want) {
+    return "the master sees " + counts_text() + ", wants " + std::to_string(want) + " ready";
+  }
+  int workers = 0;
+  int zygotes = 0;
+  for (const auto& [slot, p] : kernel_.processes()) {
+    if (p.generation != generation_) return "processes of a crashed master remain";
+    if (p.role == Role::zygote) ++zygotes;
+    if (p.role != Role::worker) continue;
+    ++workers;
+    if (p.version != view_.serving) return "a worker of " + p.version + " remains";
+  }
+  if (workers != want)
+    return std::to_string(workers) + " worker processes exist, " + std::to_string(want) + " wanted";
+  if (zygotes != 1) return std::to_string(zygotes) + " zygotes exist; only the serving one should";
+  std::string expected = sc_.initial;
+  for (const Action& a : sc_.actions) {
+    if (a.kind == ActionKind::deploy) expected = a.version;
+  }
+  const bool expected_failed = std::find(view_.failed_versions.begin(), view_.failed_versions.end(),
+                                         expected) != view_.failed_versions.end();
+  if (view_.serving != expected && !expected_failed) {
+    return "serving " + view_.serving + ", but " + expected + " was deployed last and did not fail";
+  }
+  const VersionSpec* serving = sc_.version(view_.serving);
+  if (!serving || serving->load_fails) return "a broken version serves";
+  return std::nullopt;
+}
+
+void World::sample() {
+  StateSample s;
+  s.t = kernel_.now();
+  for (const ProcessInfo& p : view_.processes) {
+    if (p.role == Role::worker) s.workers[p.version][p.state] += 1;
+  }
+  s.in_flight = clients_->in_flight();
+  s.existing = checker_.workers_existing();
+  result_.samples.push_back(std::move(s));
+}
+
+// --- KernelListener
+
+void World::on_client_data(ConnId id) { clients_->on_data(id); }
+void World::on_client_closed(ConnId id, bool reset) { clients_->on_closed(id, reset); }
+
+void World::on_process_started(const Process& p) {
+  generation_of_[p.slot] = p.generation;
+  const Role role = p.is_master ? Role::master : p.role;
+  checker_.process_started(kernel_.now(), p.slot, p.pid, role, p.version, p.serial, p.generation);
+  if (opt_.verbose)
+    line(kernel_.now(), "kernel", "spawn pid " + std::to_string(p.pid) + " " + p.title);
+}
+
+void World::on_process_exited(const Process& p) {
+  checker_.process_exited(kernel_.now(), p.slot);
+  if (opt_.verbose) {
+    line(kernel_.now(), "kernel", "exit pid " + std::to_string(p.pid) + " " + to_string(p.status));
+  }
+}
+
+void World::on_process_reaped(const Process& p, const Process&) {
+  checker_.process_reaped(kernel_.now(), p.slot);
+}
+
+void World::on_signal(Slot sender, Pid target, const Process* p, os::Signal sig) {
+  const bool child = p && p->parent == sender && p->parent != kNoSlot;
+  checker_.signal_sent(kernel_.now(), sender, target, child, os::to_string(sig));
+}
+
+void World::on_accept(const Process& p, const Connection&) {
+  checker_.accepted(kernel_.now(), p.slot);
+}
+
+void World::on_term_taken(const Process& p) {
+  if (p.role == Role::worker) checker_.drain_began(kernel_.now(), p.slot);
+}
+
+void World::on_livelock(const Process& p) {
+  checker_.fail(kernel_.now(), "livelock: pid " + std::to_string(p.pid) + " (" + p.title +
+                                   ") made a million system calls without blocking; killed");
+}
+
+void World::on_master_died(const Process& p) {
+  master_exit_code_ = p.status.signaled ? 128 + p.status.code : p.status.code;
+  line(kernel_.now(), "service-manager", "master exited: " + to_string(p.status));
+  if (stopping_service_) return;
+  // Like systemd with KillMode=control-group: stop what is left of the unit, then restart.
+  master_down_ = true;
+  const int old = generation_;
+  std::vector<Slot> rest;
+  for (const auto& [slot, q] : kernel_.processes()) {
+    if (q.generation == old && q.run != RunState::zombie) rest.push_back(slot);
+  }
+  for (Slot s : rest) {
+    faulted_.insert(s);
+    kernel_.signal_slot(s, os::Signal::term);
+  }
+  const Nanos since = kernel_.now();
+  kernel_.at(kernel_.now() + 100ms, 4, [this, since] { restart_check(since); });
+}
+
+void World::restart_check(Nanos since) {
+  std::vector<Slot> rest;
+  for (const auto& [slot, q] : kernel_.processes()) {
+    if (q.generation == generation_ && q.run != RunState::zombie) rest.push_back(slot);
+  }
+  if (!rest.empty()) {
+    if (kernel_.now() - since >= kServiceStopTimeout) {
+      for (Slot s : rest) kernel_.signal_slot(s, os::Signal::kill);
+    }
+    kernel_.at(kernel_.now() + 100ms, 4, [this, since] { restart_check(since); });
+    return;
+  }
+  generation_ += 1;
+  view_ = StatusSnapshot{};
+  line(kernel_.now(), "service-manager", "restarting the master");
+  start_master();
+}
+
+// --- MasterObserver
+
+void World::on_step(Nanos now, const Event& e, const Commands& cmds, const Supervisor& s) {
+  view_ = s.snapshot();
+  checker_.master_view(now, generation_, view_);
+  const std::string what = describe(e);
+  kernel_.trace().add(what);
+  if (!opt_.timeline || (!opt_.verbose && !lifecycle_event(e))) return;
+  const Process& m = kernel_.current();
+  line(now, "pid " + std::to_string(m.pid) + " master", what);
+  for (const Command& c : cmds) {
+    if (const auto* r = std::get_if<cmd::Report>(&c)) {
+      line(now, "pid " + std::to_string(m.pid) + " master", "  " + r->what + ": " + r->detail);
+      if (r->what == "rollback" || r->what == "load-failed") {
+        result_.markers.push_back({now, r->what, true});
+      }
+    }
+  }
+}
+
+void World::on_listening(os::Fd) {
+  if (master_down_) line(kernel_.now(), "service-manager", "master listening again");
+  master_down_ = false;
+}
+
+void World::on_error(Nanos now, const std::string& what) { checker_.fail(now, "master: " + what); }
+
+RunResult run_scenario(const Scenario& s, RunOptions options) {
+  World w(s, options);
+  return w.run();
+}
+
+}  // namespace zyg::sim

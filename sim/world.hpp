@@ -1,0 +1,117 @@
+// One simulated run: the kernel, the real master/zygote/worker code running in it, the client
+// population, the service manager that restarts a crashed master, the scenario's deploys and
+// faults, and the checker judging all of it. Safety is checked after every event; after the
+// faulty phase, a liveness phase with faults off must converge within the scenario's bound.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/check.hpp"
+#include "core/loops.hpp"
+#include "sim/app.hpp"
+#include "sim/clients.hpp"
+#include "sim/kernel.hpp"
+#include "sim/scenario.hpp"
+
+namespace zyg::sim {
+
+struct RunOptions {
+  std::ostream* timeline = nullptr;  // one line per event when set
+  bool verbose = false;              // also requests, heartbeats and kernel process events
+  bool record_samples = false;       // for the SVG
+};
+
+struct Marker {
+  Nanos t{0};
+  std::string what;
+  bool fault = false;
+};
+
+struct StateSample {
+  Nanos t{0};
+  std::map<std::string, std::map<std::string, int>> workers;  // version -> state -> count
+  int in_flight = 0;
+  int existing = 0;
+};
+
+struct RunResult {
+  bool ok = true;
+  std::vector<check::Violation> violations;
+  check::Counts counts;
+  std::uint64_t trace_hash = 0;
+  Nanos converged_at{-1};  // virtual time the liveness phase converged (or -1)
+  Nanos ended{0};
+  std::vector<StateSample> samples;
+  std::vector<Marker> markers;
+  int budget = 0;
+};
+
+class World final : public KernelListener, public MasterObserver, public FaultRecorder {
+ public:
+  World(const Scenario& scenario, RunOptions options);
+  ~World() override;
+  RunResult run();
+
+  // KernelListener
+  void on_client_data(ConnId id) override;
+  void on_client_closed(ConnId id, bool reset) override;
+  void on_process_started(const Process& p) override;
+  void on_process_exited(const Process& p) override;
+  void on_process_reaped(const Process& p, const Process& reaper) override;
+  void on_signal(Slot sender, Pid target, const Process* p, os::Signal sig) override;
+  void on_accept(const Process& p, const Connection& c) override;
+  void on_term_taken(const Process& p) override;
+  void on_master_died(const Process& p) override;
+  void on_livelock(const Process& p) override;
+  // MasterObserver
+  void on_step(Nanos now, const Event& e, const Commands& cmds, const Supervisor& s) override;
+  void on_listening(os::Fd fd) override;
+  void on_error(Nanos now, const std::string& what) override;
+  // FaultRecorder
+  void fault(Process& p, const std::string& what) override;
+
+ private:
+  void start_master();
+  void schedule_actions();
+  void apply(const Action& a);
+  Process* pick(Target t);
+  void mark_fault(Process& p, const std::string& what);
+  bool explains(Slot reader) const;
+  void restart_check(Nanos since);
+  void faults_off();
+  std::optional<std::string> unconverged() const;
+  void sample();
+  void line(Nanos t, const std::string& who, const std::string& what);
+  std::string counts_text() const;
+  void shutdown_phase();
+
+  Scenario sc_;
+  RunOptions opt_;
+  Kernel kernel_;
+  check::Checker checker_;
+  bool faults_on_ = true;
+  std::unique_ptr<SimLoader> loader_;
+  std::unique_ptr<Clients> clients_;
+  MasterConfig master_cfg_;
+  int generation_ = 1;
+  Slot master_slot_ = kNoSlot;
+  bool master_down_ = false;
+  bool stopping_service_ = false;
+  std::optional<int> master_exit_code_;
+  std::set<Slot> faulted_;
+  std::map<Slot, int> generation_of_;
+  StatusSnapshot view_;
+  RunResult result_;
+};
+
+// Runs a scenario; the convenience most callers want.
+RunResult run_scenario(const Scenario& s, RunOptions options = {});
+
+}  // namespace zyg::sim
