@@ -10,7 +10,7 @@ std::optional<std::string> SupervisorConfig::validate() const {
   const Nanos zero{0};
   if (graceful_timeout <= zero || heartbeat_timeout <= zero || ready_timeout <= zero ||
 load_timeout <= zero || kill_retry <= zero || lost_worker_timeout <= zero ||
-      zygote_timeout <= zero) {
+      zygote_timeout <= zero || stall_threshold <= zero) {
     return "every timeout must be positive";
   }
   if (backoff_base <= zero || backoff_max < backoff_base) {

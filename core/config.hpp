@@ -26,6 +26,9 @@ struct SupervisorConfig {
   // A zygote that leaves a request (spawn, stop, kill) unanswered this long is hung: killed, so
   // that its workers drain on their parent's death instead of waiting on it.
   Nanos zygote_timeout = 10s;
+  // A gap this long between two events means the master itself was not running (stopped,
+  // swapped out, a paused VM): that time is not counted against any process's deadline.
+  Nanos stall_threshold = 2s;
   // A starting worker whose zygote died before reporting its pid: how long its slot stays
   // counted while we wait to hear of it (a message or an unknown reaped child).
   Nanos lost_worker_timeout = 60s;

@@ -21,9 +21,11 @@ Supervisor::Supervisor(SupervisorConfig config)
 
 Commands Supervisor::step(const Event& event, Nanos now) {
   assert(now >= now_ && "time never goes backwards");
+  const Nanos gap = now - now_;
   now_ = std::max(now, now_);
   out_.clear();
   if (exited_) return {};
+  if (started_ && gap >= config_.stall_threshold) forgive_stall(gap);
   std::visit([this](const auto& e) { on(e); }, event);
   reconcile();
   return std::exchange(out_, {});
@@ -136,7 +138,8 @@ void Supervisor::on(const ev::ZygoteExited& e) {
   if (it == zygotes_.end()) return;
   Zygote z = it->second;
   zygotes_.erase(it);
-  // Its workers now have the master as parent; they received SIGTERM on their parent's death.
+  // Its workers now have the master as parent, and received SIGTERM on their parent's death:
+  // for those whose stop the zygote never passed on, the drain starts now.
   for (auto& [id, w] : workers_) {
     if (w.zygote != z.id) continue;
     w.orphaned = true;
@@ -144,6 +147,8 @@ void Supervisor::on(const ev::ZygoteExited& e) {
       w.state = WorkerState::draining;
       w.stop = StopReason::zygote_gone;
       w.since = now_;
+    }
+    if (w.state == WorkerState::draining && !w.stop_deadline) {
       w.stop_deadline = now_ + config_.graceful_timeout;
     }
   }
@@ -221,7 +226,14 @@ void Supervisor::on(const ev::WorkerIdle& e) {
 }
 
 void Supervisor::on(const ev::WorkerHeartbeat& e) {
-  if (Worker* w = find(e.worker)) w->last_heard = now_;
+  Worker* w = find(e.worker);
+  if (!w) return;
+  w->last_heard = now_;
+  // Heartbeats follow readiness: a starting worker that beats was ready (the report was lost).
+  if (w->state == WorkerState::starting) {
+    w->state = WorkerState::ready;
+    w->since = now_;
+  }
 }
 
 void Supervisor::on(const ev::WorkerExiting& e) {
@@ -453,6 +465,22 @@ void Supervisor::check_deadlines() {
   }
 }
 
+// Named rule: deadlines measure time the master was watching. After a stall, every clock that
+// could condemn a process moves forward by the gap; messages lost meanwhile are not held
+// against anyone.
+void Supervisor::forgive_stall(Nanos gap) {
+  report("master-stalled", "no event for " + ms_text(gap) + "; deadlines extended by as much");
+  for (auto& [id, w] : workers_) {
+    w.last_heard += gap;
+    w.since += gap;
+    if (w.stop_deadline) *w.stop_deadline += gap;
+  }
+  for (auto& [id, z] : zygotes_) {
+    z.since += gap;
+    z.awaiting_since += gap;
+  }
+}
+
 void Supervisor::check_probation() {
   if (!target_ || proven_) return;
   const Zygote& t = zygote(*target_);
@@ -593,10 +621,13 @@ void Supervisor::stop_worker(Worker& w, StopReason why) {
   w.stop = why;
   w.state = WorkerState::draining;
   w.since = now_;
-  w.stop_deadline = now_ + config_.graceful_timeout;
   if (w.orphaned) {
+    // We are its parent and signal it now: the drain starts now.
+    w.stop_deadline = now_ + config_.graceful_timeout;
     if (w.pid) out_.push_back(cmd::StopWorker{w.id, ZygoteId{}, *w.pid, why});
   } else {
+    // The drain starts when the zygote has passed the SIGTERM on (ev::WorkerSignalled), or at
+    // its death; a zygote that never answers is killed as hung.
     out_.push_back(cmd::StopWorker{w.id, w.zygote, w.pid.value_or(0), why});
     expect_reply(w.zygote);
   }
@@ -628,8 +659,7 @@ void Supervisor::stop_zygote(Zygote& z) {
     if (w.zygote == z.id && live(w)) {
       w.stop = shutting_down_ ? StopReason::shutdown : StopReason::zygote_gone;
       w.state = WorkerState::draining;
-      w.since = now_;
-      w.stop_deadline = now_ + config_.graceful_timeout;
+      w.since = now_;  // its drain starts at the zygote's exit (ev::ZygoteExited)
     }
   }
 }

@@ -120,6 +120,7 @@ class Supervisor {
   void scale_down_surplus();
   void handle_shutdown_progress();
   void check_deadlines();
+  void forgive_stall(Nanos gap);
   void check_probation();
   void begin_rollout(ZygoteId loaded);
   void roll_back(const std::string& why);

@@ -22,9 +22,22 @@ Commands Harness::feed(const Event& e) {
   return cmds;
 }
 
-Commands Harness::advance(Nanos d) {
+Commands Harness::stall(Nanos d) {
   now_ += d;
   return feed(ev::Tick{});
+}
+
+// Time passes in ticks, as the master loop feeds them (a longer gap would read as a stall).
+Commands Harness::advance(Nanos d) {
+  constexpr Nanos kTick = 100ms;
+  Commands last;
+  while (d > Nanos{0}) {
+    const Nanos step = std::min(d, kTick);
+    now_ += step;
+    d -= step;
+    last = feed(ev::Tick{});
+  }
+  return last;
 }
 
 void Harness::apply(const Commands& cmds) {

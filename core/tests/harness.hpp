@@ -17,7 +17,8 @@ class Harness {
   explicit Harness(SupervisorConfig config);
 
   Commands feed(const Event& e);
-  Commands advance(Nanos d);  // time passes, then a tick
+  Commands advance(Nanos d);  // time passes, a tick every 100 ms
+  Commands stall(Nanos d);    // the master does not run for d, then ticks once
 
   // Scripted life of processes.
   ZygoteId start(const Version& v);   // Start; returns the zygote asked for

@@ -430,6 +430,31 @@ TEST(Deadlines, HungWorkerIsKilledAndReplaced) {
   EXPECT_EQ(h.live_workers_of("A").size(), 2u);
 }
 
+TEST(Deadlines, AStalledMasterDoesNotCondemnWorkers) {
+  SupervisorConfig c = config_with(1);
+  c.heartbeat_timeout = 6s;
+  Harness h(c);
+  serve(h, "A");
+  WorkerId w = h.workers_of("A")[0];
+  h.busy(w);
+  h.stall(12s);  // the master was stopped; the worker's heartbeats went unread
+  EXPECT_TRUE(h.reported("master-stalled"));
+  EXPECT_FALSE(h.kill_sent(w));
+  h.advance(5s);
+  EXPECT_FALSE(h.kill_sent(w));
+  h.advance(1s);
+  EXPECT_TRUE(h.kill_sent(w)) << "six watched seconds of silence is a hang";
+}
+
+TEST(Deadlines, AHeartbeatFromAStartingWorkerMeansReady) {
+  Harness h(config_with(1));
+  ZygoteId a = h.start("A");
+  h.load(a);
+  h.feed(ev::WorkerSpawned{WorkerId{1}, 300});
+  h.feed(ev::WorkerHeartbeat{WorkerId{1}});  // its "ready" report was lost
+  EXPECT_EQ(h.supervisor().snapshot().workers.ready, 1);
+}
+
 TEST(Deadlines, WorkerNeverReadyIsKilled) {
   SupervisorConfig c = config_with(1);
   c.ready_timeout = 10s;
