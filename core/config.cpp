@@ -9,7 +9,7 @@ std::optional<std::string> SupervisorConfig::validate() const {
   if (max_changing < 0) return "the number of workers changing at once cannot be negative";
   const Nanos zero{0};
   if (graceful_timeout <= zero || heartbeat_timeout <= zero || ready_timeout <= zero ||
-load_timeout <= zero || kill_retry <= zero || lost_worker_timeout <= zero ||
+      load_timeout <= zero || kill_retry <= zero || lost_worker_timeout <= zero ||
       zygote_timeout <= zero || stall_threshold <= zero) {
     return "every timeout must be positive";
   }

@@ -113,11 +113,11 @@ namespace zyg {
 
 using Event =
     std::variant<ev::Start, ev::DeployRequested, ev::ZygoteSpawned, ev::ZygoteSpawnFailed,
-ev::ZygoteLoaded, ev::ZygoteLoadFailed, ev::ZygoteReplied,
-                           ev::WorkerSignalled, ev::ZygoteExited, ev::WorkerSpawned,
-                 ev::SpawnFailed, ev::WorkerReady, ev::WorkerBusy, ev::WorkerIdle,
-                 ev::WorkerHeartbeat, ev::WorkerExiting, ev::WorkerExited, ev::UnknownChildReaped,
-                 ev::Tick, ev::ScaleTo, ev::ScaleBy, ev::Shutdown, ev::StatusRequested>;
+                 ev::ZygoteLoaded, ev::ZygoteLoadFailed, ev::ZygoteReplied, ev::WorkerSignalled,
+                 ev::ZygoteExited, ev::WorkerSpawned, ev::SpawnFailed, ev::WorkerReady,
+                 ev::WorkerBusy, ev::WorkerIdle, ev::WorkerHeartbeat, ev::WorkerExiting,
+                 ev::WorkerExited, ev::UnknownChildReaped, ev::Tick, ev::ScaleTo, ev::ScaleBy,
+                 ev::Shutdown, ev::StatusRequested>;
 
 std::string describe(const Event& e);
 

@@ -81,7 +81,7 @@ class Supervisor {
     int restarts = 0;              // times this version's zygote was restarted after dying
     int awaiting = 0;              // requests sent to it and not yet answered
     Nanos awaiting_since{0};
-    Nanos next_spawn_at{0};        // backoff
+    Nanos next_spawn_at{0};  // backoff
   };
   struct ScheduledRestart {
     Version version;

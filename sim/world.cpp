@@ -26,6 +26,7 @@ const char* role_name(Role r) {
 
 bool lifecycle_event(const Event& e) {
   return !std::holds_alternative<ev::Tick>(e) && !std::holds_alternative<ev::WorkerHeartbeat>(e) &&
+         !std::holds_alternative<ev::ZygoteReplied>(e) &&
          !std::holds_alternative<ev::WorkerBusy>(e) && !std::holds_alternative<ev::WorkerIdle>(e);
 }
 

@@ -49,11 +49,13 @@ void Harness::apply(const Commands& cmds) {
       requested_[x->worker] = x->zygote;
       exists_[x->worker] = zygote_version_.at(x->zygote);  // counted from the request on
     }
-    if (auto* x = std::get_if<cmd::StopWorker>(&c); x && x->via.value != 0 && !unresponsive_.count(x->via)) {
+    if (auto* x = std::get_if<cmd::StopWorker>(&c);
+        x && x->via.value != 0 && !unresponsive_.count(x->via)) {
       replies_.push_back(ev::ZygoteReplied{x->via});
       replies_.push_back(ev::WorkerSignalled{x->worker, true});
     }
-    if (auto* x = std::get_if<cmd::KillWorker>(&c); x && x->via.value != 0 && !unresponsive_.count(x->via)) {
+    if (auto* x = std::get_if<cmd::KillWorker>(&c);
+        x && x->via.value != 0 && !unresponsive_.count(x->via)) {
       replies_.push_back(ev::ZygoteReplied{x->via});
     }
     if (auto* x = std::get_if<cmd::StopWorker>(&c)) {

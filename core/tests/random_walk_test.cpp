@@ -229,7 +229,8 @@ SupervisorConfig walk_config(std::uint64_t seed) {
   c.budget = 1 + static_cast<int>(seed % 7);
   c.max_changing = static_cast<int>(seed % 3);
   c.probation = 2s;
-  c.stall_threshold = std::chrono::hours(1);  // this model jumps time between steps; it is not a stalled master
+  c.stall_threshold =
+      std::chrono::hours(1);  // this model jumps time between steps; it is not a stalled master
   return c;
 }
 

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs the whole test suite through ctest: first the main
+# build (warnings are errors), then the ASan + UBSan build of everything that does not switch
+# fibers. Exits non-zero if any step fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+jobs=$(nproc)
+
+cmake --preset ci
+cmake --build --preset ci -j "$jobs"
+ctest --preset ci
+
+cmake --preset asan
+cmake --build --preset asan -j "$jobs"
+ctest --preset asan
