@@ -35,6 +35,9 @@ struct AppResponse {
 class App {
  public:
   virtual ~App() = default;
+  // Runs in each worker right after it is forked, before it accepts: reopen what must not be
+  // shared across processes (database connections, random state).
+  virtual void worker_init() {}
   // Runs in a worker, one request at a time. May block (the worker is busy meanwhile).
   virtual AppResponse handle(const AppRequest& request) = 0;
 };

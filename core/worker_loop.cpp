@@ -27,6 +27,7 @@ class Worker {
     os_.catch_signals(caught);
     os_.ignore_signal(os::Signal::interrupt);  // a terminal's ^C is the master's to handle
     os_.ignore_signal(os::Signal::hup);
+    app_.worker_init();
     report(proto::make(proto::Kind::ready, args_.id.value, os_.getpid()), true);
     last_heartbeat_ = os_.now();
     for (;;) {

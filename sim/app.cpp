@@ -15,6 +15,14 @@ std::optional<Nanos> requested_service_time(const std::string& target) {
   return std::chrono::milliseconds(ms);
 }
 
+void SimApp::worker_init() {
+  Process& p = k_.current();
+  if (faults_on_ && spec_.init_crash_ppm != 0 && p.rng.chance_ppm(spec_.init_crash_ppm)) {
+    rec_.fault(p, "worker crashed before ready");
+    k_.sys_crash(6);
+  }
+}
+
 AppResponse SimApp::handle(const AppRequest& request) {
   Process& p = k_.current();
   p.rss_bytes = spec_.memory_bytes;

@@ -22,7 +22,8 @@ struct VersionSpec {
   Nanos service_min = 1ms;
   Nanos service_max = 20ms;
   std::uint32_t crash_ppm = 0;  // per request: dies mid-request (SIGSEGV)
-  std::uint32_t hang_ppm = 0;   // per request: never returns
+  std::uint32_t hang_ppm = 0;       // per request: never returns
+  std::uint32_t init_crash_ppm = 0; // per worker: dies after fork, before it is ready
   std::uint64_t memory_bytes = 64ull << 20;
 };
 
@@ -37,6 +38,7 @@ class SimApp final : public App {
  public:
   SimApp(Kernel& k, const VersionSpec& spec, const bool& faults_on, FaultRecorder& rec)
       : k_(k), spec_(spec), faults_on_(faults_on), rec_(rec) {}
+  void worker_init() override;
   AppResponse handle(const AppRequest& request) override;
 
  private:

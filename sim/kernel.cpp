@@ -171,6 +171,7 @@ std::optional<Pid> Kernel::alloc_pid() {
     const Pid candidate = 2 + (last_pid_ - 2 + i + span) % span;
     if (!by_pid_.count(candidate)) {
       last_pid_ = candidate;
+      if (!pids_used_.insert(candidate).second) ++pid_reuses_;
       return candidate;
     }
   }
@@ -326,6 +327,7 @@ void Kernel::deliver(Process& target, os::Signal sig, Slot sender) {
   if (target.ignored & b) return;
   if (sig == os::Signal::term && target.ignores_term) return;
   if (target.caught & b) {
+    if (sig == os::Signal::child && (target.pending & b)) ++coalesced_chld_;
     target.pending |= b;
     if (target.run == RunState::blocked && target.block == Block::poll) wake(target.slot);
     return;

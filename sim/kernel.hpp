@@ -178,6 +178,9 @@ class Kernel {
   void set_listener(KernelListener* l) { listener_ = l; }
   void set_after_event(std::function<void()> fn) { after_event_ = std::move(fn); }
   TraceHash& trace() { return trace_; }
+  // How often the kernel reused a pid, and how often a SIGCHLD met one already pending.
+  std::uint64_t pid_reuses() const { return pid_reuses_; }
+  std::uint64_t coalesced_child_signals() const { return coalesced_chld_; }
   Rng& rng(const char* stream);
 
   // Starts a process whose parent is init (the service manager): the master.
@@ -288,6 +291,9 @@ class Kernel {
   std::weak_ptr<Listener> listener_obj_;
   std::map<ConnId, std::shared_ptr<Connection>> conns_;
   std::map<std::string, std::string> symlinks_;
+  std::set<Pid> pids_used_;
+  std::uint64_t pid_reuses_ = 0;
+  std::uint64_t coalesced_chld_ = 0;
 };
 
 }  // namespace zyg::sim

@@ -5,6 +5,7 @@
 //   zygote-sim --seeds A..B        many seeds; prints failures and scenarios per second
 #include <chrono>
 #include <cstdio>
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -37,6 +38,8 @@ void print_verdict(const Scenario& s, const RunResult& r, const std::string& rep
   std::cout << "\npeak workers: " << r.counts.peak_workers << " of budget " << s.budget
             << ", peak zygotes: " << r.counts.peak_zygotes << ", accepts: " << r.counts.accepts
             << "\n";
+  std::cout << "pids reused: " << r.pid_reuses
+            << ", coalesced child-exit signals: " << r.coalesced_child_signals << "\n";
   if (r.converged_at.count() >= 0) {
     std::cout << "converged at " << zyg::sim::format_duration(r.converged_at) << "\n";
   }
@@ -66,23 +69,36 @@ int run_one(const Scenario& s, const cxxopts::ParseResult& args, const std::stri
   return r.ok ? 0 : 1;
 }
 
-int run_many(std::uint64_t first, std::uint64_t last) {
+// Generated scenarios, with the budget fixed when asked (for measuring speed at a given size).
+Scenario scenario_for(std::uint64_t seed, int budget) {
+  Scenario s = zyg::sim::generate(seed);
+  if (budget > 0) {
+    s.budget = budget;
+    s.workers = 0;
+    s.pid_max = std::max(s.pid_max, static_cast<zyg::Pid>(2 * budget + 8));
+  }
+  return s;
+}
+
+int run_many(std::uint64_t first, std::uint64_t last, int budget) {
   const auto start = std::chrono::steady_clock::now();
   std::uint64_t failed = 0;
   for (std::uint64_t seed = first; seed <= last; ++seed) {
-    const Scenario s = zyg::sim::generate(seed);
+    const Scenario s = scenario_for(seed, budget);
     const RunResult r = zyg::sim::run_scenario(s);
     if (!r.ok) {
       ++failed;
       std::cout << "FAIL seed " << seed << ": " << r.violations.front().what << "\n"
-                << "  reproduce: zygote-sim --seed " << seed << "\n";
+                << "  reproduce: zygote-sim --seed " << seed
+                << (budget > 0 ? " --budget " + std::to_string(budget) : "") << "\n";
     }
   }
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const std::uint64_t n = last - first + 1;
   std::cout << n << " scenarios, " << failed << " failed, " << static_cast<double>(n) / secs
-            << " scenarios/s (" << secs << " s)\n";
+            << " scenarios/s, " << 60.0 * static_cast<double>(n) / secs << " per CPU-minute ("
+            << secs << " s on one core)\n";
   return failed == 0 ? 0 : 1;
 }
 
@@ -97,8 +113,9 @@ int main(int argc, char** argv) {
                         cxxopts::value<std::uint64_t>())(
       "scenario", "run the scenario in this file", cxxopts::value<std::string>())(
       "seeds", "run every seed in A..B and report scenarios per second",
-      cxxopts::value<std::string>())("svg", "draw the run into this SVG file",
-                                     cxxopts::value<std::string>())(
+      cxxopts::value<std::string>())      ("budget", "with --seed or --seeds: fix the worker budget of generated scenarios",
+       cxxopts::value<int>()->default_value("0"))
+      ("svg", "draw the run into this SVG file", cxxopts::value<std::string>())(
       "print-scenario", "print the scenario in the file format before running it")(
       "q,quiet", "no timeline, only the verdict")(
       "v,verbose", "timeline with every request, heartbeat and kernel process event")(
@@ -137,11 +154,14 @@ int main(int argc, char** argv) {
       std::cerr << "zygote-sim: --seeds A..B needs A <= B\n";
       return 2;
     }
-    return run_many(a, b);
+    return run_many(a, b, args["budget"].as<int>());
   }
   if (args.count("seed")) {
     const std::uint64_t seed = args["seed"].as<std::uint64_t>();
-    return run_one(zyg::sim::generate(seed), args, "zygote-sim --seed " + std::to_string(seed));
+    const int budget = args["budget"].as<int>();
+    return run_one(scenario_for(seed, budget), args,
+                   "zygote-sim --seed " + std::to_string(seed) +
+                       (budget > 0 ? " --budget " + std::to_string(budget) : ""));
   }
   const std::string path = args["scenario"].as<std::string>();
   std::ifstream in(path);

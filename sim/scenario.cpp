@@ -158,7 +158,7 @@ std::string knobs_line(const Scenario& s) {
     << " keepalive=" << format_ppm(s.clients.keepalive_ppm)
     << " pipeline=" << format_ppm(s.clients.pipeline_ppm)
     << " abandon=" << format_ppm(s.clients.abandon_ppm)
-    << " spawn-fail=" << format_ppm(s.spawn_fail_ppm) << " versions=" << s.versions.size()
+    << " spawn-fail=" << format_ppm(s.spawn_fail_ppm) << " backlog=" << s.backlog << " versions=" << s.versions.size()
     << " actions=" << s.actions.size();
   return o.str();
 }
@@ -177,6 +177,7 @@ std::string to_text(const Scenario& s) {
   o << "duration " << format_duration(s.duration) << "\n";
   o << "liveness " << format_duration(s.liveness) << "\n";
   o << "pid-max " << s.pid_max << "\n";
+  if (s.backlog) o << "backlog " << s.backlog << "\n";
   o << "spawn-fail " << format_ppm(s.spawn_fail_ppm) << "\n";
   const ClientSpec& c = s.clients;
   o << "clients " << c.clients << " keepalive " << format_ppm(c.keepalive_ppm) << " pipeline "
@@ -188,7 +189,8 @@ std::string to_text(const Scenario& s) {
   for (const VersionSpec& v : s.versions) {
     o << "version " << v.name << " load " << format_range(v.load_min, v.load_max) << " service "
       << format_range(v.service_min, v.service_max) << " crash " << format_ppm(v.crash_ppm)
-      << " hang " << format_ppm(v.hang_ppm) << " memory " << (v.memory_bytes >> 20) << "MiB"
+      << " hang " << format_ppm(v.hang_ppm) << " init-crash " << format_ppm(v.init_crash_ppm)
+      << " memory " << (v.memory_bytes >> 20) << "MiB"
       << (v.load_fails ? " broken" : "") << "\n";
   }
   o << "start " << s.initial << "\n";
@@ -201,6 +203,7 @@ std::string to_text(const Scenario& s) {
       case ActionKind::kill: o << "kill " << target_name(a.target); break;
       case ActionKind::pause:
         o << "pause " << target_name(a.target) << " " << format_duration(a.duration);
+        if (a.count > 1) o << " x" << a.count;
         break;
       case ActionKind::ignore_term: o << "ignore-term worker"; break;
       case ActionKind::crash_master: o << "crash master"; break;
@@ -281,6 +284,8 @@ bool parse_version(const std::vector<std::string>& w, VersionSpec& v, std::strin
       v.crash_ppm = *ppm;
     } else if (k == "hang" && (ppm = parse_ppm(val))) {
       v.hang_ppm = *ppm;
+    } else if (k == "init-crash" && (ppm = parse_ppm(val))) {
+      v.init_crash_ppm = *ppm;
     } else if (k == "memory" && val.size() > 3 && val.compare(val.size() - 3, 3, "MiB") == 0) {
       auto mib = parse_int(val.substr(0, val.size() - 3));
       if (!mib || *mib < 0) {
@@ -332,6 +337,14 @@ bool parse_action(const std::vector<std::string>& w, Action& a, std::string& err
         return false;
       }
       a.duration = *d;
+      if (w.size() >= 6) {
+        auto n = w[5].size() > 1 && w[5][0] == 'x' ? parse_int(w[5].substr(1)) : std::nullopt;
+        if (!n || *n < 1 || *n > 64) {
+          err = "pause count is written xN, N in 1..64";
+          return false;
+        }
+        a.count = static_cast<int>(*n);
+      }
     }
     if (a.kind == ActionKind::ignore_term && a.target != Target::worker) {
       err = "ignore-term applies to workers";
@@ -388,8 +401,8 @@ std::optional<Scenario> parse(const std::string& text, std::string& error) {
       ok = one_int(s.workers, 0, 64);
     else if (key == "max-changing")
       ok = one_int(s.max_changing, 0, 64);
-    else if (key == "pid-max")
-      ok = one_int(s.pid_max, 2, 4'194'304);
+    else if (key == "pid-max") ok = one_int(s.pid_max, 2, 4'194'304);
+    else if (key == "backlog") ok = one_int(s.backlog, 0, 65535);
     else if (key == "graceful-timeout")
       ok = one_duration(s.graceful_timeout);
     else if (key == "heartbeat-timeout")
@@ -457,6 +470,8 @@ Scenario generate(std::uint64_t seed) {
   s.max_changing = r.below(3) == 0 ? static_cast<int>(r.between(1, 3)) : 0;
   s.pid_max = static_cast<Pid>(s.budget * 2 + 8 + r.between(0, 24));
   s.spawn_fail_ppm = r.below(3) == 0 ? static_cast<std::uint32_t>(r.between(0, 50'000)) : 0;
+  // Sometimes a tiny accept queue, so that connections overflow it.
+  s.backlog = r.below(6) == 0 ? static_cast<int>(r.between(1, 8)) : 0;
   s.duration = 60s;
   s.liveness = 90s;
   ClientSpec& c = s.clients;
@@ -482,10 +497,14 @@ Scenario generate(std::uint64_t seed) {
       const auto kind = r.below(6);
       if (kind == 0) v.load_fails = true;
       if (kind == 1) v.crash_ppm = 1'000'000;  // crashes on every request: a crash loop
+      if (kind == 2) v.init_crash_ppm = 1'000'000;  // every worker dies before it is ready
     }
     if (r.below(3) == 0)
       v.crash_ppm = std::max(v.crash_ppm, static_cast<std::uint32_t>(r.between(0, 5'000)));
     if (r.below(4) == 0) v.hang_ppm = static_cast<std::uint32_t>(r.between(0, 2'000));
+    if (r.below(5) == 0) {
+      v.init_crash_ppm = std::max(v.init_crash_ppm, static_cast<std::uint32_t>(r.between(0, 100'000)));
+    }
     s.versions.push_back(v);
   }
   s.initial = s.versions[0].name;
@@ -508,6 +527,7 @@ Scenario generate(std::uint64_t seed) {
       const auto t = r.below(5);
       a.target = t == 0 ? Target::zygote : t == 1 ? Target::master : Target::worker;
       a.duration = ms_between(r, Nanos{100ms}, Nanos{15s});
+      if (r.below(4) == 0) a.count = static_cast<int>(r.between(2, 4));
     } else if (k == 10) {
       a.kind = ActionKind::ignore_term;
     } else {

@@ -32,6 +32,7 @@ struct Action {
   std::string version;
   Target target = Target::worker;
   Nanos duration{0};
+  int count = 1;  // pause: how many processes of the target
 };
 
 struct Scenario {
@@ -46,6 +47,7 @@ struct Scenario {
   Nanos duration = 60s;  // the phase with faults
   Nanos liveness = 60s;  // after it, everything must converge within this
   Pid pid_max = 64;
+  int backlog = 0;         // the listening socket's accept queue; 0: the master's default
   std::uint32_t spawn_fail_ppm = 0;
   ClientSpec clients;
   std::vector<VersionSpec> versions;

@@ -73,6 +73,7 @@ World::World(const Scenario& scenario, RunOptions options)
   master_cfg_.app_path = kAppPath;
   master_cfg_.state_path = kStatePath;
   master_cfg_.title = "zygote-sim";
+  master_cfg_.backlog = sc_.backlog;
   result_.budget = sc_.budget;
 }
 
@@ -138,6 +139,8 @@ RunResult World::run() {
   }
   result_.trace_hash = h.value();
   result_.ended = kernel_.now();
+  result_.pid_reuses = kernel_.pid_reuses();
+  result_.coalesced_child_signals = kernel_.coalesced_child_signals();
   return result_;
 }
 
@@ -219,17 +222,17 @@ void World::apply(const Action& a) {
       kernel_.signal_slot(p->slot, os::Signal::kill);
       return;
     }
-    case ActionKind::pause: {
-      Process* p = pick(a.target);
-      if (!p) return;
-      mark_fault(*p, "SIGSTOP " + std::string(p->is_master ? "master" : role_name(p->role)) +
-                         " for " + format_duration(a.duration));
-      const Slot s = p->slot;
-      kernel_.signal_slot(s, os::Signal::stop);
-      kernel_.at(kernel_.now() + a.duration, 4,
-                 [this, s] { kernel_.signal_slot(s, os::Signal::cont); });
+    case ActionKind::pause:
+      for (int i = 0; i < a.count; ++i) {
+        Process* p = pick(a.target);
+        if (!p || p->stopped) continue;
+        mark_fault(*p, "SIGSTOP " + std::string(p->is_master ? "master" : role_name(p->role)) +
+                           " for " + format_duration(a.duration));
+        const Slot s = p->slot;
+        kernel_.signal_slot(s, os::Signal::stop);
+        kernel_.at(kernel_.now() + a.duration, 4, [this, s] { kernel_.signal_slot(s, os::Signal::cont); });
+      }
       return;
-    }
     case ActionKind::ignore_term: {
       Process* p = pick(Target::worker);
       if (!p) return;

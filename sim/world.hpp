@@ -51,6 +51,8 @@ struct RunResult {
   std::vector<StateSample> samples;
   std::vector<Marker> markers;
   int budget = 0;
+  std::uint64_t pid_reuses = 0;
+  std::uint64_t coalesced_child_signals = 0;
 };
 
 class World final : public KernelListener, public MasterObserver, public FaultRecorder {
