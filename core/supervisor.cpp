@@ -79,8 +79,8 @@ void Supervisor::on(const ev::DeployRequested& e) {
     stop_zygote(zygote(previous));
     return;
   }
+  // A scheduled restart of the serving version stands: it serves until the new one has loaded.
   report("deploy", "loading " + e.version);
-  restart_.reset();
   pending_ = start_zygote(e.version);
 }
 

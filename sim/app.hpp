@@ -21,9 +21,9 @@ struct VersionSpec {
   bool load_fails = false;  // raises at import
   Nanos service_min = 1ms;
   Nanos service_max = 20ms;
-  std::uint32_t crash_ppm = 0;  // per request: dies mid-request (SIGSEGV)
-  std::uint32_t hang_ppm = 0;       // per request: never returns
-  std::uint32_t init_crash_ppm = 0; // per worker: dies after fork, before it is ready
+  std::uint32_t crash_ppm = 0;       // per request: dies mid-request (SIGSEGV)
+  std::uint32_t hang_ppm = 0;        // per request: never returns
+  std::uint32_t init_crash_ppm = 0;  // per worker: dies after fork, before it is ready
   std::uint64_t memory_bytes = 64ull << 20;
 };
 

@@ -3,9 +3,9 @@
 //   zygote-sim --seed N            one random scenario drawn from the seed
 //   zygote-sim --scenario FILE     one scenario written by hand (docs/SIMULATION.md)
 //   zygote-sim --seeds A..B        many seeds; prints failures and scenarios per second
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -113,9 +113,10 @@ int main(int argc, char** argv) {
                         cxxopts::value<std::uint64_t>())(
       "scenario", "run the scenario in this file", cxxopts::value<std::string>())(
       "seeds", "run every seed in A..B and report scenarios per second",
-      cxxopts::value<std::string>())      ("budget", "with --seed or --seeds: fix the worker budget of generated scenarios",
-       cxxopts::value<int>()->default_value("0"))
-      ("svg", "draw the run into this SVG file", cxxopts::value<std::string>())(
+      cxxopts::value<std::string>())(
+      "budget", "with --seed or --seeds: fix the worker budget of generated scenarios",
+      cxxopts::value<int>()->default_value("0"))("svg", "draw the run into this SVG file",
+                                                 cxxopts::value<std::string>())(
       "print-scenario", "print the scenario in the file format before running it")(
       "q,quiet", "no timeline, only the verdict")(
       "v,verbose", "timeline with every request, heartbeat and kernel process event")(

@@ -158,8 +158,8 @@ std::string knobs_line(const Scenario& s) {
     << " keepalive=" << format_ppm(s.clients.keepalive_ppm)
     << " pipeline=" << format_ppm(s.clients.pipeline_ppm)
     << " abandon=" << format_ppm(s.clients.abandon_ppm)
-    << " spawn-fail=" << format_ppm(s.spawn_fail_ppm) << " backlog=" << s.backlog << " versions=" << s.versions.size()
-    << " actions=" << s.actions.size();
+    << " spawn-fail=" << format_ppm(s.spawn_fail_ppm) << " backlog=" << s.backlog
+    << " versions=" << s.versions.size() << " actions=" << s.actions.size();
   return o.str();
 }
 
@@ -190,8 +190,7 @@ std::string to_text(const Scenario& s) {
     o << "version " << v.name << " load " << format_range(v.load_min, v.load_max) << " service "
       << format_range(v.service_min, v.service_max) << " crash " << format_ppm(v.crash_ppm)
       << " hang " << format_ppm(v.hang_ppm) << " init-crash " << format_ppm(v.init_crash_ppm)
-      << " memory " << (v.memory_bytes >> 20) << "MiB"
-      << (v.load_fails ? " broken" : "") << "\n";
+      << " memory " << (v.memory_bytes >> 20) << "MiB" << (v.load_fails ? " broken" : "") << "\n";
   }
   o << "start " << s.initial << "\n";
   for (const Action& a : s.actions) {
@@ -401,8 +400,10 @@ std::optional<Scenario> parse(const std::string& text, std::string& error) {
       ok = one_int(s.workers, 0, 64);
     else if (key == "max-changing")
       ok = one_int(s.max_changing, 0, 64);
-    else if (key == "pid-max") ok = one_int(s.pid_max, 2, 4'194'304);
-    else if (key == "backlog") ok = one_int(s.backlog, 0, 65535);
+    else if (key == "pid-max")
+      ok = one_int(s.pid_max, 2, 4'194'304);
+    else if (key == "backlog")
+      ok = one_int(s.backlog, 0, 65535);
     else if (key == "graceful-timeout")
       ok = one_duration(s.graceful_timeout);
     else if (key == "heartbeat-timeout")
@@ -496,14 +497,15 @@ Scenario generate(std::uint64_t seed) {
     if (i > 0) {
       const auto kind = r.below(6);
       if (kind == 0) v.load_fails = true;
-      if (kind == 1) v.crash_ppm = 1'000'000;  // crashes on every request: a crash loop
+      if (kind == 1) v.crash_ppm = 1'000'000;       // crashes on every request: a crash loop
       if (kind == 2) v.init_crash_ppm = 1'000'000;  // every worker dies before it is ready
     }
     if (r.below(3) == 0)
       v.crash_ppm = std::max(v.crash_ppm, static_cast<std::uint32_t>(r.between(0, 5'000)));
     if (r.below(4) == 0) v.hang_ppm = static_cast<std::uint32_t>(r.between(0, 2'000));
     if (r.below(5) == 0) {
-      v.init_crash_ppm = std::max(v.init_crash_ppm, static_cast<std::uint32_t>(r.between(0, 100'000)));
+      v.init_crash_ppm =
+          std::max(v.init_crash_ppm, static_cast<std::uint32_t>(r.between(0, 100'000)));
     }
     s.versions.push_back(v);
   }

@@ -47,7 +47,7 @@ struct Scenario {
   Nanos duration = 60s;  // the phase with faults
   Nanos liveness = 60s;  // after it, everything must converge within this
   Pid pid_max = 64;
-  int backlog = 0;         // the listening socket's accept queue; 0: the master's default
+  int backlog = 0;  // the listening socket's accept queue; 0: the master's default
   std::uint32_t spawn_fail_ppm = 0;
   ClientSpec clients;
   std::vector<VersionSpec> versions;

@@ -230,7 +230,8 @@ void World::apply(const Action& a) {
                            " for " + format_duration(a.duration));
         const Slot s = p->slot;
         kernel_.signal_slot(s, os::Signal::stop);
-        kernel_.at(kernel_.now() + a.duration, 4, [this, s] { kernel_.signal_slot(s, os::Signal::cont); });
+        kernel_.at(kernel_.now() + a.duration, 4,
+                   [this, s] { kernel_.signal_slot(s, os::Signal::cont); });
       }
       return;
     case ActionKind::ignore_term: {

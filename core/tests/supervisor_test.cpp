@@ -557,6 +557,23 @@ TEST(ZygoteCrash, ServingZygoteIsRestartedAndItsWorkersReplaced) {
   for (WorkerId w : h.live_workers_of("A")) EXPECT_FALSE(contains(old, w));
 }
 
+TEST(ZygoteCrash, ADeployDoesNotCancelTheServingVersionsRestart) {
+  Harness h(config_with(2));
+  ZygoteId a = serve(h, "A");
+  h.zygote_exit(a, ExitStatus::killed_by(9));
+  ZygoteId b = h.deploy("B");  // before A's restart backoff has passed
+  h.advance(100ms);
+  h.fail_load(b);
+  auto started = h.zygotes_started();
+  ASSERT_EQ(started.size(), 3u) << "A, B, and A again";
+  EXPECT_EQ(started.rbegin()->second, "A");
+  h.load(started.rbegin()->first);
+  for (WorkerId w : h.workers_of("A")) h.exit_worker(w);
+  h.spawn_all();
+  EXPECT_EQ(h.live_workers_of("A").size(), 2u);
+  EXPECT_EQ(h.supervisor().snapshot().serving, "A");
+}
+
 TEST(ZygoteCrash, OrphanWithUnknownPidHoldsItsSlotUntilReaped) {
   Harness h(config_with(1));
   ZygoteId a = h.start("A");
