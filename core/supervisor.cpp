@@ -185,34 +185,30 @@ void Supervisor::on(const ev::SpawnFailed& e) {
   }
 }
 
-void Supervisor::on(const ev::WorkerReady& e) {
-  Worker* w = find(e.worker);
-  if (!w) return;
+// A message from a worker: it is alive, and moves to `to` if it is in one of `from`.
+Supervisor::Worker* Supervisor::heard(WorkerId id, std::initializer_list<WorkerState> from,
+                                      WorkerState to) {
+  Worker* w = find(id);
+  if (!w) return nullptr;
   w->last_heard = now_;
-  if (w->state == WorkerState::starting) {
-    w->state = WorkerState::ready;
+  if (std::find(from.begin(), from.end(), w->state) != from.end()) {
+    w->state = to;
     w->since = now_;
   }
+  return w;
+}
+
+void Supervisor::on(const ev::WorkerReady& e) {
+  heard(e.worker, {WorkerState::starting}, WorkerState::ready);
 }
 
 void Supervisor::on(const ev::WorkerBusy& e) {
-  Worker* w = find(e.worker);
-  if (!w) return;
-  w->last_heard = now_;
-  if (w->state == WorkerState::ready || w->state == WorkerState::starting) {
-    w->state = WorkerState::busy;
-    w->since = now_;
-  }
+  heard(e.worker, {WorkerState::ready, WorkerState::starting}, WorkerState::busy);
 }
 
 void Supervisor::on(const ev::WorkerIdle& e) {
-  Worker* w = find(e.worker);
+  Worker* w = heard(e.worker, {WorkerState::busy, WorkerState::starting}, WorkerState::ready);
   if (!w) return;
-  w->last_heard = now_;
-  if (w->state == WorkerState::busy || w->state == WorkerState::starting) {
-    w->state = WorkerState::ready;
-    w->since = now_;
-  }
   if (e.served > w->served) {
     w->served = e.served;
     // Named rule: a worker that served a request proves its zygote healthy; backoff resets.
@@ -225,15 +221,9 @@ void Supervisor::on(const ev::WorkerIdle& e) {
   }
 }
 
+// Heartbeats follow readiness: a starting worker that beats was ready (the report was lost).
 void Supervisor::on(const ev::WorkerHeartbeat& e) {
-  Worker* w = find(e.worker);
-  if (!w) return;
-  w->last_heard = now_;
-  // Heartbeats follow readiness: a starting worker that beats was ready (the report was lost).
-  if (w->state == WorkerState::starting) {
-    w->state = WorkerState::ready;
-    w->since = now_;
-  }
+  heard(e.worker, {WorkerState::starting}, WorkerState::ready);
 }
 
 void Supervisor::on(const ev::WorkerExiting& e) {

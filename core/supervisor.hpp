@@ -7,6 +7,7 @@
 // turns what it observes into events and executes the commands.
 #pragma once
 
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
@@ -143,6 +144,7 @@ class Supervisor {
   Zygote& zygote(ZygoteId id);
   const Zygote& zygote(ZygoteId id) const;
   Worker* find(WorkerId id);
+  Worker* heard(WorkerId id, std::initializer_list<WorkerState> from, WorkerState to);
   bool live(const Worker& w) const;  // counts toward the wanted number: not asked to stop
   int live_workers_of(ZygoteId z) const;
   int changing() const;

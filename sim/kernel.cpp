@@ -486,8 +486,8 @@ void Kernel::release_channel_end(Channel& c, int end) {
   wake_all(c.ends[1].waiters);
 }
 
+// Closing the last descriptor of a listening socket, or shutting it down, resets what is queued.
 void Kernel::release_listener(Listener& l) {
-  // Closing the last descriptor of a listening socket resets everything queued on it.
   std::deque<std::shared_ptr<Connection>> queued;
   queued.swap(l.queue);
   for (auto& c : queued) {
@@ -714,16 +714,8 @@ int Kernel::sys_shutdown(Fd fd) {
   if (!f) return os::err::badf;
   if (f->kind == File::Kind::listener) {
     // On Linux this stops the listening socket for every process that shares it.
-    Listener& l = *f->listener;
-    l.shut = true;
-    std::deque<std::shared_ptr<Connection>> queued;
-    queued.swap(l.queue);
-    for (auto& c : queued) {
-      c->reset = true;
-      c->queued = false;
-      deliver_to_client(*c);
-    }
-    wake_all(l.waiters);
+    f->listener->shut = true;
+    release_listener(*f->listener);
   }
   return 0;
 }
