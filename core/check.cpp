@@ -114,6 +114,19 @@ void Checker::master_view(Nanos t, int generation, const StatusSnapshot& view) {
       if (p.state != "stopping" && p.state != "exited-unreaped") ++wanted_zygotes;
     }
   }
+  // Nothing of the serving version is stopped for a deploy until the new version has loaded:
+  // judged at the step that stops it.
+  if (generation != view_generation_) {
+    view_generation_ = generation;
+    stopped_for_deploy_.clear();
+  }
+  for (const auto& [id, p] : workers) {
+    if (p->stop != "deploy" || !stopped_for_deploy_.insert(id).second) continue;
+    if (!view.loading.empty() && p->version == view.serving) {
+      fail(t, "deploy-order: a worker of the serving version " + view.serving +
+                  " was stopped for a deploy while " + view.loading + " is still loading");
+    }
+  }
   if (wanted_zygotes > kZygotesWanted) {
     fail(t, "zygotes: the master wants " + std::to_string(wanted_zygotes) + " zygotes, bound " +
                 std::to_string(kZygotesWanted));

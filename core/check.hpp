@@ -8,6 +8,7 @@
 //  - requests:  every accepted connection's requests get one complete, non-5xx response, unless a
 //               recorded fault explains the loss (counted apart) or the client gave up;
 //  - routing:   a worker never accepts a connection after it began to drain;
+//  - deploy order: no worker of the serving version is stopped for a deploy still loading;
 //  - signals:   a process signals by pid only its own unreaped children (no other pid is safe
 //               from reuse);
 //  - agreement: the master's view holds every worker and zygote that exists, with the right pid.
@@ -16,6 +17,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -96,6 +98,8 @@ class Checker {
   std::vector<Violation> violations_;
   Counts counts_;
   std::map<std::string, int> reported_;  // one report per kind of repeated violation
+  int view_generation_ = 0;
+  std::set<std::uint64_t> stopped_for_deploy_;  // workers already seen stopped for a deploy
 };
 
 }  // namespace zyg::check

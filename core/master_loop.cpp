@@ -10,6 +10,7 @@
 
 #include "core/loops.hpp"
 #include "core/protocol.hpp"
+#include "core/teeth.hpp"
 
 namespace zyg {
 namespace {
@@ -307,6 +308,10 @@ class Master {
   }
 
   void run(const cmd::StopWorker& c) {
+    if (ZYG_BUG(stale_pid_signal) && c.pid > 0) {
+      os_.kill(c.pid, os::Signal::term);  // not our child: the pid may name another process
+      return;
+    }
     if (c.via.value != 0) {
       to_zygote(c.via, proto::make(proto::Kind::stop, c.worker.value));
     } else if (c.pid > 0) {

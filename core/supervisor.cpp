@@ -4,6 +4,9 @@
 #include <cassert>
 #include <utility>
 
+#include "core/marks.hpp"
+#include "core/teeth.hpp"
+
 namespace zyg {
 
 namespace {
@@ -52,24 +55,29 @@ void Supervisor::on(const ev::DeployRequested& e) {
   if (pending_) {
     Zygote& p = zygote(*pending_);
     if (p.version == e.version) {
+      ZYG_MARK("deploy.noop");
       report("deploy-noop", e.version + " is already loading");
       return;
     }
+    ZYG_MARK("deploy.supersede-loading");
     report("deploy-superseded", "deploy of " + p.version + " superseded by " + e.version);
     stop_zygote(p);
     pending_.reset();
   }
   if (restart_ && restart_->version == e.version) {
+    ZYG_MARK("deploy.noop");
     report("deploy-noop", e.version + " is already the version being restarted");
     return;
   }
   if (target_ && zygote(*target_).version == e.version) {
+    ZYG_MARK("deploy.noop");
     report("deploy-noop", e.version + " is already serving");
     return;
   }
   if (fallback_ && zygote(*fallback_).version == e.version &&
       zygote(*fallback_).state == ZygoteState::loaded) {
     // Instant rollback: the previous version's zygote is still resident and loaded.
+    ZYG_MARK("deploy.instant-rollback");
     report("deploy", "back to resident " + e.version);
     ZygoteId previous = *target_;
     target_ = *fallback_;
@@ -82,6 +90,11 @@ void Supervisor::on(const ev::DeployRequested& e) {
   // A scheduled restart of the serving version stands: it serves until the new one has loaded.
   report("deploy", "loading " + e.version);
   pending_ = start_zygote(e.version);
+  if (ZYG_BUG(drain_before_load) && target_) {
+    for (auto& [id, w] : workers_) {
+      if (w.zygote == *target_ && live(w)) stop_worker(w, StopReason::deploy);
+    }
+  }
 }
 
 void Supervisor::on(const ev::ZygoteSpawned& e) {
@@ -238,8 +251,11 @@ void Supervisor::on(const ev::WorkerExiting& e) {
 void Supervisor::on(const ev::WorkerExited& e) {
   auto it = workers_.find(e.worker);
   if (it == workers_.end()) return;
+  const bool unexpected = it->second.stop == StopReason::none && !it->second.retiring;
+  if (ZYG_BUG(forget_crashed) && unexpected) return;  // the crash goes unnoticed
   Worker w = it->second;
   workers_.erase(it);
+  if (w.retiring) ZYG_MARK("respawn.retire");
   const bool expected = w.stop != StopReason::none || w.retiring;
   if (expected) return;
   // An exit nobody asked for: a crash, a hang we killed, or an unannounced exit.
@@ -258,6 +274,7 @@ void Supervisor::on(const ev::UnknownChildReaped& e) {
   // An orphan whose pid we never learned: it belongs to the oldest such "lost" worker.
   for (auto it = workers_.begin(); it != workers_.end(); ++it) {
     if (it->second.orphaned && !it->second.pid) {
+      ZYG_MARK("worker.orphan-reaped");
       report("worker-exit", "orphaned worker " + std::to_string(it->first.value) +
                                 " reaped as pid " + std::to_string(e.pid));
       workers_.erase(it);
@@ -274,6 +291,7 @@ void Supervisor::on(const ev::ScaleTo& e) {
   // unanswered; stopping the server is a shutdown, not a scale.
   int wanted = std::clamp(e.workers, 1, config_.budget);
   if (wanted != e.workers) {
+    ZYG_MARK("scale.clamped");
     report("scale-clamped", "asked for " + std::to_string(e.workers) + " workers; allowed: 1 to " +
                                 std::to_string(config_.budget) + ", so " + std::to_string(wanted));
   }
@@ -286,6 +304,7 @@ void Supervisor::on(const ev::ScaleTo& e) {
 void Supervisor::on(const ev::ScaleBy& e) { on(ev::ScaleTo{desired_ + e.delta}); }
 
 void Supervisor::on(const ev::Shutdown& e) {
+  ZYG_MARK(e.graceful ? "shutdown.graceful" : "shutdown.fast");
   if (!shutting_down_) {
     report("shutdown", e.graceful ? "graceful stop" : "fast stop");
   } else if (!e.graceful) {
@@ -321,6 +340,7 @@ void Supervisor::reconcile() {
   if (restart_ && now_ >= restart_->at && !target_) {
     ScheduledRestart r = *restart_;
     restart_.reset();
+    ZYG_MARK("zygote.restart");
     report("zygote-restart", "restarting the zygote of " + r.version + " (attempt " +
                                  std::to_string(r.attempt) + ")");
     target_ = start_zygote(r.version);
@@ -340,7 +360,7 @@ void Supervisor::rollout_step() {
   const int k = config_.max_changing;
   for (;;) {
     const int target_live = live_workers_of(t.id);
-    const int total = workers_in_budget();
+    const int total = ZYG_BUG(count_only_serving) ? serving_workers() : workers_in_budget();
     const bool under_limit = k == 0 || changing() < k;
     if (target_live < desired_ && total < config_.budget && under_limit &&
         now_ >= t.next_spawn_at) {
@@ -362,6 +382,12 @@ void Supervisor::rollout_step() {
       if (!pick || rank(w) < rank(*pick)) pick = &w;
     }
     if (pick && under_limit) {
+      if (ZYG_BUG(kill_busy_on_deploy) && pick->state == WorkerState::busy) {
+        kill_worker(*pick, "deploy");
+        pick->stop = StopReason::deploy;
+        pick->state = WorkerState::draining;
+        continue;
+      }
       stop_worker(*pick, StopReason::deploy);
       continue;
     }
@@ -412,20 +438,27 @@ void Supervisor::check_deadlines() {
   for (auto it = workers_.begin(); it != workers_.end();) {
     Worker& w = it->second;
     if (w.orphaned && !w.pid && now_ - w.since >= config_.lost_worker_timeout) {
+      ZYG_MARK("worker.lost");
       report("worker-lost", "worker " + std::to_string(w.id.value) +
                                 " was never reported by its dead zygote; slot released");
       it = workers_.erase(it);
       continue;
     }
     if (w.last_kill) {
-      if (now_ - *w.last_kill >= config_.kill_retry) kill_worker(w, w.kill_why);
+      if (now_ - *w.last_kill >= config_.kill_retry) {
+        ZYG_MARK("kill.repeat");
+        kill_worker(w, w.kill_why);
+      }
     } else if (w.stop_deadline && now_ >= *w.stop_deadline) {
+      ZYG_MARK("kill.graceful-timeout");
       kill_worker(
           w, "did not exit within the graceful timeout of " + ms_text(config_.graceful_timeout));
     } else if (w.state == WorkerState::starting && now_ - w.since >= config_.ready_timeout) {
+      ZYG_MARK("kill.not-ready");
       kill_worker(w, "not ready within " + ms_text(config_.ready_timeout));
     } else if ((w.state == WorkerState::ready || w.state == WorkerState::busy) &&
                now_ - w.last_heard >= config_.heartbeat_timeout) {
+      ZYG_MARK("kill.hung");
       kill_worker(w, "hung: no heartbeat for " + ms_text(now_ - w.last_heard));
     }
     ++it;
@@ -433,6 +466,7 @@ void Supervisor::check_deadlines() {
   for (auto& [id, z] : zygotes_) {
     const bool hung = z.awaiting > 0 && now_ - z.awaiting_since >= config_.zygote_timeout;
     if (hung && !z.last_kill && z.pid) {
+      ZYG_MARK("zygote.hung");
       report("zygote-hung", "zygote of " + z.version + " left a request unanswered for " +
                                 ms_text(now_ - z.awaiting_since) + "; killed");
       kills_ += 1;
@@ -445,6 +479,7 @@ void Supervisor::check_deadlines() {
     const bool overdue_stop = z.stop_requested && now_ - z.since >= config_.graceful_timeout;
     if (!overdue_load && !overdue_stop) continue;
     if (overdue_load && !z.load_failure_reported) {
+      ZYG_MARK("deploy.load-timeout");
       zygote_load_failed(z, "not loaded within " + ms_text(config_.load_timeout));
     }
     if (!z.pid) continue;
@@ -459,6 +494,7 @@ void Supervisor::check_deadlines() {
 // could condemn a process moves forward by the gap; messages lost meanwhile are not held
 // against anyone.
 void Supervisor::forgive_stall(Nanos gap) {
+  ZYG_MARK("master.stall");
   report("master-stalled", "no event for " + ms_text(gap) + "; deadlines extended by as much");
   for (auto& [id, w] : workers_) {
     w.last_heard += gap;
@@ -486,6 +522,7 @@ void Supervisor::check_probation() {
   if (!rollout_complete_at_) rollout_complete_at_ = now_;
   if (now_ - *rollout_complete_at_ < config_.probation) return;
   proven_ = true;
+  ZYG_MARK("deploy.proven");
   report("proven",
          t.version + " has run " + ms_text(config_.probation) + " with every worker ready");
   if (fallback_) {
@@ -504,6 +541,7 @@ void Supervisor::begin_rollout(ZygoteId loaded) {
       fallback_ = previous.id;
     } else {
       // Superseded before it proved itself: its workers drain when their zygote exits.
+      ZYG_MARK("deploy.supersede-rollout");
       report("superseded", previous.version + " replaced before it proved itself");
       stop_zygote(previous);
     }
@@ -511,12 +549,14 @@ void Supervisor::begin_rollout(ZygoteId loaded) {
   target_ = loaded;
   proven_ = !fallback_;
   rollout_complete_at_.reset();
+  ZYG_MARK("deploy.rollout");
   report("rollout", z.version + " loaded; replacing workers");
 }
 
 void Supervisor::roll_back(const std::string& why) {
   Zygote& bad = zygote(*target_);
   Zygote& good = zygote(*fallback_);
+  ZYG_MARK("rollback.crash-loop");
   report("rollback", bad.version + " rolled back to " + good.version + ": " + why);
   mark_failed(bad.version);
   target_ = good.id;
@@ -529,6 +569,7 @@ void Supervisor::roll_back(const std::string& why) {
 void Supervisor::record_worker_failure(Zygote& z, const Worker& w, const std::string& what) {
   z.consecutive_failures += 1;
   if (w.served == 0) z.early_failures += 1;
+  ZYG_MARK("respawn.backoff");
   z.next_spawn_at = now_ + backoff_delay(z.consecutive_failures);
   report("worker-failed", "worker " + std::to_string(w.id.value) + " of " + z.version + " " + what +
                               "; next spawn in " + ms_text(z.next_spawn_at - now_));
@@ -542,11 +583,13 @@ void Supervisor::record_worker_failure(Zygote& z, const Worker& w, const std::st
 void Supervisor::zygote_load_failed(Zygote& z, const std::string& reason) {
   if (z.load_failure_reported) return;
   z.load_failure_reported = true;
+  ZYG_MARK("deploy.load-failed");
   report("load-failed", z.version + " failed to load: " + reason);
   mark_failed(z.version);
   if (zygotes_.count(z.id) != 0) stop_zygote(z);
   if (!ever_loaded_ && target_ == z.id && !shutting_down_ && last_good_) {
     // The version on disk does not load, but the last one that served is known: serve it.
+    ZYG_MARK("start.last-good");
     report("fallback", "starting the last version that served, " + *last_good_);
     target_.reset();
     target_ = start_zygote(*std::exchange(last_good_, std::nullopt));
@@ -554,6 +597,7 @@ void Supervisor::zygote_load_failed(Zygote& z, const std::string& reason) {
   }
   if (!ever_loaded_ && target_ == z.id && !shutting_down_) {
     // Nothing has ever served: there is no version to keep running. Say so and stop.
+    ZYG_MARK("start.no-version");
     report("no-version", "the first version failed to load; stopping");
     exit_code_ = exit_code::load_failed;
     shutting_down_ = true;
@@ -567,6 +611,7 @@ void Supervisor::zygote_crashed(const Zygote& z, ExitStatus status) {
     report("zygote-crash", "zygote of " + z.version + " exited: " + to_string(status));
   }
   if (!proven_ && fallback_ && zygote(*fallback_).state == ZygoteState::loaded) {
+    ZYG_MARK("rollback.zygote-died");
     report("rollback", z.version + " rolled back: its zygote died before it proved itself");
     mark_failed(z.version);
     target_ = *fallback_;
@@ -594,7 +639,7 @@ ZygoteId Supervisor::start_zygote(const Version& v) {
 }
 
 void Supervisor::request_worker(Zygote& z) {
-  assert(workers_in_budget() < config_.budget);
+  assert(ZYG_BUG(count_only_serving) || workers_in_budget() < config_.budget);
   Worker w;
   w.id = WorkerId{next_worker_++};
   w.zygote = z.id;
@@ -689,6 +734,14 @@ Supervisor::Worker* Supervisor::find(WorkerId id) {
 bool Supervisor::live(const Worker& w) const {
   return w.state == WorkerState::starting || w.state == WorkerState::ready ||
          w.state == WorkerState::busy;
+}
+
+int Supervisor::serving_workers() const {
+  int n = 0;
+  for (const auto& [id, w] : workers_) {
+    n += (w.state == WorkerState::ready || w.state == WorkerState::busy) ? 1 : 0;
+  }
+  return n;
 }
 
 int Supervisor::live_workers_of(ZygoteId z) const {
@@ -788,6 +841,7 @@ StatusSnapshot Supervisor::snapshot() const {
     p.state = to_string(w.state);
     p.zygote = w.zygote.value;
     p.orphaned = w.orphaned;
+    if (w.stop != StopReason::none) p.stop = to_string(w.stop);
     p.kill_sent = w.last_kill.has_value();
     s.processes.push_back(p);
   }

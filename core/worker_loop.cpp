@@ -8,7 +8,9 @@
 #include <string>
 
 #include "core/loops.hpp"
+#include "core/marks.hpp"
 #include "core/protocol.hpp"
+#include "core/teeth.hpp"
 
 namespace zyg {
 namespace {
@@ -66,8 +68,15 @@ class Worker {
   // Every wait collects pending signals: a caught signal left pending makes poll return at once.
   void take_signals() {
     for (os::Signal s : os_.take_signals()) {
-      if (s == os::Signal::term) draining_ = true;
+      if (s == os::Signal::term) begin_drain();
     }
+  }
+
+  void begin_drain() {
+    if (draining_) return;
+    ZYG_MARK("worker.drain");
+    draining_ = true;
+    if (ZYG_BUG(shutdown_listener)) os_.shutdown(args_.listener, os::ShutdownHow::read);
   }
 
   void wait() {
@@ -151,7 +160,12 @@ class Worker {
     while (!c.close_when_flushed && c.out.size() < kPipelineOutMax) {
       if (std::string interim = c.http.take_interim(); !interim.empty()) append(c, interim, now);
       http::Next next = c.http.next();
+      if (ZYG_BUG(drop_keepalive) && draining_ && std::holds_alternative<AppRequest>(next)) {
+        c.close_when_flushed = true;  // read, and dropped without an answer
+        break;
+      }
       if (auto* err = std::get_if<http::ParseError>(&next)) {
+        ZYG_MARK("worker.parse-error");
         append(c, c.http.serialize_error(*err), now);
         c.close_when_flushed = true;
       } else if (auto* req = std::get_if<AppRequest>(&next)) {
@@ -213,15 +227,18 @@ class Worker {
       Conn& c = it->second;
       bool drop = false;
       if (!c.out.empty() && now - c.write_started >= cfg.write_timeout) {
+        ZYG_MARK("worker.write-timeout");
         drop = true;  // the client stopped reading
       } else if (c.out.empty() && c.http.mid_request() &&
                  now - c.request_started >= cfg.request_read_timeout) {
         // A slow client cannot hold the worker: answer 408 and close.
+        ZYG_MARK("worker.read-timeout");
         append(c, c.http.serialize_error({408, "request not received in time"}), now);
         c.close_when_flushed = true;
         flush(it->first, c, now);
         drop = c.out.empty();
       } else if (c.out.empty() && c.http.idle() && now - c.last_activity >= cfg.keepalive_timeout) {
+        ZYG_MARK("worker.keepalive-close");
         drop = true;  // idle keep-alive connection: also how draining workers let go of them
       }
       if (drop) {
@@ -251,8 +268,9 @@ class Worker {
              (cfg.cpu_max > Nanos{0} && u.cpu > cfg.cpu_max);
     }
     if (over && !retiring_) {
+      ZYG_MARK("worker.retire");
       retiring_ = true;
-      draining_ = true;
+      begin_drain();
     }
   }
 
@@ -266,6 +284,7 @@ class Worker {
       if (r.error != os::err::again && r.error != os::err::intr) return;
       const Nanos now = os_.now();
       if (now >= give_up) return;
+      ZYG_MARK("worker.report-wait");
       os::PollFd fds[] = {{args_.report, os::ev::out, 0}};
       if (os_.poll(fds, give_up - now).error == os::err::intr) take_signals();
     }

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "core/marks.hpp"
+
 namespace zyg::sim {
 
 std::optional<Nanos> requested_service_time(const std::string& target) {
@@ -18,6 +20,7 @@ std::optional<Nanos> requested_service_time(const std::string& target) {
 void SimApp::worker_init() {
   Process& p = k_.current();
   if (faults_on_ && spec_.init_crash_ppm != 0 && p.rng.chance_ppm(spec_.init_crash_ppm)) {
+    ZYG_MARK("fault.init-crash");
     rec_.fault(p, "worker crashed before ready");
     k_.sys_crash(6);
   }
@@ -29,11 +32,13 @@ AppResponse SimApp::handle(const AppRequest& request) {
   Nanos d = p.rng.between(spec_.service_min, spec_.service_max);
   if (auto asked = requested_service_time(request.target)) d = *asked;
   if (faults_on_ && spec_.crash_ppm != 0 && p.rng.chance_ppm(spec_.crash_ppm)) {
+    ZYG_MARK("fault.app-crash");
     rec_.fault(p, "app crashed mid-request");
     k_.sys_sleep(p.rng.between(Nanos{0}, d));
     k_.sys_crash(11);
   }
   if (faults_on_ && spec_.hang_ppm != 0 && p.rng.chance_ppm(spec_.hang_ppm)) {
+    ZYG_MARK("fault.app-hang");
     rec_.fault(p, "app hung");
     k_.sys_hang();
   }

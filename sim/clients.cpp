@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "core/marks.hpp"
+
 namespace zyg::sim {
 
 namespace {
@@ -135,6 +137,7 @@ void Clients::begin(int index) {
       schedule_next(index, 1s);
       return;
     case Kernel::ConnectResult::overflow:
+      ZYG_MARK("fault.accept-overflow");
       if (++c.connect_tries < kConnectTries) {
         c.retry = std::move(reqs);  // the SYN is retransmitted after a second, as Linux does
         schedule_next(index, std::chrono::seconds(c.connect_tries));
@@ -157,6 +160,7 @@ void Clients::send_requests(Client& c, Conn& conn, std::deque<Request> reqs) {
     r.sent = k_.now();
     if (rng_.chance_ppm(spec_.half_send_ppm)) {
       // The client sends half a request and vanishes.
+      ZYG_MARK("client.half-send");
       k_.client_send(conn.id, std::string_view(bytes).substr(0, bytes.size() / 2));
       finish(r, check::Outcome::abandoned, "client disconnected while sending");
       for (std::size_t j = i + 1; j < reqs.size(); ++j) {
@@ -189,6 +193,7 @@ void Clients::send_requests(Client& c, Conn& conn, std::deque<Request> reqs) {
       pending.swap(cn.outstanding);
       for (const Request& o : pending) {
         if (impatient) {
+          ZYG_MARK("client.abandon");
           finish(o, check::Outcome::abandoned, "client gave up waiting");
         } else {
           finish(o, check::Outcome::dropped, "no response within the client's timeout");
@@ -277,8 +282,14 @@ void Clients::conn_lost(Conn& conn, bool reset) {
   const bool had_requests = !conn.outstanding.empty();
   std::deque<Request> pending;
   pending.swap(conn.outstanding);
+  const bool never_accepted = kc && kc->accepted_by == kNoSlot;
   for (const Request& r : pending) {
-    if (conn.closing || consumed <= r.offset) {
+    if (never_accepted) {
+      // The kernel had accepted the connection; no worker ever took it from the queue.
+      finish(r, explains_(kNoSlot) ? check::Outcome::lost_to_fault : check::Outcome::dropped,
+             "connection reset while waiting in the accept queue");
+    } else if (conn.closing || consumed <= r.offset) {
+      ZYG_MARK("client.retry");
       // Never read (an idle connection closed as the request left), or pipelined behind a
       // "Connection: close": the server never processed it, so the client sends it again.
       finish(r, check::Outcome::retried,

@@ -6,6 +6,7 @@
 
 #include <boost/context/fixedsize_stack.hpp>
 
+#include "core/marks.hpp"
 #include "sim/sim_os.hpp"
 
 namespace zyg::sim {
@@ -171,7 +172,10 @@ std::optional<Pid> Kernel::alloc_pid() {
     const Pid candidate = 2 + (last_pid_ - 2 + i + span) % span;
     if (!by_pid_.count(candidate)) {
       last_pid_ = candidate;
-      if (!pids_used_.insert(candidate).second) ++pid_reuses_;
+      if (!pids_used_.insert(candidate).second) {
+        ++pid_reuses_;
+        ZYG_MARK("kernel.pid-reuse");
+      }
       return candidate;
     }
   }
@@ -223,6 +227,7 @@ os::Result<Pid> Kernel::sys_spawn(os::ChildSpec spec) {
   Process& parent = current();
   const Slot self = parent.slot;
   if (cfg_.spawn_fail_ppm != 0 && rng("faults").chance_ppm(cfg_.spawn_fail_ppm)) {
+    ZYG_MARK("fault.spawn-fail");
     const int e = rng("faults").below(2) == 0 ? os::err::again : os::err::nomem;
     trace_.add("spawn-fail");
     return os::Result<Pid>::fail(e);
@@ -327,7 +332,10 @@ void Kernel::deliver(Process& target, os::Signal sig, Slot sender) {
   if (target.ignored & b) return;
   if (sig == os::Signal::term && target.ignores_term) return;
   if (target.caught & b) {
-    if (sig == os::Signal::child && (target.pending & b)) ++coalesced_chld_;
+    if (sig == os::Signal::child && (target.pending & b)) {
+      ++coalesced_chld_;
+      ZYG_MARK("kernel.chld-coalesced");
+    }
     target.pending |= b;
     if (target.run == RunState::blocked && target.block == Block::poll) wake(target.slot);
     return;

@@ -5,6 +5,8 @@
 #include <sstream>
 #include <variant>
 
+#include "core/marks.hpp"
+
 namespace zyg::sim {
 
 namespace {
@@ -218,6 +220,8 @@ void World::apply(const Action& a) {
     case ActionKind::crash_master: {
       Process* p = a.kind == ActionKind::crash_master ? pick(Target::master) : pick(a.target);
       if (!p) return;
+      ZYG_MARK(p->is_master ? "fault.crash-master"
+                            : p->role == Role::zygote ? "fault.kill-zygote" : "fault.kill-worker");
       mark_fault(*p, std::string("SIGKILL ") + (p->is_master ? "master" : role_name(p->role)));
       kernel_.signal_slot(p->slot, os::Signal::kill);
       return;
@@ -226,6 +230,7 @@ void World::apply(const Action& a) {
       for (int i = 0; i < a.count; ++i) {
         Process* p = pick(a.target);
         if (!p || p->stopped) continue;
+        ZYG_MARK("fault.pause");
         mark_fault(*p, "SIGSTOP " + std::string(p->is_master ? "master" : role_name(p->role)) +
                            " for " + format_duration(a.duration));
         const Slot s = p->slot;
@@ -237,6 +242,7 @@ void World::apply(const Action& a) {
     case ActionKind::ignore_term: {
       Process* p = pick(Target::worker);
       if (!p) return;
+      ZYG_MARK("fault.ignore-term");
       mark_fault(*p, "worker ignores SIGTERM");
       p->ignores_term = true;
       return;
@@ -316,6 +322,10 @@ void World::on_client_closed(ConnId id, bool reset) { clients_->on_closed(id, re
 
 void World::on_process_started(const Process& p) {
   generation_of_[p.slot] = p.generation;
+  const VersionSpec* v = sc_.version(p.version);
+  if (p.role == Role::worker && v && v->load_fails) {
+    checker_.fail(kernel_.now(), "routing: a worker of " + p.version + ", which cannot load, exists");
+  }
   const Role role = p.is_master ? Role::master : p.role;
   checker_.process_started(kernel_.now(), p.slot, p.pid, role, p.version, p.serial, p.generation);
   if (opt_.verbose)

@@ -68,7 +68,7 @@ TEST(Checker, MasterViewMustHoldEveryProcess) {
   c.process_started(Nanos{2}, 2, 11, Role::worker, "A", 7, 1);
   StatusSnapshot view;
   view.budget = 4;
-  ProcessInfo z{Role::zygote, 1, 10, "A", "loaded", 0, false, false};
+  ProcessInfo z{Role::zygote, 1, 10, "A", "loaded", 0, false, false, ""};
   view.processes.push_back(z);
   c.master_view(Nanos{3}, 1, view);
   EXPECT_TRUE(mentions(c, "worker pid 11 (id 7) exists but the master has no record of it"));
@@ -76,7 +76,7 @@ TEST(Checker, MasterViewMustHoldEveryProcess) {
   wrong_pid.process_started(Nanos{1}, 2, 11, Role::worker, "A", 7, 1);
   StatusSnapshot v2;
   v2.budget = 4;
-  v2.processes.push_back(ProcessInfo{Role::worker, 7, 99, "A", "ready", 1, false, false});
+  v2.processes.push_back(ProcessInfo{Role::worker, 7, 99, "A", "ready", 1, false, false, ""});
   v2.workers.ready = 1;
   wrong_pid.master_view(Nanos{2}, 1, v2);
   EXPECT_TRUE(mentions(wrong_pid, "as pid 99, the kernel as pid 11"));
@@ -92,12 +92,33 @@ TEST(Checker, ZygoteBoundAndAccountedBudget) {
   view.budget = 2;
   for (std::uint64_t i = 1; i <= 4; ++i) {
     view.processes.push_back(
-        ProcessInfo{Role::zygote, i, std::nullopt, "v", "loaded", 0, false, false});
+        ProcessInfo{Role::zygote, i, std::nullopt, "v", "loaded", 0, false, false, ""});
   }
   view.workers.ready = 3;
   c.master_view(Nanos{1}, 1, view);
   EXPECT_TRUE(mentions(c, "the master wants 4 zygotes, bound 3"));
   EXPECT_TRUE(mentions(c, "the master accounts 3 workers, budget 2"));
+}
+
+TEST(Checker, NothingOfTheServingVersionStopsForADeployStillLoading) {
+  auto view_with = [](std::uint64_t id, const std::string& loading, const std::string& version,
+                      const std::string& stop) {
+    StatusSnapshot v;
+    v.budget = 4;
+    v.serving = "A";
+    v.loading = loading;
+    v.processes.push_back(ProcessInfo{Role::worker, id, 10, version, "draining", 1, false, false, stop});
+    v.workers.draining = 1;
+    return v;
+  };
+  Checker c(4);
+  c.master_view(Nanos{1}, 1, view_with(1, "", "A", "deploy"));       // B loaded: fine
+  c.master_view(Nanos{2}, 1, view_with(1, "B", "A", "deploy"));      // still draining: fine
+  c.master_view(Nanos{3}, 1, view_with(2, "C", "B", "deploy"));      // an older version: fine
+  c.master_view(Nanos{4}, 1, view_with(3, "B", "A", "scale-down"));  // scaling meanwhile: fine
+  EXPECT_TRUE(c.ok());
+  c.master_view(Nanos{5}, 1, view_with(4, "B", "A", "deploy"));
+  EXPECT_TRUE(mentions(c, "deploy-order"));
 }
 
 TEST(Checker, RepeatsOfOneKindAreCountedNotListed) {

@@ -1,0 +1,55 @@
+#include "core/marks.hpp"
+
+#include <algorithm>
+#include <cassert>
+
+namespace zyg::marks {
+
+namespace {
+
+std::map<std::string, std::uint64_t>& table() {
+  static std::map<std::string, std::uint64_t> t = [] {
+    std::map<std::string, std::uint64_t> m;
+    for (const std::string& name : catalogue()) m[name] = 0;
+    return m;
+  }();
+  return t;
+}
+
+}  // namespace
+
+const std::vector<std::string>& catalogue() {
+  static const std::vector<std::string> names = {
+      // supervisor policies
+      "deploy.noop", "deploy.supersede-loading", "deploy.supersede-rollout", "deploy.instant-rollback",
+      "deploy.rollout", "deploy.proven", "deploy.load-failed", "deploy.load-timeout",
+      "rollback.crash-loop", "rollback.zygote-died", "start.last-good", "start.no-version",
+      "respawn.backoff", "respawn.retire", "zygote.restart", "zygote.hung", "worker.lost",
+      "worker.orphan-reaped", "kill.graceful-timeout", "kill.hung", "kill.not-ready",
+      "kill.repeat", "master.stall", "scale.clamped", "shutdown.graceful", "shutdown.fast",
+      // worker loop
+      "worker.drain", "worker.retire", "worker.parse-error", "worker.read-timeout",
+      "worker.keepalive-close", "worker.write-timeout", "worker.report-wait",
+      // simulated faults and kernel behaviour
+      "fault.spawn-fail", "fault.kill-worker", "fault.kill-zygote", "fault.crash-master",
+      "fault.pause", "fault.ignore-term", "fault.app-crash", "fault.app-hang",
+      "fault.init-crash", "fault.accept-overflow", "kernel.pid-reuse", "kernel.chld-coalesced",
+      "client.abandon", "client.half-send", "client.retry",
+  };
+  return names;
+}
+
+void hit(const char* name) {
+  auto& t = table();
+  auto it = t.find(name);
+  assert(it != t.end() && "every mark is in the catalogue");
+  if (it != t.end()) it->second += 1;
+}
+
+std::map<std::string, std::uint64_t> counts() { return table(); }
+
+void reset() {
+  for (auto& [name, n] : table()) n = 0;
+}
+
+}  // namespace zyg::marks
