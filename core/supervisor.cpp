@@ -535,8 +535,9 @@ void Supervisor::begin_rollout(ZygoteId loaded) {
   Zygote& z = zygote(loaded);
   if (target_) {
     Zygote& previous = zygote(*target_);
-    if (proven_ && previous.state == ZygoteState::loaded) {
-      // The serving version is proven: keep its zygote resident for instant rollback.
+    if (proven_ && !previous.load_failure_reported) {
+      // The serving version is proven: keep its zygote resident for instant rollback (once a
+      // restarted one has loaded again, if it was restarting).
       if (fallback_) stop_zygote(zygote(*fallback_));
       fallback_ = previous.id;
     } else {
@@ -545,6 +546,12 @@ void Supervisor::begin_rollout(ZygoteId loaded) {
       report("superseded", previous.version + " replaced before it proved itself");
       stop_zygote(previous);
     }
+  } else if (restart_) {
+    // The serving version's zygote died and waits for its restart: start it now, as the
+    // fallback the new version must prove itself against.
+    fallback_ = start_zygote(restart_->version);
+    zygote(*fallback_).restarts = restart_->attempt;
+    restart_.reset();
   }
   target_ = loaded;
   proven_ = !fallback_;

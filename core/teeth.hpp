@@ -11,13 +11,13 @@ namespace zyg::teeth {
 
 enum class Bug : std::uint8_t {
   none,
-  count_only_serving,    // the budget counts ready and busy workers only
-  kill_busy_on_deploy,   // a deploy kills busy old workers instead of letting them finish
-  drain_before_load,     // a deploy stops the serving workers before the new zygote has loaded
-  forget_crashed,        // a crashed worker is never noticed, so never replaced
-  stale_pid_signal,      // the master signals workers by pid, though it is not their parent
-  shutdown_listener,     // a draining worker shuts the shared listening socket down
-  drop_keepalive,        // a draining worker closes connections whose request it has read
+  count_only_serving,   // the budget counts ready and busy workers only
+  kill_busy_on_deploy,  // a deploy kills busy old workers instead of letting them finish
+  drain_before_load,    // a deploy stops the serving workers before the new zygote has loaded
+  forget_crashed,       // a crashed worker is never noticed, so never replaced
+  stale_pid_signal,     // the master signals workers by pid, though it is not their parent
+  shutdown_listener,    // a draining worker shuts the shared listening socket down
+  drop_keepalive,       // a draining worker closes connections whose request it has read
 };
 
 const std::vector<std::pair<Bug, std::string>>& all();

@@ -220,8 +220,9 @@ void World::apply(const Action& a) {
     case ActionKind::crash_master: {
       Process* p = a.kind == ActionKind::crash_master ? pick(Target::master) : pick(a.target);
       if (!p) return;
-      ZYG_MARK(p->is_master ? "fault.crash-master"
-                            : p->role == Role::zygote ? "fault.kill-zygote" : "fault.kill-worker");
+      ZYG_MARK(p->is_master              ? "fault.crash-master"
+               : p->role == Role::zygote ? "fault.kill-zygote"
+                                         : "fault.kill-worker");
       mark_fault(*p, std::string("SIGKILL ") + (p->is_master ? "master" : role_name(p->role)));
       kernel_.signal_slot(p->slot, os::Signal::kill);
       return;
@@ -324,7 +325,8 @@ void World::on_process_started(const Process& p) {
   generation_of_[p.slot] = p.generation;
   const VersionSpec* v = sc_.version(p.version);
   if (p.role == Role::worker && v && v->load_fails) {
-    checker_.fail(kernel_.now(), "routing: a worker of " + p.version + ", which cannot load, exists");
+    checker_.fail(kernel_.now(),
+                  "routing: a worker of " + p.version + ", which cannot load, exists");
   }
   const Role role = p.is_master ? Role::master : p.role;
   checker_.process_started(kernel_.now(), p.slot, p.pid, role, p.version, p.serial, p.generation);

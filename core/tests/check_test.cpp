@@ -107,7 +107,8 @@ TEST(Checker, NothingOfTheServingVersionStopsForADeployStillLoading) {
     v.budget = 4;
     v.serving = "A";
     v.loading = loading;
-    v.processes.push_back(ProcessInfo{Role::worker, id, 10, version, "draining", 1, false, false, stop});
+    v.processes.push_back(
+        ProcessInfo{Role::worker, id, 10, version, "draining", 1, false, false, stop});
     v.workers.draining = 1;
     return v;
   };

@@ -574,6 +574,27 @@ TEST(ZygoteCrash, ADeployDoesNotCancelTheServingVersionsRestart) {
   EXPECT_EQ(h.supervisor().snapshot().serving, "A");
 }
 
+TEST(ZygoteCrash, ADeployLoadingMeanwhileKeepsTheServingVersionAsFallback) {
+  SupervisorConfig c = config_with(2);
+  c.crash_loop_limit = 2;
+  Harness h(c);
+  ZygoteId a = serve(h, "A");
+  ZygoteId b = h.deploy("B");
+  h.zygote_exit(a, ExitStatus::killed_by(9));  // A's restart is scheduled
+  h.load(b);                                   // ...but B loads first
+  auto started = h.zygotes_started();
+  ASSERT_EQ(started.size(), 3u) << "A's zygote is started again, as B's fallback";
+  ZygoteId a2 = started.rbegin()->first;
+  EXPECT_EQ(started.rbegin()->second, "A");
+  EXPECT_FALSE(h.supervisor().snapshot().serving_proven);
+  h.load(a2);
+  for (WorkerId w : h.workers_of("A")) h.exit_worker(w);
+  h.spawn_all();
+  for (WorkerId w : h.workers_of("B")) h.crash_worker(w);  // B crash-loops
+  EXPECT_TRUE(h.reported("rollback"));
+  EXPECT_EQ(h.supervisor().snapshot().serving, "A");
+}
+
 TEST(ZygoteCrash, OrphanWithUnknownPidHoldsItsSlotUntilReaped) {
   Harness h(config_with(1));
   ZygoteId a = h.start("A");
