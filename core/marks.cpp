@@ -53,7 +53,7 @@ const std::vector<std::string>& catalogue() {
       "worker.parse-error",
       "worker.read-timeout",
       "worker.keepalive-close",
-      "worker.write-timeout",
+
       "worker.report-wait",
       // simulated faults and kernel behaviour
       "fault.spawn-fail",
@@ -71,6 +71,9 @@ const std::vector<std::string>& catalogue() {
       "client.abandon",
       "client.half-send",
       "client.retry",
+      "client.bad-request",
+      "client.slow",
+      "start.refused",
   };
   return names;
 }

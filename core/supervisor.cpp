@@ -104,9 +104,20 @@ void Supervisor::on(const ev::ZygoteSpawned& e) {
 void Supervisor::on(const ev::ZygoteSpawnFailed& e) {
   Zygote* z = find(e.zygote);
   if (!z) return;
-  // No process exists: a load failure, and the zygote is gone at once.
-  zygote_load_failed(*z,
-                     "could not start the zygote process (errno " + std::to_string(e.error) + ")");
+  const std::string why =
+      "could not start the zygote process (errno " + std::to_string(e.error) + ")";
+  if (target_ == e.zygote) {
+    // Out of processes or memory for a moment says nothing about the code: the version meant
+    // to serve is retried with backoff, like a crashed zygote.
+    report("zygote-spawn-failed", z->version + ": " + why);
+    const Zygote gone = *z;
+    zygotes_.erase(e.zygote);
+    target_.reset();
+    if (!shutting_down_) zygote_crashed(gone, ExitStatus::exited(exit_code::load_failed));
+    return;
+  }
+  // A deploy whose zygote cannot start fails; the serving version is untouched.
+  zygote_load_failed(*z, why);
   on(ev::ZygoteExited{e.zygote, ExitStatus::exited(exit_code::load_failed)});
 }
 
@@ -165,7 +176,10 @@ void Supervisor::on(const ev::ZygoteExited& e) {
       w.stop_deadline = now_ + config_.graceful_timeout;
     }
   }
-  if (z.state == ZygoteState::loading && !z.stop_requested) {
+  // A zygote killed while loading the version meant to serve says nothing about the code: that
+  // is a crash, restarted with backoff below. Any other death while loading is a load failure.
+  const bool crashed_target = e.status.signaled && target_ == z.id;
+  if (z.state == ZygoteState::loading && !z.stop_requested && !crashed_target) {
     zygote_load_failed(z, "zygote exited while loading: " + to_string(e.status));
   }
   if (pending_ == z.id) {

@@ -53,6 +53,17 @@ void Clients::start() {
     schedule_next(i, rng_.between(spec_.think_min, spec_.think_max));
 }
 
+void Clients::burst(int n, Nanos each) {
+  for (int i = 0; i < n; ++i) {
+    Client c;
+    c.index = static_cast<int>(clients_.size());
+    c.one_shot = true;
+    c.asks = each;
+    clients_.push_back(c);
+    schedule_next(c.index, Nanos{0});
+  }
+}
+
 void Clients::stop() { stopped_ = true; }
 
 int Clients::in_flight() const {
@@ -80,13 +91,11 @@ Clients::Request Clients::make_request(int client) {
   return r;
 }
 
-std::string Clients::request_bytes(const Request& r, bool keepalive, bool long_one) {
+std::string Clients::request_bytes(const Request& r, bool keepalive, bool long_one, Nanos length) {
   std::string target = "/r/" + std::to_string(r.id);
   if (long_one) {
-    target +=
-        "?ms=" +
-        std::to_string(
-            std::chrono::duration_cast<std::chrono::milliseconds>(spec_.long_request).count());
+    target += "?ms=" +
+              std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(length).count());
   }
   std::string s = "GET " + target + " HTTP/1.1\r\nHost: sim\r\n";
   if (!keepalive) s += "Connection: close\r\n";
@@ -97,6 +106,7 @@ std::string Clients::request_bytes(const Request& r, bool keepalive, bool long_o
 void Clients::begin(int index) {
   Client& c = clients_[static_cast<std::size_t>(index)];
   if (stopped_ && c.retry.empty()) return;
+  if (c.one_shot && c.sent_once && c.retry.empty()) return;  // its request is done
   std::deque<Request> reqs;
   if (!c.retry.empty()) {
     reqs.swap(c.retry);
@@ -155,9 +165,36 @@ void Clients::send_requests(Client& c, Conn& conn, std::deque<Request> reqs) {
   for (std::size_t i = 0; i < reqs.size(); ++i) {
     Request& r = reqs[i];
     const bool last = i + 1 == reqs.size();
-    const std::string bytes = request_bytes(r, keepalive || !last, rng_.chance_ppm(spec_.long_ppm));
+    const Client& who = clients_[static_cast<std::size_t>(c.index)];
+    const bool long_one = who.one_shot || rng_.chance_ppm(spec_.long_ppm);
+    const std::string bytes = request_bytes(r, (keepalive || !last) && !who.one_shot, long_one,
+                                            who.one_shot ? who.asks : spec_.long_request);
     r.offset = conn.sent;
     r.sent = k_.now();
+    if (rng_.chance_ppm(spec_.garbage_ppm)) {
+      // Bad input gets a clear 4xx, and the worker keeps serving.
+      const std::string junk = "GET /r/" + std::to_string(r.id) + " HTTP/1.1\r\nHost sim\r\n\r\n";
+      r.offset = conn.sent;
+      r.sent = k_.now();
+      k_.client_send(conn.id, junk);
+      conn.sent += junk.size();
+      r.end = conn.sent;
+      conn.outstanding.push_back(r);
+      conn.closing = true;  // nothing may follow a malformed request
+      return;
+    }
+    if (rng_.chance_ppm(spec_.stall_ppm)) {
+      // A slow client: half a request, then silence. The worker must answer 408 in bounded time.
+      const std::string half = bytes.substr(0, bytes.size() / 2);
+      r.offset = conn.sent;
+      r.sent = k_.now();
+      k_.client_send(conn.id, half);
+      conn.sent += half.size();
+      r.end = conn.sent;
+      conn.outstanding.push_back(r);
+      conn.closing = true;
+      return;
+    }
     if (rng_.chance_ppm(spec_.half_send_ppm)) {
       // The client sends half a request and vanishes.
       ZYG_MARK("client.half-send");
@@ -175,6 +212,7 @@ void Clients::send_requests(Client& c, Conn& conn, std::deque<Request> reqs) {
       return;
     }
     k_.client_send(conn.id, bytes);
+    clients_[static_cast<std::size_t>(c.index)].sent_once = true;
     conn.sent += bytes.size();
     r.end = conn.sent;
     conn.outstanding.push_back(r);
@@ -256,6 +294,8 @@ void Clients::complete(Conn& conn, int status, bool close) {
   conn.outstanding.pop_front();
   finish(r, status >= 500 ? check::Outcome::server_error : check::Outcome::ok,
          "status " + std::to_string(status));
+  if (status == 400 || status == 408)
+    ZYG_MARK(status == 400 ? "client.bad-request" : "client.slow");
   completed_ += 1;
   if (close) conn.closing = true;
   if (!conn.outstanding.empty()) return;

@@ -22,6 +22,8 @@ struct ClientSpec {
   std::uint32_t pipeline_ppm = 50'000;    // send two requests back to back
   std::uint32_t abandon_ppm = 5'000;      // give up on a request before its answer
   std::uint32_t half_send_ppm = 2'000;    // disconnect in the middle of sending a request
+  std::uint32_t stall_ppm = 0;            // send half a request, then wait silently (408 expected)
+  std::uint32_t garbage_ppm = 0;          // send a malformed request (400 expected)
   std::uint32_t long_ppm = 10'000;        // a long request (long_ms)
   Nanos long_request = 2s;
   Nanos think_min = 10ms;
@@ -43,9 +45,10 @@ class Clients {
  public:
   Clients(Kernel& k, ClientSpec spec, check::Checker& checker, FaultExplains explains);
 
-  void start();        // every client begins its loop
-  void stop();         // no new requests; outstanding ones finish
-  bool quiet() const;  // nothing outstanding
+  void start();                   // every client begins its loop
+  void burst(int n, Nanos each);  // n more clients, each sending one request of `each`
+  void stop();                    // no new requests; outstanding ones finish
+  bool quiet() const;             // nothing outstanding
   int in_flight() const;
   std::uint64_t completed() const { return completed_; }
   void on_data(ConnId id);
@@ -74,6 +77,9 @@ class Clients {
   };
   struct Client {
     int index = 0;
+    bool one_shot = false;  // a burst client: one request (and its retries), then gone
+    bool sent_once = false;
+    Nanos asks{0};
     ConnId conn = 0;  // 0: none open
     int connect_tries = 0;
     std::deque<Request> retry;  // requests to send again on a fresh connection
@@ -83,7 +89,7 @@ class Clients {
   void begin(int client);
   void send_requests(Client& c, Conn& conn, std::deque<Request> reqs);
   Request make_request(int client);
-  std::string request_bytes(const Request& r, bool keepalive, bool long_one);
+  std::string request_bytes(const Request& r, bool keepalive, bool long_one, Nanos length);
   void parse_responses(Conn& conn);
   void complete(Conn& conn, int status, bool close);
   void conn_lost(Conn& conn, bool reset);

@@ -182,7 +182,8 @@ std::string to_text(const Scenario& s) {
   const ClientSpec& c = s.clients;
   o << "clients " << c.clients << " keepalive " << format_ppm(c.keepalive_ppm) << " pipeline "
     << format_ppm(c.pipeline_ppm) << " abandon " << format_ppm(c.abandon_ppm) << " half-send "
-    << format_ppm(c.half_send_ppm) << " long " << format_ppm(c.long_ppm) << " long-request "
+    << format_ppm(c.half_send_ppm) << " stall " << format_ppm(c.stall_ppm) << " garbage "
+    << format_ppm(c.garbage_ppm) << " long " << format_ppm(c.long_ppm) << " long-request "
     << format_duration(c.long_request) << " think " << format_range(c.think_min, c.think_max)
     << " patience " << format_duration(c.patience) << " reuse " << format_duration(c.idle_reuse_max)
     << "\n";
@@ -233,6 +234,10 @@ bool parse_client_options(const std::vector<std::string>& w, ClientSpec& c, std:
       c.abandon_ppm = *ppm;
     else if (k == "half-send" && (ppm = parse_ppm(v)))
       c.half_send_ppm = *ppm;
+    else if (k == "stall" && (ppm = parse_ppm(v)))
+      c.stall_ppm = *ppm;
+    else if (k == "garbage" && (ppm = parse_ppm(v)))
+      c.garbage_ppm = *ppm;
     else if (k == "long" && (ppm = parse_ppm(v)))
       c.long_ppm = *ppm;
     else if (k == "long-request" && (d = parse_duration(v)))
@@ -482,6 +487,8 @@ Scenario generate(std::uint64_t seed) {
   c.abandon_ppm = static_cast<std::uint32_t>(r.between(0, 30'000));
   c.half_send_ppm = static_cast<std::uint32_t>(r.between(0, 10'000));
   c.long_ppm = static_cast<std::uint32_t>(r.between(0, 30'000));
+  c.stall_ppm = r.below(4) == 0 ? static_cast<std::uint32_t>(r.between(0, 10'000)) : 0;
+  c.garbage_ppm = r.below(4) == 0 ? static_cast<std::uint32_t>(r.between(0, 10'000)) : 0;
   c.think_min = ms_between(r, Nanos{1ms}, Nanos{100ms});
   c.think_max = c.think_min + ms_between(r, Nanos{1ms}, Nanos{500ms});
 
@@ -510,6 +517,8 @@ Scenario generate(std::uint64_t seed) {
     s.versions.push_back(v);
   }
   s.initial = s.versions[0].name;
+  // Rarely, the very first release is broken: the master must refuse to start, clearly.
+  if (r.below(40) == 0) s.versions[0].load_fails = true;
 
   const int nactions = static_cast<int>(r.between(1, 14));
   for (int i = 0; i < nactions; ++i) {

@@ -106,13 +106,31 @@ void World::start_master() {
 }
 
 RunResult World::run() {
+  begin();
+  schedule_actions();
+  kernel_.run_until(sc_.duration);
+  return finish();
+}
+
+void World::begin() {
   kernel_.files()[kAppPath] = sc_.initial;
   start_master();
   clients_->start();
-  schedule_actions();
-  kernel_.run_until(sc_.duration);
+}
+
+void World::act(const Action& a) { apply(a); }
+
+void World::advance_to(Nanos t) { kernel_.run_until(t); }
+
+bool World::master_running() const {
+  const Process* m = const_cast<Kernel&>(kernel_).find_slot(master_slot_);
+  return m && m->run != RunState::zombie && !master_down_;
+}
+
+RunResult World::finish() {
+  const Nanos faults_end = kernel_.now();
   faults_off();
-  const Nanos bound = sc_.duration + sc_.liveness;
+  const Nanos bound = faults_end + sc_.liveness;
   std::optional<std::string> why = unconverged();
   while (why && kernel_.now() < bound) {
     kernel_.run_until(kernel_.now() + 500ms);
@@ -125,6 +143,7 @@ RunResult World::run() {
     result_.converged_at = kernel_.now();
     line(kernel_.now(), "world", "converged: every worker on " + view_.serving);
   }
+  result_.final_view = view_;
   clients_->stop();
   const Nanos quiet_by = kernel_.now() + kQuietBound;
   while (!clients_->quiet() && kernel_.now() < quiet_by) kernel_.run_until(kernel_.now() + 500ms);
@@ -163,7 +182,7 @@ void World::shutdown_phase() {
   while (alive() && kernel_.now() < bound) kernel_.run_until(kernel_.now() + 100ms);
   if (alive()) {
     checker_.fail(kernel_.now(), "liveness: processes remain after a graceful stop");
-  } else if (master_exit_code_ && *master_exit_code_ != 0) {
+  } else if (master_exit_code_ && *master_exit_code_ != 0 && !master_refused_) {
     checker_.fail(kernel_.now(), "liveness: the master exited with code " +
                                      std::to_string(*master_exit_code_) + " on a graceful stop");
   }
@@ -270,8 +289,12 @@ bool World::explains(Slot reader) const {
 }
 
 std::optional<std::string> World::unconverged() const {
-  const Process* m = const_cast<Kernel&>(kernel_).find_slot(master_slot_);
-  if (!m || m->run == RunState::zombie || master_down_) return "the master is not running";
+  const VersionSpec* first = sc_.version(sc_.initial);
+  if (first && first->load_fails && master_refused_) {
+    // The only acceptable outcome: it refused to start, and no worker ever ran.
+    return std::nullopt;
+  }
+  if (!master_running()) return "the master is not running";
   if (!view_.loading.empty()) return "a deploy of " + view_.loading + " is still loading";
   if (view_.shutting_down) return "the master is shutting down";
   const int want = view_.desired;
@@ -367,6 +390,15 @@ void World::on_master_died(const Process& p) {
   master_exit_code_ = p.status.signaled ? 128 + p.status.code : p.status.code;
   line(kernel_.now(), "service-manager", "master exited: " + to_string(p.status));
   if (stopping_service_) return;
+  if (!p.status.signaled &&
+      (p.status.code == exit_code::load_failed || p.status.code == exit_code::config_error)) {
+    // RestartPreventExitStatus=2 3: restarting would fail the same way.
+    master_refused_ = true;
+    master_down_ = true;  // nothing will listen again: every connection attempt is explained
+    ZYG_MARK("start.refused");
+    line(kernel_.now(), "service-manager", "not restarting: the master refused to start");
+    return;
+  }
   // Like systemd with KillMode=control-group: stop what is left of the unit, then restart.
   master_down_ = true;
   const int old = generation_;

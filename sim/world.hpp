@@ -50,6 +50,7 @@ struct RunResult {
   Nanos ended{0};
   std::vector<StateSample> samples;
   std::vector<Marker> markers;
+  StatusSnapshot final_view;  // the master's view when the liveness phase ended
   int budget = 0;
   std::uint64_t pid_reuses = 0;
   std::uint64_t coalesced_child_signals = 0;
@@ -59,7 +60,18 @@ class World final : public KernelListener, public MasterObserver, public FaultRe
  public:
   World(const Scenario& scenario, RunOptions options);
   ~World() override;
-  RunResult run();
+  RunResult run();  // begin(), the scenario's faulty phase, finish()
+
+  // Step by step, for the stateful property suite: begin, act and advance, then finish.
+  void begin();
+  void act(const Action& a);
+  void advance_to(Nanos t);
+  RunResult finish();
+  Nanos now() const { return kernel_.now(); }
+  const check::Checker& checker() const { return checker_; }
+  const StatusSnapshot& view() const { return view_; }
+  Clients& clients() { return *clients_; }
+  bool master_running() const;
 
   // KernelListener
   void on_client_data(ConnId id) override;
@@ -106,6 +118,7 @@ class World final : public KernelListener, public MasterObserver, public FaultRe
   Slot master_slot_ = kNoSlot;
   bool master_down_ = false;
   bool stopping_service_ = false;
+  bool master_refused_ = false;  // exited with a code that says restarting would not help
   std::optional<int> master_exit_code_;
   std::set<Slot> faulted_;
   std::map<Slot, int> generation_of_;

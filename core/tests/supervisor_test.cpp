@@ -171,6 +171,30 @@ TEST(FirstVersion, FailingToLoadStopsTheMasterWithACode) {
   EXPECT_EQ(h.exit_code(), exit_code::load_failed);
 }
 
+TEST(FirstVersion, AZygoteKilledWhileLoadingIsRestartedNotAFailure) {
+  Harness h(config_with(2));
+  ZygoteId a = h.start("A");
+  h.feed(ev::ZygoteSpawned{a, 50});
+  h.zygote_exit(a, ExitStatus::killed_by(9));
+  EXPECT_FALSE(h.exited());
+  EXPECT_FALSE(h.reported("load-failed"));
+  h.advance(100ms);
+  ASSERT_EQ(h.zygotes_started().size(), 2u);
+  h.load(h.zygotes_started().rbegin()->first);
+  h.spawn_all();
+  EXPECT_EQ(h.live_workers_of("A").size(), 2u);
+}
+
+TEST(FirstVersion, AZygoteThatCannotBeForkedIsRetried) {
+  Harness h(config_with(1));
+  ZygoteId a = h.start("A");
+  h.feed(ev::ZygoteSpawnFailed{a, 12});
+  EXPECT_FALSE(h.exited());
+  h.advance(100ms);
+  ASSERT_EQ(h.zygotes_started().size(), 2u);
+  EXPECT_EQ(h.zygotes_started().rbegin()->second, "A");
+}
+
 TEST(Supersede, DeployWhileLoadingCancelsTheLoadingVersion) {
   Harness h(config_with(3));
   serve(h, "A");
