@@ -197,6 +197,9 @@ class Master {
       if (!m) continue;
       const WorkerId w{m->id};
       switch (m->kind) {
+        case proto::Kind::hello:
+          if (auto known = sup_.route(w); known && !known->pid) feed(ev::WorkerSpawned{w, m->pid});
+          break;
         case proto::Kind::ready:
           // The worker names its own pid too: it counts if the zygote died before saying so.
           if (auto known = sup_.route(w); known && !known->pid) feed(ev::WorkerSpawned{w, m->pid});

@@ -37,6 +37,7 @@ enum class Kind : std::uint16_t {
   worker_exited = 24,  // worker `id` reaped: `value` exit code or signal, `flag` 1 if signaled
   signalled = 25,      // worker `id` was sent signal `value` (answers stop and kill)
   // worker -> master
+  hello = 39,      // worker `id` is pid `pid`: sent before the app's post-fork init runs
   ready = 40,      // worker `id` (pid `pid`) accepts requests
   busy = 41,       // serving a request
   idle = 42,       // done; `value` requests served so far

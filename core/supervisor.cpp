@@ -265,6 +265,9 @@ void Supervisor::on(const ev::WorkerExiting& e) {
 void Supervisor::on(const ev::WorkerExited& e) {
   auto it = workers_.find(e.worker);
   if (it == workers_.end()) return;
+  // Named rule: exit code `retired` means the worker left at its own limit. The code decides, not
+  // the "exiting" report, which travels another channel and may arrive after the exit.
+  if (!e.status.signaled && e.status.code == exit_code::retired) it->second.retiring = true;
   const bool unexpected = it->second.stop == StopReason::none && !it->second.retiring;
   if (ZYG_BUG(forget_crashed) && unexpected) return;  // the crash goes unnoticed
   Worker w = it->second;
@@ -312,7 +315,6 @@ void Supervisor::on(const ev::ScaleTo& e) {
   if (wanted == desired_) return;
   report("scale", "workers wanted: " + std::to_string(desired_) + " -> " + std::to_string(wanted));
   desired_ = wanted;
-  rollout_complete_at_.reset();
 }
 
 void Supervisor::on(const ev::ScaleBy& e) { on(ev::ScaleTo{desired_ + e.delta}); }
@@ -376,7 +378,10 @@ void Supervisor::rollout_step() {
     const int target_live = live_workers_of(t.id);
     const int total = ZYG_BUG(count_only_serving) ? serving_workers() : workers_in_budget();
     const bool under_limit = k == 0 || changing() < k;
-    if (target_live < desired_ && total < config_.budget && under_limit &&
+    // The limit paces a rollout; it never keeps capacity below desired - k (a new worker that
+    // crashed is replaced even while old ones are still draining).
+    const bool below_floor = k != 0 && target_live + old_live_workers() < desired_ - k;
+    if (target_live < desired_ && total < config_.budget && (under_limit || below_floor) &&
         now_ >= t.next_spawn_at) {
       request_worker(t);
       continue;
@@ -529,16 +534,17 @@ void Supervisor::check_probation() {
     if (w.zygote != t.id) complete = false;  // old workers still around
     if (w.zygote == t.id && w.state == WorkerState::starting) complete = false;
   }
-  if (!complete) {
-    rollout_complete_at_.reset();
-    return;
+  // The clock starts when the rollout first completes; normal churn afterwards (a worker
+  // retiring at its limit, scaling) does not restart it, a failure of the new version does.
+  if (!rollout_complete_at_) {
+    if (!complete) return;
+    rollout_complete_at_ = now_;
   }
-  if (!rollout_complete_at_) rollout_complete_at_ = now_;
   if (now_ - *rollout_complete_at_ < config_.probation) return;
   proven_ = true;
   ZYG_MARK("deploy.proven");
-  report("proven",
-         t.version + " has run " + ms_text(config_.probation) + " with every worker ready");
+  report("proven", t.version + " has run " + ms_text(config_.probation) +
+                       " since its rollout completed, without a failure");
   if (fallback_) {
     stop_zygote(zygote(*fallback_));
     fallback_.reset();
@@ -590,6 +596,7 @@ void Supervisor::roll_back(const std::string& why) {
 void Supervisor::record_worker_failure(Zygote& z, const Worker& w, const std::string& what) {
   z.consecutive_failures += 1;
   if (w.served == 0) z.early_failures += 1;
+  if (target_ == z.id && !proven_) rollout_complete_at_.reset();  // probation starts over
   ZYG_MARK("respawn.backoff");
   z.next_spawn_at = now_ + backoff_delay(z.consecutive_failures);
   report("worker-failed", "worker " + std::to_string(w.id.value) + " of " + z.version + " " + what +
@@ -755,6 +762,12 @@ Supervisor::Worker* Supervisor::find(WorkerId id) {
 bool Supervisor::live(const Worker& w) const {
   return w.state == WorkerState::starting || w.state == WorkerState::ready ||
          w.state == WorkerState::busy;
+}
+
+int Supervisor::old_live_workers() const {
+  int n = 0;
+  for (const auto& [id, w] : workers_) n += (live(w) && target_ && w.zygote != *target_) ? 1 : 0;
+  return n;
 }
 
 int Supervisor::serving_workers() const {

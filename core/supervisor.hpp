@@ -147,7 +147,8 @@ class Supervisor {
   Worker* heard(WorkerId id, std::initializer_list<WorkerState> from, WorkerState to);
   bool live(const Worker& w) const;  // counts toward the wanted number: not asked to stop
   int live_workers_of(ZygoteId z) const;
-  int serving_workers() const;  // ready or busy
+  int serving_workers() const;   // ready or busy
+  int old_live_workers() const;  // live workers of any zygote but the target
   int changing() const;
   Nanos backoff_delay(int failures) const;
   void mark_failed(const Version& v);

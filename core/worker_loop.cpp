@@ -29,6 +29,9 @@ class Worker {
     os_.catch_signals(caught);
     os_.ignore_signal(os::Signal::interrupt);  // a terminal's ^C is the master's to handle
     os_.ignore_signal(os::Signal::hup);
+    // Introduce ourselves before the app's init, which may hang: the master then knows our pid
+    // even if our zygote dies before it could report it.
+    report(proto::make(proto::Kind::hello, args_.id.value, os_.getpid()), true);
     app_.worker_init();
     report(proto::make(proto::Kind::ready, args_.id.value, os_.getpid()), true);
     last_heartbeat_ = os_.now();

@@ -24,6 +24,11 @@ void SimApp::worker_init() {
     rec_.fault(p, "worker crashed before ready");
     k_.sys_crash(6);
   }
+  if (faults_on_ && spec_.init_hang_ppm != 0 && p.rng.chance_ppm(spec_.init_hang_ppm)) {
+    ZYG_MARK("fault.init-hang");
+    rec_.fault(p, "worker hung before ready");
+    k_.sys_hang();
+  }
 }
 
 AppResponse SimApp::handle(const AppRequest& request) {
@@ -55,6 +60,10 @@ LoadResult SimLoader::load(const Version& version, const std::vector<std::string
   Process& p = k_.current();
   if (it == versions_.end()) return {nullptr, "no such release: " + version};
   const VersionSpec& spec = it->second;
+  if (spec.load_hangs) {
+    ZYG_MARK("fault.load-hang");
+    k_.sys_hang();  // an import that never returns
+  }
   k_.sys_sleep(p.rng.between(spec.load_min, spec.load_max));
   if (spec.load_fails)
     return {nullptr, "ImportError in " + version + " (simulated broken release)"};

@@ -24,6 +24,8 @@ struct VersionSpec {
   std::uint32_t crash_ppm = 0;       // per request: dies mid-request (SIGSEGV)
   std::uint32_t hang_ppm = 0;        // per request: never returns
   std::uint32_t init_crash_ppm = 0;  // per worker: dies after fork, before it is ready
+  std::uint32_t init_hang_ppm = 0;   // per worker: hangs after fork, never ready
+  bool load_hangs = false;           // the zygote never finishes loading
   std::uint64_t memory_bytes = 64ull << 20;
 };
 

@@ -140,8 +140,10 @@ void Clients::begin(int index) {
     }
     case Kernel::ConnectResult::refused:
       for (const Request& r : reqs) {
-        finish(r, explains_(kNoSlot) ? check::Outcome::lost_to_fault : check::Outcome::refused,
-               "connection refused: nothing listening");
+        finish(
+            r,
+            explains_(kNoSlot, k_.now()) ? check::Outcome::lost_to_fault : check::Outcome::refused,
+            "connection refused: nothing listening");
       }
       c.connect_tries = 0;
       schedule_next(index, 1s);
@@ -186,6 +188,7 @@ void Clients::send_requests(Client& c, Conn& conn, std::deque<Request> reqs) {
     if (rng_.chance_ppm(spec_.stall_ppm)) {
       // A slow client: half a request, then silence. The worker must answer 408 in bounded time.
       const std::string half = bytes.substr(0, bytes.size() / 2);
+      r.incomplete = true;
       r.offset = conn.sent;
       r.sent = k_.now();
       k_.client_send(conn.id, half);
@@ -324,9 +327,12 @@ void Clients::conn_lost(Conn& conn, bool reset) {
   pending.swap(conn.outstanding);
   const bool never_accepted = kc && kc->accepted_by == kNoSlot;
   for (const Request& r : pending) {
-    if (never_accepted) {
+    if (r.incomplete) {
+      finish(r, check::Outcome::abandoned, "the client never finished sending it");
+    } else if (never_accepted) {
       // The kernel had accepted the connection; no worker ever took it from the queue.
-      finish(r, explains_(kNoSlot) ? check::Outcome::lost_to_fault : check::Outcome::dropped,
+      const Nanos when = kc && kc->reset_at >= Nanos{0} ? kc->reset_at : k_.now();
+      finish(r, explains_(kNoSlot, when) ? check::Outcome::lost_to_fault : check::Outcome::dropped,
              "connection reset while waiting in the accept queue");
     } else if (conn.closing || consumed <= r.offset) {
       ZYG_MARK("client.retry");
@@ -336,7 +342,7 @@ void Clients::conn_lost(Conn& conn, bool reset) {
              reset ? "reset before it was read" : "closed before it was read");
       Request again = make_request(conn.client);
       client.retry.push_back(again);
-    } else if (explains_(reader)) {
+    } else if (explains_(reader, k_.now())) {
       finish(r, check::Outcome::lost_to_fault, "the process serving it was hit by a fault");
     } else {
       finish(r, check::Outcome::dropped,

@@ -34,7 +34,9 @@ struct ClientSpec {
 };
 
 // Decides whether a lost request is explained by a recorded fault.
-using FaultExplains = std::function<bool(Slot reader)>;
+// `reader` is the process that read the request (none: it was never accepted), `when` the moment
+// the loss happened.
+using FaultExplains = std::function<bool(Slot reader, Nanos when)>;
 
 struct Sample {
   Nanos t{0};
@@ -64,6 +66,7 @@ class Clients {
     std::uint64_t end = 0;     // one past its last byte
     Nanos sent{0};
     bool head = false;
+    bool incomplete = false;  // the client never sent all of it
   };
   struct Conn {
     ConnId id = 0;

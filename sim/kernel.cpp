@@ -232,10 +232,16 @@ os::Result<Pid> Kernel::sys_spawn(os::ChildSpec spec) {
     trace_.add("spawn-fail");
     return os::Result<Pid>::fail(e);
   }
-  sys_sleep(rng("sched").between(Nanos{10'000}, cfg_.spawn_cost_max));  // fork's page-table copy
+  if (listener_) listener_->on_fork(proc(self));
+  // Fork takes time on both sides of the child's creation (page tables before, the return to
+  // the parent after): a parent killed meanwhile may or may not leave a child behind.
+  const Nanos cost = rng("sched").between(Nanos{10'000}, cfg_.spawn_cost_max);
+  sys_sleep(cost / 2);
   if (!alloc_pid_available()) return os::Result<Pid>::fail(os::err::again);
   Slot c = new_process(std::move(spec), &proc(self), proc(self).generation);
-  return {proc(c).pid, 0};
+  const Pid child = proc(c).pid;
+  sys_sleep(cost - cost / 2);
+  return {child, 0};
 }
 
 bool Kernel::alloc_pid_available() const {
@@ -500,6 +506,7 @@ void Kernel::release_listener(Listener& l) {
   queued.swap(l.queue);
   for (auto& c : queued) {
     c->reset = true;
+    c->reset_at = now_;
     c->queued = false;
     deliver_to_client(*c);
   }
@@ -510,6 +517,7 @@ void Kernel::release_connection(Connection& c) {
   // Linux answers a close with unread data by RST; otherwise FIN.
   if (!c.to_server.empty()) {
     c.reset = true;
+    c.reset_at = now_;
   } else {
     c.server_fin = true;
   }
@@ -520,9 +528,12 @@ void Kernel::deliver_to_client(Connection& c) {
   const ConnId id = c.id;
   const Nanos delay = rng("net").between(Nanos{1000}, cfg_.net_latency_max);
   at(now_ + delay, kPriorityNet, [this, id] {
-    Connection* conn = connection(id);
-    if (!conn || !listener_) return;
+    auto it = conns_.find(id);
+    if (it == conns_.end() || !listener_) return;
+    // The client may close and forget the connection while it takes the data: keep it alive.
+    const std::shared_ptr<Connection> conn = it->second;
     if (!conn->to_client.empty()) listener_->on_client_data(id);
+    if (!connection(id)) return;
     if (conn->reset || (conn->server_fin && conn->to_client.empty())) {
       listener_->on_client_closed(id, conn->reset);
     }
@@ -764,6 +775,7 @@ void Kernel::client_send(ConnId id, std::string_view bytes) {
   if (!c->queued && c->holders == 0) {
     // Data for a socket the server has closed: the peer answers RST.
     c->reset = true;
+    c->reset_at = now_;
     deliver_to_client(*c);
     return;
   }
@@ -784,6 +796,7 @@ void Kernel::client_reset(ConnId id) {
   Connection* c = connection(id);
   if (!c) return;
   c->reset = true;
+  c->reset_at = now_;
   c->client_fin = true;
   wake_all(c->waiters);
   if (c->holders == 0 && !c->queued) conns_.erase(id);

@@ -64,6 +64,7 @@ struct Connection {
   bool client_fin = false;
   bool server_fin = false;
   bool reset = false;
+  Nanos reset_at{-1};
   bool queued = true;  // in the accept queue, not yet accepted
   int holders = 0;
   Slot last_reader = kNoSlot;  // the process that read from it last
@@ -147,6 +148,8 @@ class KernelListener {
   virtual void on_accept(const Process&, const Connection&) {}
   virtual void on_term_taken(const Process&) {}
   virtual void on_master_died(const Process&) {}
+  // A process begins a fork (spawn): a fault injector may strike it mid-fork.
+  virtual void on_fork(const Process& /*parent*/) {}
   // A process made too many system calls without ever blocking: it spins without time passing.
   virtual void on_livelock(const Process&) {}
 };

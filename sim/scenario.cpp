@@ -178,6 +178,8 @@ std::string to_text(const Scenario& s) {
   o << "liveness " << format_duration(s.liveness) << "\n";
   o << "pid-max " << s.pid_max << "\n";
   if (s.backlog) o << "backlog " << s.backlog << "\n";
+  if (s.max_requests) o << "max-requests " << s.max_requests << "\n";
+  if (s.fast_stop) o << "stop fast\n";
   o << "spawn-fail " << format_ppm(s.spawn_fail_ppm) << "\n";
   const ClientSpec& c = s.clients;
   o << "clients " << c.clients << " keepalive " << format_ppm(c.keepalive_ppm) << " pipeline "
@@ -191,6 +193,7 @@ std::string to_text(const Scenario& s) {
     o << "version " << v.name << " load " << format_range(v.load_min, v.load_max) << " service "
       << format_range(v.service_min, v.service_max) << " crash " << format_ppm(v.crash_ppm)
       << " hang " << format_ppm(v.hang_ppm) << " init-crash " << format_ppm(v.init_crash_ppm)
+      << " init-hang " << format_ppm(v.init_hang_ppm) << (v.load_hangs ? " load-hangs" : "")
       << " memory " << (v.memory_bytes >> 20) << "MiB" << (v.load_fails ? " broken" : "") << "\n";
   }
   o << "start " << s.initial << "\n";
@@ -207,6 +210,7 @@ std::string to_text(const Scenario& s) {
         break;
       case ActionKind::ignore_term: o << "ignore-term worker"; break;
       case ActionKind::crash_master: o << "crash master"; break;
+      case ActionKind::kill_forking: o << "kill zygote forking"; break;
     }
     o << "\n";
   }
@@ -266,8 +270,8 @@ bool parse_version(const std::vector<std::string>& w, VersionSpec& v, std::strin
   v.name = w[1];
   for (std::size_t i = 2; i < w.size(); ++i) {
     const std::string& k = w[i];
-    if (k == "broken") {
-      v.load_fails = true;
+    if (k == "broken" || k == "load-hangs") {
+      (k == "broken" ? v.load_fails : v.load_hangs) = true;
       continue;
     }
     if (i + 1 >= w.size()) {
@@ -290,6 +294,8 @@ bool parse_version(const std::vector<std::string>& w, VersionSpec& v, std::strin
       v.hang_ppm = *ppm;
     } else if (k == "init-crash" && (ppm = parse_ppm(val))) {
       v.init_crash_ppm = *ppm;
+    } else if (k == "init-hang" && (ppm = parse_ppm(val))) {
+      v.init_hang_ppm = *ppm;
     } else if (k == "memory" && val.size() > 3 && val.compare(val.size() - 3, 3, "MiB") == 0) {
       auto mib = parse_int(val.substr(0, val.size() - 3));
       if (!mib || *mib < 0) {
@@ -323,6 +329,8 @@ bool parse_action(const std::vector<std::string>& w, Action& a, std::string& err
     a.version = w[3];
   } else if (kind == "ttin" || kind == "ttou") {
     a.kind = kind == "ttin" ? ActionKind::ttin : ActionKind::ttou;
+  } else if (kind == "kill" && w.size() == 5 && w[3] == "zygote" && w[4] == "forking") {
+    a.kind = ActionKind::kill_forking;
   } else if (kind == "kill" || kind == "pause" || kind == "ignore-term") {
     if (!need(4)) return false;
     auto t = parse_target(w[3]);
@@ -409,7 +417,12 @@ std::optional<Scenario> parse(const std::string& text, std::string& error) {
       ok = one_int(s.pid_max, 2, 4'194'304);
     else if (key == "backlog")
       ok = one_int(s.backlog, 0, 65535);
-    else if (key == "graceful-timeout")
+    else if (key == "max-requests")
+      ok = one_int(s.max_requests, 0, 1'000'000'000);
+    else if (key == "stop") {
+      ok = w.size() == 2 && (w[1] == "fast" || w[1] == "graceful");
+      if (ok) s.fast_stop = w[1] == "fast";
+    } else if (key == "graceful-timeout")
       ok = one_duration(s.graceful_timeout);
     else if (key == "heartbeat-timeout")
       ok = one_duration(s.heartbeat_timeout);
@@ -478,6 +491,8 @@ Scenario generate(std::uint64_t seed) {
   s.spawn_fail_ppm = r.below(3) == 0 ? static_cast<std::uint32_t>(r.between(0, 50'000)) : 0;
   // Sometimes a tiny accept queue, so that connections overflow it.
   s.backlog = r.below(6) == 0 ? static_cast<int>(r.between(1, 8)) : 0;
+  s.max_requests = r.below(5) == 0 ? static_cast<std::uint64_t>(r.between(10, 300)) : 0;
+  s.fast_stop = r.below(4) == 0;
   s.duration = 60s;
   s.liveness = 90s;
   ClientSpec& c = s.clients;
@@ -506,6 +521,8 @@ Scenario generate(std::uint64_t seed) {
       if (kind == 0) v.load_fails = true;
       if (kind == 1) v.crash_ppm = 1'000'000;       // crashes on every request: a crash loop
       if (kind == 2) v.init_crash_ppm = 1'000'000;  // every worker dies before it is ready
+      if (kind == 3 && r.below(3) == 0) v.load_hangs = true;
+      if (kind == 4 && r.below(2) == 0) v.init_hang_ppm = 1'000'000;
     }
     if (r.below(3) == 0)
       v.crash_ppm = std::max(v.crash_ppm, static_cast<std::uint32_t>(r.between(0, 5'000)));
@@ -540,7 +557,7 @@ Scenario generate(std::uint64_t seed) {
       a.duration = ms_between(r, Nanos{100ms}, Nanos{15s});
       if (r.below(4) == 0) a.count = static_cast<int>(r.between(2, 4));
     } else if (k == 10) {
-      a.kind = ActionKind::ignore_term;
+      a.kind = r.below(2) ? ActionKind::ignore_term : ActionKind::kill_forking;
     } else {
       a.kind = ActionKind::crash_master;
     }

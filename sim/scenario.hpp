@@ -22,6 +22,7 @@ enum class ActionKind : std::uint8_t {
   pause,         // SIGSTOP a process of `target` for `duration`, then SIGCONT
   ignore_term,   // a worker starts ignoring SIGTERM
   crash_master,  // SIGKILL the master; the service manager restarts it
+  kill_forking,  // SIGKILL the next zygote that forks, in the middle of its fork
 };
 
 enum class Target : std::uint8_t { worker, zygote, master };
@@ -47,7 +48,9 @@ struct Scenario {
   Nanos duration = 60s;  // the phase with faults
   Nanos liveness = 60s;  // after it, everything must converge within this
   Pid pid_max = 64;
-  int backlog = 0;  // the listening socket's accept queue; 0: the master's default
+  int backlog = 0;                 // the listening socket's accept queue; 0: the master's default
+  std::uint64_t max_requests = 0;  // a worker retires after this many requests; 0: never
+  bool fast_stop = false;          // the run ends with SIGINT (fast) rather than SIGTERM
   std::uint32_t spawn_fail_ppm = 0;
   ClientSpec clients;
   std::vector<VersionSpec> versions;

@@ -56,8 +56,9 @@ World::World(const Scenario& scenario, RunOptions options)
   std::map<std::string, VersionSpec> versions;
   for (const VersionSpec& v : sc_.versions) versions[v.name] = v;
   loader_ = std::make_unique<SimLoader>(kernel_, versions, faults_on_, *this);
-  clients_ = std::make_unique<Clients>(kernel_, sc_.clients, checker_,
-                                       [this](Slot reader) { return explains(reader); });
+  clients_ =
+      std::make_unique<Clients>(kernel_, sc_.clients, checker_,
+                                [this](Slot reader, Nanos when) { return explains(reader, when); });
 
   SupervisorConfig& sup = master_cfg_.supervisor;
   sup.budget = sc_.budget;
@@ -69,6 +70,7 @@ World::World(const Scenario& scenario, RunOptions options)
   sup.ready_timeout = 20s;
   sup.load_timeout = 30s;
   sup.lost_worker_timeout = 10s;
+  sup.zygote_timeout = 5s;
   sup.backoff_max = 5s;
   master_cfg_.worker.keepalive_timeout = sc_.keepalive_timeout;
   master_cfg_.worker.heartbeat_interval = 1s;
@@ -76,6 +78,7 @@ World::World(const Scenario& scenario, RunOptions options)
   master_cfg_.state_path = kStatePath;
   master_cfg_.title = "zygote-sim";
   master_cfg_.backlog = sc_.backlog;
+  master_cfg_.worker.max_requests = sc_.max_requests;
   result_.budget = sc_.budget;
 }
 
@@ -113,6 +116,7 @@ RunResult World::run() {
 }
 
 void World::begin() {
+  last_deployed_ = sc_.initial;
   kernel_.files()[kAppPath] = sc_.initial;
   start_master();
   clients_->start();
@@ -137,8 +141,16 @@ RunResult World::finish() {
     why = unconverged();
   }
   if (why) {
+    std::string procs;
+    for (const ProcessInfo& p : view_.processes) {
+      procs += std::string(p.role == Role::zygote ? " z" : " w") + std::to_string(p.id) + "(" +
+               p.version + " " + p.state + (p.stop.empty() ? "" : " " + p.stop) + ")";
+    }
     checker_.fail(kernel_.now(), "liveness: not converged within " + format_duration(sc_.liveness) +
-                                     " after faults stopped: " + *why);
+                                     " after faults stopped: " + *why + "; the master sees" +
+                                     procs + ", serving " + view_.serving +
+                                     (view_.serving_proven ? " (proven)" : "") + ", wanting " +
+                                     std::to_string(view_.desired));
   } else {
     result_.converged_at = kernel_.now();
     line(kernel_.now(), "world", "converged: every worker on " + view_.serving);
@@ -170,8 +182,9 @@ void World::shutdown_phase() {
   stopping_service_ = true;
   const Process* m = kernel_.find_slot(master_slot_);
   if (!m || m->run == RunState::zombie) return;
-  line(kernel_.now(), "operator", "SIGTERM to the master: graceful stop");
-  kernel_.external_kill(m->pid, os::Signal::term);
+  line(kernel_.now(), "operator",
+       sc_.fast_stop ? "SIGINT to the master: fast stop" : "SIGTERM to the master: graceful stop");
+  kernel_.external_kill(m->pid, sc_.fast_stop ? os::Signal::interrupt : os::Signal::term);
   const Nanos bound = kernel_.now() + sc_.graceful_timeout + 30s;
   auto alive = [this] {
     for (const auto& [slot, p] : kernel_.processes()) {
@@ -221,6 +234,7 @@ void World::apply(const Action& a) {
   const bool master_up = master && master->run != RunState::zombie;
   switch (a.kind) {
     case ActionKind::deploy:
+      last_deployed_ = a.version;
       kernel_.files()[kAppPath] = a.version;
       result_.markers.push_back({kernel_.now(), "deploy " + a.version, false});
       line(kernel_.now(), "operator", "ln -sfn " + a.version + " && kill -HUP master");
@@ -259,6 +273,7 @@ void World::apply(const Action& a) {
                    [this, s] { kernel_.signal_slot(s, os::Signal::cont); });
       }
       return;
+    case ActionKind::kill_forking: kill_next_fork_ = true; return;
     case ActionKind::ignore_term: {
       Process* p = pick(Target::worker);
       if (!p) return;
@@ -281,8 +296,14 @@ void World::faults_off() {
   for (Slot s : stopped) kernel_.signal_slot(s, os::Signal::cont);
 }
 
-bool World::explains(Slot reader) const {
-  if (reader == kNoSlot) return master_down_;
+bool World::explains(Slot reader, Nanos when) const {
+  if (reader == kNoSlot) {
+    if (master_down_) return true;
+    for (const auto& [from, to] : down_) {
+      if (when >= from && when <= to) return true;
+    }
+    return false;
+  }
   if (faulted_.count(reader)) return true;
   auto it = generation_of_.find(reader);
   return it != generation_of_.end() && it->second < generation_;  // stopped with a crashed master
@@ -314,10 +335,7 @@ std::optional<std::string> World::unconverged() const {
   if (workers != want)
     return std::to_string(workers) + " worker processes exist, " + std::to_string(want) + " wanted";
   if (zygotes != 1) return std::to_string(zygotes) + " zygotes exist; only the serving one should";
-  std::string expected = sc_.initial;
-  for (const Action& a : sc_.actions) {
-    if (a.kind == ActionKind::deploy) expected = a.version;
-  }
+  const std::string& expected = last_deployed_;
   const bool expected_failed = std::find(view_.failed_versions.begin(), view_.failed_versions.end(),
                                          expected) != view_.failed_versions.end();
   if (view_.serving != expected && !expected_failed) {
@@ -381,6 +399,18 @@ void World::on_term_taken(const Process& p) {
   if (p.role == Role::worker) checker_.drain_began(kernel_.now(), p.slot);
 }
 
+void World::on_fork(const Process& parent) {
+  if (!kill_next_fork_ || parent.role != Role::zygote || parent.is_master || !faults_on_) return;
+  kill_next_fork_ = false;
+  const Slot s = parent.slot;
+  ZYG_MARK("fault.kill-zygote-forking");
+  faulted_.insert(s);
+  result_.markers.push_back({kernel_.now(), "SIGKILL zygote mid-fork", true});
+  // Somewhere in the middle of its fork: before or after the child exists.
+  const Nanos when = kernel_.now() + kernel_.rng("faults").between(Nanos{1000}, Nanos{150'000});
+  kernel_.at(when, 4, [this, s] { kernel_.signal_slot(s, os::Signal::kill); });
+}
+
 void World::on_livelock(const Process& p) {
   checker_.fail(kernel_.now(), "livelock: pid " + std::to_string(p.pid) + " (" + p.title +
                                    ") made a million system calls without blocking; killed");
@@ -401,6 +431,7 @@ void World::on_master_died(const Process& p) {
   }
   // Like systemd with KillMode=control-group: stop what is left of the unit, then restart.
   master_down_ = true;
+  down_since_ = kernel_.now();
   const int old = generation_;
   std::vector<Slot> rest;
   for (const auto& [slot, q] : kernel_.processes()) {
@@ -453,7 +484,10 @@ void World::on_step(Nanos now, const Event& e, const Commands& cmds, const Super
 }
 
 void World::on_listening(os::Fd) {
-  if (master_down_) line(kernel_.now(), "service-manager", "master listening again");
+  if (master_down_) {
+    line(kernel_.now(), "service-manager", "master listening again");
+    down_.emplace_back(down_since_, kernel_.now());
+  }
   master_down_ = false;
 }
 

@@ -84,6 +84,7 @@ class World final : public KernelListener, public MasterObserver, public FaultRe
   void on_term_taken(const Process& p) override;
   void on_master_died(const Process& p) override;
   void on_livelock(const Process& p) override;
+  void on_fork(const Process& parent) override;
   // MasterObserver
   void on_step(Nanos now, const Event& e, const Commands& cmds, const Supervisor& s) override;
   void on_listening(os::Fd fd) override;
@@ -97,7 +98,7 @@ class World final : public KernelListener, public MasterObserver, public FaultRe
   void apply(const Action& a);
   Process* pick(Target t);
   void mark_fault(Process& p, const std::string& what);
-  bool explains(Slot reader) const;
+  bool explains(Slot reader, Nanos when) const;
   void restart_check(Nanos since);
   void faults_off();
   std::optional<std::string> unconverged() const;
@@ -117,8 +118,12 @@ class World final : public KernelListener, public MasterObserver, public FaultRe
   int generation_ = 1;
   Slot master_slot_ = kNoSlot;
   bool master_down_ = false;
+  Nanos down_since_{0};
+  std::vector<std::pair<Nanos, Nanos>> down_;  // when no master was listening
   bool stopping_service_ = false;
-  bool master_refused_ = false;  // exited with a code that says restarting would not help
+  bool master_refused_ = false;
+  std::string last_deployed_;    // what the app symlink names
+  bool kill_next_fork_ = false;  // exited with a code that says restarting would not help
   std::optional<int> master_exit_code_;
   std::set<Slot> faulted_;
   std::map<Slot, int> generation_of_;

@@ -134,6 +134,13 @@ void Harness::crash_worker(WorkerId w) {
   feed(ev::WorkerExited{w, ExitStatus::killed_by(11)});
 }
 
+void Harness::exit_worker_silently(WorkerId w, ExitStatus s) {
+  exists_.erase(w);
+  stopping_.erase(w);
+  requested_.erase(w);
+  feed(ev::WorkerExited{w, s});
+}
+
 void Harness::spawn_failed(WorkerId w, int error) {
   exists_.erase(w);
   requested_.erase(w);

@@ -30,9 +30,10 @@ class Harness {
   void busy(WorkerId w);
   void idle(WorkerId w, std::uint64_t served = 1);
   void exit_worker(WorkerId w, ExitStatus s = ExitStatus::exited(0));  // goodbye + reaped
-  void crash_worker(WorkerId w);                  // reaped with a signal, no goodbye
-  void spawn_failed(WorkerId w, int error = 11);  // the zygote could not fork it
-  void reap_orphan(WorkerId w, Pid pid);          // the master reaps it, never having known it
+  void crash_worker(WorkerId w);                        // reaped with a signal, no goodbye
+  void exit_worker_silently(WorkerId w, ExitStatus s);  // reaped, its goodbye lost
+  void spawn_failed(WorkerId w, int error = 11);        // the zygote could not fork it
+  void reap_orphan(WorkerId w, Pid pid);  // the master reaps it, never having known it
   // Zygotes answer spawn/stop/kill requests at once (as a healthy zygote does) unless told not to.
   void unresponsive(ZygoteId z) { unresponsive_.insert(z); }
 

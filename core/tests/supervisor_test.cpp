@@ -103,6 +103,21 @@ TEST(RollingDeploy, OneAtATimeKeepsAllButOneServing) {
   EXPECT_TRUE(h.workers_of("A").empty());
 }
 
+TEST(RollingDeploy, ACrashedNewWorkerIsReplacedWhileOldOnesDrain) {
+  SupervisorConfig c = config_with(2);
+  c.max_changing = 1;
+  Harness h(c);
+  serve(h, "A");
+  h.load(h.deploy("B"));
+  auto a = h.workers_of("A");
+  h.exit_worker(a[0]);
+  h.spawn_all();  // B's first worker is ready: the second A worker is asked to stop
+  ASSERT_TRUE(h.stop_sent(a[1]));
+  h.crash_worker(h.workers_of("B")[0]);
+  h.advance(100ms);  // backoff
+  EXPECT_EQ(h.workers_of("B").size(), 1u) << "capacity may not sit below desired - max_changing";
+}
+
 TEST(RollingDeploy, HeadroomSurgesNewWorkersBeforeStoppingOld) {
   SupervisorConfig c = config_with(5);
   c.desired = 4;
@@ -355,6 +370,16 @@ TEST(Respawn, SpawnFailureBacksOff) {
   EXPECT_TRUE(h.reported("worker-failed"));
   h.advance(100ms);
   EXPECT_EQ(h.supervisor().workers_in_budget(), 1);
+}
+
+TEST(Respawn, TheRetiredExitCodeIsARetirementEvenBeforeItsReport) {
+  Harness h(config_with(1));
+  serve(h, "A");
+  WorkerId w = h.workers_of("A")[0];
+  // The zygote's report of the exit comes first; the worker's "exiting" report never comes.
+  h.exit_worker_silently(w, ExitStatus::exited(exit_code::retired));
+  EXPECT_EQ(h.workers_of("A").size(), 1u) << "replaced at once, without backoff";
+  EXPECT_FALSE(h.reported("worker-failed"));
 }
 
 TEST(Respawn, RetiringWorkerIsReplacedWithoutBackoff) {
