@@ -12,6 +12,7 @@
 
 #include <cxxopts.hpp>
 
+#include "core/marks.hpp"
 #include "sim/scenario.hpp"
 #include "sim/svg.hpp"
 #include "sim/world.hpp"
@@ -102,6 +103,45 @@ int run_many(std::uint64_t first, std::uint64_t last, int budget) {
   return failed == 0 ? 0 : 1;
 }
 
+// An open-ended soak over fresh seeds: every minute, the rate and the coverage marks hit so far.
+int run_soak(double minutes, std::uint64_t from, int budget) {
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  const auto end = start + std::chrono::duration<double, std::ratio<60>>(minutes);
+  auto next_report = start + std::chrono::minutes(1);
+  std::uint64_t n = 0;
+  std::uint64_t failed = 0;
+  zyg::marks::reset();
+  auto report = [&] {
+    const double mins = std::chrono::duration<double, std::ratio<60>>(clock::now() - start).count();
+    int hit = 0;
+    const auto counts = zyg::marks::counts();
+    for (const auto& [name, c] : counts) hit += c > 0 ? 1 : 0;
+    std::cout << "soak: " << n << " scenarios from seed " << from << ", " << failed << " failed, "
+              << static_cast<double>(n) / std::max(mins, 1e-9) << " scenarios/minute, marks hit "
+              << hit << "/" << counts.size() << "\n"
+              << std::flush;
+  };
+  for (std::uint64_t seed = from; clock::now() < end; ++seed, ++n) {
+    const RunResult r = zyg::sim::run_scenario(scenario_for(seed, budget));
+    if (!r.ok) {
+      ++failed;
+      std::cout << "FAIL seed " << seed << ": " << r.violations.front().what << "\n"
+                << "  reproduce: zygote-sim --seed " << seed
+                << (budget > 0 ? " --budget " + std::to_string(budget) : "") << "\n";
+    }
+    if (clock::now() >= next_report) {
+      report();
+      next_report += std::chrono::minutes(1);
+    }
+  }
+  report();
+  for (const auto& [name, c] : zyg::marks::counts()) {
+    std::cout << "  " << name << " " << c << (c == 0 ? "  NEVER HIT" : "") << "\n";
+  }
+  return failed == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -109,18 +149,22 @@ int main(int argc, char** argv) {
                            "Runs zygote's master, zygote and worker code over a deterministic "
                            "simulated kernel and checks that deploys drop no request and never "
                            "exceed the worker budget.");
-  options.add_options()("seed", "run one random scenario drawn from this seed",
-                        cxxopts::value<std::uint64_t>())(
-      "scenario", "run the scenario in this file", cxxopts::value<std::string>())(
-      "seeds", "run every seed in A..B and report scenarios per second",
-      cxxopts::value<std::string>())(
-      "budget", "with --seed or --seeds: fix the worker budget of generated scenarios",
-      cxxopts::value<int>()->default_value("0"))("svg", "draw the run into this SVG file",
-                                                 cxxopts::value<std::string>())(
-      "print-scenario", "print the scenario in the file format before running it")(
-      "q,quiet", "no timeline, only the verdict")(
-      "v,verbose", "timeline with every request, heartbeat and kernel process event")(
-      "h,help", "show this help");
+  auto add = options.add_options();
+  add("seed", "run one random scenario drawn from this seed", cxxopts::value<std::uint64_t>());
+  add("scenario", "run the scenario in this file", cxxopts::value<std::string>());
+  add("seeds", "run every seed in A..B and report scenarios per second",
+      cxxopts::value<std::string>());
+  add("soak", "run fresh seeds for this many minutes, reporting each minute",
+      cxxopts::value<double>());
+  add("from", "with --soak: the first seed",
+      cxxopts::value<std::uint64_t>()->default_value("1000000"));
+  add("budget", "with --seed, --seeds or --soak: fix the worker budget of generated scenarios",
+      cxxopts::value<int>()->default_value("0"));
+  add("svg", "draw the run into this SVG file", cxxopts::value<std::string>());
+  add("print-scenario", "print the scenario in the file format before running it");
+  add("q,quiet", "no timeline, only the verdict");
+  add("v,verbose", "timeline with every request, heartbeat and kernel process event");
+  add("h,help", "show this help");
   cxxopts::ParseResult args;
   try {
     args = options.parse(argc, argv);
@@ -133,11 +177,24 @@ int main(int argc, char** argv) {
     std::cout << options.help() << "\nExit status: 0 verdict ok, 1 a violation, 2 bad usage.\n";
     return argc == 1 ? 2 : 0;
   }
-  const int modes =
-      static_cast<int>(args.count("seed") + args.count("scenario") + args.count("seeds"));
+  const int modes = static_cast<int>(args.count("seed") + args.count("scenario") +
+                                     args.count("seeds") + args.count("soak"));
   if (modes != 1) {
-    std::cerr << "zygote-sim: give exactly one of --seed, --scenario, --seeds\n";
+    std::cerr << "zygote-sim: give exactly one of --seed, --scenario, --seeds, --soak\n";
     return 2;
+  }
+  const int budget = args["budget"].as<int>();
+  if (budget < 0 || budget > 64) {
+    std::cerr << "zygote-sim: --budget takes 1..64\n";
+    return 2;
+  }
+  if (args.count("soak")) {
+    const double minutes = args["soak"].as<double>();
+    if (!(minutes > 0)) {
+      std::cerr << "zygote-sim: --soak takes a positive number of minutes\n";
+      return 2;
+    }
+    return run_soak(minutes, args["from"].as<std::uint64_t>(), budget);
   }
   if (args.count("seeds")) {
     const std::string range = args["seeds"].as<std::string>();
@@ -155,11 +212,10 @@ int main(int argc, char** argv) {
       std::cerr << "zygote-sim: --seeds A..B needs A <= B\n";
       return 2;
     }
-    return run_many(a, b, args["budget"].as<int>());
+    return run_many(a, b, budget);
   }
   if (args.count("seed")) {
     const std::uint64_t seed = args["seed"].as<std::uint64_t>();
-    const int budget = args["budget"].as<int>();
     return run_one(scenario_for(seed, budget), args,
                    "zygote-sim --seed " + std::to_string(seed) +
                        (budget > 0 ? " --budget " + std::to_string(budget) : ""));
