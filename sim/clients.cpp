@@ -175,27 +175,13 @@ void Clients::send_requests(Client& c, Conn& conn, std::deque<Request> reqs) {
     r.sent = k_.now();
     if (rng_.chance_ppm(spec_.garbage_ppm)) {
       // Bad input gets a clear 4xx, and the worker keeps serving.
-      const std::string junk = "GET /r/" + std::to_string(r.id) + " HTTP/1.1\r\nHost sim\r\n\r\n";
-      r.offset = conn.sent;
-      r.sent = k_.now();
-      k_.client_send(conn.id, junk);
-      conn.sent += junk.size();
-      r.end = conn.sent;
-      conn.outstanding.push_back(r);
-      conn.closing = true;  // nothing may follow a malformed request
+      send_last(conn, r, "GET /r/" + std::to_string(r.id) + " HTTP/1.1\r\nHost sim\r\n\r\n");
       return;
     }
     if (rng_.chance_ppm(spec_.stall_ppm)) {
       // A slow client: half a request, then silence. The worker must answer 408 in bounded time.
-      const std::string half = bytes.substr(0, bytes.size() / 2);
       r.incomplete = true;
-      r.offset = conn.sent;
-      r.sent = k_.now();
-      k_.client_send(conn.id, half);
-      conn.sent += half.size();
-      r.end = conn.sent;
-      conn.outstanding.push_back(r);
-      conn.closing = true;
+      send_last(conn, r, bytes.substr(0, bytes.size() / 2));
       return;
     }
     if (rng_.chance_ppm(spec_.half_send_ppm)) {
@@ -246,6 +232,15 @@ void Clients::send_requests(Client& c, Conn& conn, std::deque<Request> reqs) {
       schedule_next(client, rng_.between(spec_.think_min, spec_.think_max));
     });
   }
+}
+
+// Sends a request after which nothing may follow on the connection.
+void Clients::send_last(Conn& conn, Request r, const std::string& bytes) {
+  k_.client_send(conn.id, bytes);
+  conn.sent += bytes.size();
+  r.end = conn.sent;
+  conn.outstanding.push_back(r);
+  conn.closing = true;
 }
 
 void Clients::on_data(ConnId id) {

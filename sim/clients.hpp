@@ -91,6 +91,7 @@ class Clients {
   void schedule_next(int client, Nanos delay);
   void begin(int client);
   void send_requests(Client& c, Conn& conn, std::deque<Request> reqs);
+  void send_last(Conn& conn, Request r, const std::string& bytes);
   Request make_request(int client);
   std::string request_bytes(const Request& r, bool keepalive, bool long_one, Nanos length);
   void parse_responses(Conn& conn);

@@ -1,0 +1,88 @@
+// The OS seam (core/os.hpp) over Linux. One LinuxOs per process: signals and poll run on one
+// Boost.Asio io_context whose signal handling is process-global, so a second live instance is
+// refused (the constructor throws std::logic_error). A child made by spawn() gets a fresh one.
+//
+// Descriptors should be closed through close(): poll() keeps one Asio registration per descriptor
+// and drops it before the descriptor is closed (epoll keys its registrations by open file, which a
+// child may still hold).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "core/os.hpp"
+
+namespace zyg::real {
+
+// How many threads this process has (/proc/self/status "Threads:"), nullopt if unreadable.
+std::optional<int> thread_count();
+
+// The port a bound IPv4 or IPv6 socket listens on (getsockname), nullopt otherwise.
+std::optional<std::uint16_t> local_port(os::Fd fd);
+
+// Sets the title ps shows: prctl(PR_SET_NAME) with its first 15 characters and, after
+// LinuxOs::init_process_title(argv), the argv area rewritten (truncated to its length).
+void set_process_title(const std::string& title);
+
+class LinuxOs final : public os::Os {
+ public:
+  LinuxOs();
+  ~LinuxOs() override;
+  LinuxOs(const LinuxOs&) = delete;
+  LinuxOs& operator=(const LinuxOs&) = delete;
+
+  // Optional, once from main(): lets set_title() rewrite argv so ps shows the whole title.
+  static void init_process_title(std::span<char*> argv);
+
+  Pid getpid() override;
+  Pid getppid() override;
+  Nanos now() override;
+
+  os::Result<Pid> spawn(os::ChildSpec spec) override;
+  int kill(Pid pid, os::Signal sig) override;
+  os::Result<std::optional<os::Reaped>> reap() override;
+  [[noreturn]] void exit(int code) override;
+  void set_title(const std::string& title) override;
+  int become_subreaper() override;
+
+  int catch_signals(std::span<const os::Signal> signals) override;
+  int ignore_signal(os::Signal sig) override;
+  std::vector<os::Signal> take_signals() override;
+
+  os::Result<std::pair<os::Fd, os::Fd>> socketpair(os::ChannelKind kind) override;
+  os::Result<os::Fd> listen(const os::Endpoint& where, int backlog) override;
+  os::Result<os::Fd> accept(os::Fd listener) override;
+  os::Result<std::size_t> read(os::Fd fd, std::span<std::byte> into) override;
+  os::Result<std::size_t> write(os::Fd fd, std::span<const std::byte> from) override;
+  os::Result<std::size_t> send_message(os::Fd fd, std::span<const std::byte> bytes,
+                                       std::span<const os::Fd> pass) override;
+  os::Result<std::size_t> recv_message(os::Fd fd, std::span<std::byte> into,
+                                       std::vector<os::Fd>* passed) override;
+  int shutdown(os::Fd fd, os::ShutdownHow how) override;
+  int close(os::Fd fd) override;
+  os::Result<int> poll(std::span<os::PollFd> fds, std::optional<Nanos> timeout) override;
+
+  os::Result<std::string> realpath(const std::string& path) override;
+  os::Result<std::string> read_file(const std::string& path) override;
+  int write_file(const std::string& path, const std::string& contents) override;
+
+  os::Usage usage() override;
+
+ private:
+  struct Asio;  // io_context, signal_set, timer and the per-descriptor cache
+
+  // Fork hygiene, the one place a process is forked; returns only in the parent.
+  os::Result<Pid> fork_child(os::ChildSpec& spec);
+  [[noreturn]] void run_child(os::ChildSpec& spec, Pid parent);
+  // Waits once (Asio) until a descriptor, the timer or a signal completes; nothing outstanding
+  // remains when it returns.
+  void wait_once(std::span<os::PollFd> fds, std::optional<Nanos> timeout);
+  void drain();
+
+  std::unique_ptr<Asio> asio_;
+};
+
+}  // namespace zyg::real
