@@ -168,7 +168,9 @@ class Master {
         break;
       case proto::Kind::spawned:
         feed(ev::ZygoteReplied{zid});
-        feed(ev::WorkerSpawned{WorkerId{m.id}, m.pid});
+        if (auto known = sup_.route(WorkerId{m.id}); known && !known->pid) {
+          feed(ev::WorkerSpawned{WorkerId{m.id}, m.pid});  // unless its hello came first
+        }
         break;
       case proto::Kind::signalled:
         feed(ev::ZygoteReplied{zid});

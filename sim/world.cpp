@@ -465,14 +465,39 @@ void World::restart_check(Nanos since) {
 
 // --- MasterObserver
 
+// The process an event is about, as "pid N role version", from the master's view before or
+// after the event (a worker that exited is only in the view before).
+std::string World::subject(const Event& e, const StatusSnapshot& before, Pid master) const {
+  std::optional<std::pair<Role, std::uint64_t>> who = std::visit(
+      [](const auto& x) -> std::optional<std::pair<Role, std::uint64_t>> {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (requires { x.worker; }) return std::make_pair(Role::worker, x.worker.value);
+        if constexpr (requires { x.zygote; }) return std::make_pair(Role::zygote, x.zygote.value);
+        (void)sizeof(T);
+        return std::nullopt;
+      },
+      e);
+  if (who) {
+    for (const StatusSnapshot* v : {&view_, &before}) {
+      for (const ProcessInfo& p : v->processes) {
+        if (p.role != who->first || p.id != who->second) continue;
+        return (p.pid ? "pid " + std::to_string(*p.pid) : std::string("pid ?")) + " " +
+               role_name(p.role) + " " + p.version;
+      }
+    }
+  }
+  return "pid " + std::to_string(master) + " master";
+}
+
 void World::on_step(Nanos now, const Event& e, const Commands& cmds, const Supervisor& s) {
+  const StatusSnapshot before = std::move(view_);
   view_ = s.snapshot();
   checker_.master_view(now, generation_, view_);
   const std::string what = describe(e);
   kernel_.trace().add(what);
   if (!opt_.timeline || (!opt_.verbose && !lifecycle_event(e))) return;
   const Process& m = kernel_.current();
-  line(now, "pid " + std::to_string(m.pid) + " master", what);
+  line(now, subject(e, before, m.pid), what);
   for (const Command& c : cmds) {
     if (const auto* r = std::get_if<cmd::Report>(&c)) {
       line(now, "pid " + std::to_string(m.pid) + " master", "  " + r->what + ": " + r->detail);

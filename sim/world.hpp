@@ -105,6 +105,7 @@ class World final : public KernelListener, public MasterObserver, public FaultRe
   void sample();
   void line(Nanos t, const std::string& who, const std::string& what);
   std::string counts_text() const;
+  std::string subject(const Event& e, const StatusSnapshot& before, Pid master) const;
   void shutdown_phase();
 
   Scenario sc_;
