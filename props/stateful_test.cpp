@@ -131,7 +131,11 @@ struct Pause : Command {
     sut.assert_safe();
   }
   void show(std::ostream& os) const override {
-    os << "pause " << static_cast<int>(target) << " " << ms << "ms";
+    os << "pause "
+       << (target == sim::Target::worker   ? "worker"
+           : target == sim::Target::zygote ? "zygote"
+                                           : "master")
+       << " " << ms << "ms";
   }
 };
 
