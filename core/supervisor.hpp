@@ -21,6 +21,11 @@
 
 namespace zyg {
 
+// "1500ms": durations in reports.
+inline std::string ms_text(Nanos d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + "ms";
+}
+
 class Supervisor {
  public:
   explicit Supervisor(SupervisorConfig config);
