@@ -63,9 +63,9 @@ static_assert(os::ev::in == POLLIN && os::ev::out == POLLOUT && os::ev::error ==
               os::ev::hangup == POLLHUP);
 
 constexpr short kPollNval = POLLNVAL;
-constexpr int kChildCrashed = 70;                   // EX_SOFTWARE: spec.main threw
-constexpr std::size_t kReadFileCap = 64 * 1024;     // read_file: a small state file
-constexpr std::size_t kMaxPassedFds = 16;           // recv_message: descriptors per message
+constexpr int kChildCrashed = 70;                // EX_SOFTWARE: spec.main threw
+constexpr std::size_t kReadFileCap = 64 * 1024;  // read_file: a small state file
+constexpr std::size_t kMaxPassedFds = 16;        // recv_message: descriptors per message
 
 std::uint32_t bit(int sig) { return 1u << static_cast<unsigned>(sig); }
 
@@ -330,7 +330,7 @@ void LinuxOs::run_child(os::ChildSpec& spec, Pid parent) {
 
   if (spec.parent_death_signal) {
     const int sig = static_cast<int>(*spec.parent_death_signal);
-    if (0) ::prctl(PR_SET_PDEATHSIG, static_cast<unsigned long>(sig), 0, 0, 0);
+    ::prctl(PR_SET_PDEATHSIG, static_cast<unsigned long>(sig), 0, 0, 0);
     // The parent may have died before the request: then deliver the signal ourselves, as the
     // kernel would have. It takes effect when the mask is cleared below.
     if (::getppid() != parent) ::kill(::getpid(), sig);
@@ -398,10 +398,11 @@ int LinuxOs::catch_signals(std::span<const os::Signal> signals) {
     asio_->signals.add(n, ec);
     if (ec) return ec.value();
     // Asio (Boost 1.74) installs its handler without SA_RESTART: add it, so the app's blocking
-    // system calls restart instead of failing with EINTR.
+    // system calls restart instead of failing with EINTR. SIGCHLD: exits only, not stops.
+    const int want = SA_RESTART | (n == SIGCHLD ? SA_NOCLDSTOP : 0);
     struct sigaction sa {};
-    if (::sigaction(n, nullptr, &sa) == 0 && (sa.sa_flags & SA_RESTART) == 0) {
-      sa.sa_flags |= SA_RESTART;
+    if (::sigaction(n, nullptr, &sa) == 0 && (sa.sa_flags & want) != want) {
+      sa.sa_flags |= want;
       ::sigaction(n, &sa, nullptr);
     }
     asio_->caught |= bit(n);
@@ -794,7 +795,9 @@ int LinuxOs::write_file(const std::string& path, const std::string& contents) {
   }
   // Make the rename itself durable.
   const std::size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);

@@ -245,8 +245,8 @@ TEST_F(RealOs, ChildStartsWithDefaultSignalsAndItsTitle) {
     std::string name;
     std::getline(comm, name);
     say(c, fd,
-        status_field("SigBlk") + " " + status_field("SigIgn") + " " + status_field("SigCgt") +
-            "|" + name);
+        status_field("SigBlk") + " " + status_field("SigIgn") + " " + status_field("SigCgt") + "|" +
+            name);
     return 0;
   });
   spec.title = "zygote-real: worker [releases/B]";
@@ -298,9 +298,8 @@ TEST_F(RealOs, ReapReportsExitCodesSignalDeathsAndEchild) {
 
   // A child still running: reap says so without blocking.
   auto [ctl, ctl_child] = pair();
-  auto d = os.spawn(child({ctl_child}, [fd = ctl_child](os::Os& co) {
-    return hear(co, fd).has_value() ? 0 : 1;
-  }));
+  auto d = os.spawn(child(
+      {ctl_child}, [fd = ctl_child](os::Os& co) { return hear(co, fd).has_value() ? 0 : 1; }));
   ASSERT_TRUE(d.ok());
   ChildGuard gd{d.value};
   os.close(ctl_child);
@@ -376,8 +375,13 @@ TEST_F(RealOs, SubreaperReapsOrphanedGrandchild) {
   auto [report, report_kids] = pair();
   auto [go, go_kid] = pair();
   auto middle = os.spawn(child({report_kids, go_kid}, [report_kids, go_kid](os::Os& m) {
-    auto g = m.spawn(os::ChildSpec{"zygote-real: orphan", Role::worker, "", 0, {report_kids, go_kid},
-                                   std::nullopt, [report_kids, go_kid](os::Os& gc) {
+    auto g = m.spawn(os::ChildSpec{"zygote-real: orphan",
+                                   Role::worker,
+                                   "",
+                                   0,
+                                   {report_kids, go_kid},
+                                   std::nullopt,
+                                   [report_kids, go_kid](os::Os& gc) {
                                      if (!hear(gc, go_kid).has_value()) return 1;
                                      say(gc, report_kids, std::to_string(gc.getppid()));
                                      return 7;
@@ -533,7 +537,11 @@ TEST_F(RealOs, PollReportsReadinessHangupAndTimeout) {
   os.close(ctl_child);
   say(os, ctl, "go");
   in[0].revents = 0;
+  const Nanos t1 = clock_now();
   r = os.poll(in, kLong);
+  // Woken by the data, not by the timeout: the child's teardown of the Asio state it inherited
+  // must not have touched the parent's epoll registrations.
+  EXPECT_LT(clock_now() - t1, 5s);
   EXPECT_EQ(r.value, 1);
   EXPECT_EQ(in[0].revents, ev::in);
   EXPECT_EQ(hear(os, a), "late");
@@ -708,7 +716,7 @@ TEST_F(RealOs, UnixListenerReplacesOnlyAStaleSocket) {
   ::umask(mask);
   EXPECT_EQ(st.st_mode & 0777, 0666 & ~mask);
   EXPECT_EQ(os.listen(where, 8).error, err::addrinuse);  // live: left alone
-  os.close(first.value);                                  // the file stays, stale
+  os.close(first.value);                                 // the file stays, stale
   auto second = os.listen(where, 8);
   ASSERT_TRUE(second.ok()) << second.error;
   sockaddr_un to{};
