@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake g++ pkg-config
   libboost1.74-dev libboost-context1.74-dev
-  librapidcheck-dev libgtest-dev libgmock-dev libbenchmark-dev libcxxopts-dev
+  librapidcheck-dev libgtest-dev libgmock-dev libbenchmark-dev libcxxopts-dev nlohmann-json3-dev
 )
 
 missing=()

@@ -1,0 +1,284 @@
+// zygote-real: the production server. The master, zygote and worker loops from core/ run over
+// LinuxOs; native apps are loaded from the release directory the app symlink resolves to.
+//
+//   zygote-real -p PORT -b APP_DIR [options] APP [ARGS...]
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <cxxopts.hpp>
+#include <nlohmann/json.hpp>
+
+#include "core/loops.hpp"
+#include "real/app/native_loader.hpp"
+#include "real/os_linux.hpp"
+
+namespace {
+
+using zyg::Nanos;
+
+// Logs what the master decides: reports to stderr, and every step as a JSON line when asked.
+class EventLog final : public zyg::MasterObserver {
+ public:
+  EventLog(std::ostream& err, std::unique_ptr<std::ofstream> events, bool verbose)
+      : err_(err), events_(std::move(events)), verbose_(verbose) {}
+
+  void on_step(Nanos now, const zyg::Event& e, const zyg::Commands& cmds,
+               const zyg::Supervisor& s) override {
+    for (const zyg::Command& c : cmds) {
+      if (const auto* r = std::get_if<zyg::cmd::Report>(&c)) {
+        err_ << "zygote-real: " << r->what << ": " << r->detail << "\n";
+      } else if (verbose_) {
+        err_ << "zygote-real: " << zyg::describe(c) << "\n";
+      }
+    }
+    if (!events_) return;
+    const zyg::StatusSnapshot snap = s.snapshot();
+    nlohmann::json line;
+    line["t_ns"] = now.count();
+    line["event"] = zyg::describe(e);
+    nlohmann::json commands = nlohmann::json::array();
+    for (const zyg::Command& c : cmds) commands.push_back(zyg::describe(c));
+    line["commands"] = std::move(commands);
+    line["serving"] = snap.serving;
+    line["loading"] = snap.loading;
+    line["budget"] = snap.budget;
+    line["workers"] = {{"starting", snap.workers.starting},
+                       {"ready", snap.workers.ready},
+                       {"busy", snap.workers.busy},
+                       {"draining", snap.workers.draining},
+                       {"exited", snap.workers.exited_unreaped}};
+    nlohmann::json procs = nlohmann::json::array();
+    for (const zyg::ProcessInfo& p : snap.processes) {
+      procs.push_back(nlohmann::json{{"role", p.role == zyg::Role::zygote ? "zygote" : "worker"},
+                                     {"id", p.id},
+                                     {"pid", p.pid ? *p.pid : 0},
+                                     {"version", p.version},
+                                     {"state", p.state},
+                                     {"stop", p.stop}});
+    }
+    line["processes"] = std::move(procs);
+    *events_ << line.dump() << "\n";
+    events_->flush();
+  }
+
+  void on_listening(zyg::os::Fd fd) override {
+    if (auto port = zyg::real::local_port(fd)) {
+      err_ << "zygote-real: listening on port " << *port << "\n" << std::flush;
+    } else {
+      err_ << "zygote-real: listening\n" << std::flush;
+    }
+  }
+
+  void on_error(Nanos, const std::string& what) override {
+    err_ << "zygote-real: error: " << what << "\n";
+  }
+
+ private:
+  std::ostream& err_;
+  std::unique_ptr<std::ofstream> events_;
+  bool verbose_;
+};
+
+// host:port, [v6]:port or unix:PATH.
+std::optional<zyg::os::Endpoint> parse_bind(const std::string& s, std::string& error) {
+  zyg::os::Endpoint e;
+  if (s.rfind("unix:", 0) == 0) {
+    e.unix_path = s.substr(5);
+    if (e.unix_path.empty()) error = "--bind unix: needs a path";
+    return error.empty() ? std::optional(e) : std::nullopt;
+  }
+  std::string host, port;
+  if (!s.empty() && s[0] == '[') {
+    const auto close = s.find("]:");
+    if (close == std::string::npos) {
+      error = "--bind [v6]:port expected, got " + s;
+      return std::nullopt;
+    }
+    host = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+  } else {
+    const auto colon = s.rfind(':');
+    if (colon == std::string::npos) {
+      error = "--bind host:port expected, got " + s;
+      return std::nullopt;
+    }
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+  }
+  char* end = nullptr;
+  const long p = std::strtol(port.c_str(), &end, 10);
+  if (port.empty() || *end != '\0' || p < 0 || p > 65535) {
+    error = "--bind: bad port " + port;
+    return std::nullopt;
+  }
+  e.host = host;
+  e.port = static_cast<std::uint16_t>(p);
+  return e;
+}
+
+// The run directory holds the state file (and the control socket): mode 0700, ours alone.
+std::optional<std::string> prepare_run_dir(std::string dir, std::string& error) {
+  if (dir.empty()) {
+    const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+    dir = std::string(xdg && *xdg ? xdg : "/tmp") + "/zygote-" + std::to_string(::getuid());
+  }
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    error = "cannot create the run directory " + dir + ": " + std::strerror(errno);
+    return std::nullopt;
+  }
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::getuid() ||
+      (st.st_mode & 0077) != 0) {
+    error = "the run directory " + dir + " must be a directory of ours with mode 0700";
+    return std::nullopt;
+  }
+  return dir;
+}
+
+Nanos ms(int n) { return std::chrono::milliseconds(n); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  zyg::real::LinuxOs::init_process_title(std::span<char*>(argv, static_cast<std::size_t>(argc)));
+  cxxopts::Options options(
+      "zygote-real",
+      "A pre-fork application server: one zygote per code version loads the app once and forks "
+      "workers; deploys replace workers with zero dropped requests, within a budget of worker "
+      "slots.\n\n  zygote-real -p PORT -b APP_DIR [options] APP [ARGS...]\n\nAPP_DIR is normally a "
+      "symlink to a release directory; the directory it resolves to names the version. APP is "
+      "the app's shared object in that directory (APP or APP.so); ARGS go to its init.\nDeploy: "
+      "repoint the symlink, then send SIGHUP to the master. SIGTERM: graceful stop; SIGINT or "
+      "SIGQUIT: fast stop; SIGTTIN / SIGTTOU: one worker more / fewer.");
+  auto add = options.add_options();
+  add("p,port", "TCP port on 127.0.0.1 (shorthand for --bind 127.0.0.1:PORT)",
+      cxxopts::value<int>());
+  add("bind", "where to listen: HOST:PORT, [V6]:PORT or unix:PATH", cxxopts::value<std::string>());
+  add("b,app-dir", "the app directory (normally a symlink to a release)",
+      cxxopts::value<std::string>());
+  add("w,workers", "W: the budget of worker processes", cxxopts::value<int>()->default_value("4"));
+  add("max-changing", "workers replaced at once during a deploy (0: every old one at once)",
+      cxxopts::value<int>()->default_value("0"));
+  add("graceful-timeout-ms", "a draining worker is killed after this long",
+      cxxopts::value<int>()->default_value("30000"));
+  add("timeout-ms", "a worker silent this long (one request included) is killed as hung",
+      cxxopts::value<int>()->default_value("30000"));
+  add("keepalive-timeout-ms", "idle keep-alive connections are closed after this long",
+      cxxopts::value<int>()->default_value("5000"));
+  add("read-timeout-ms", "a request must arrive completely within this long (else 408)",
+      cxxopts::value<int>()->default_value("30000"));
+  add("max-body-bytes", "request bodies above this get 413",
+      cxxopts::value<std::size_t>()->default_value("1048576"));
+  add("max-header-bytes", "request line and headers above this get 431",
+      cxxopts::value<std::size_t>()->default_value("8192"));
+  add("max-requests", "a worker retires after this many requests (0: never)",
+      cxxopts::value<std::uint64_t>()->default_value("0"));
+  add("run-dir", "directory for state (mode 0700); default $XDG_RUNTIME_DIR/zygote-UID",
+      cxxopts::value<std::string>());
+  add("events", "write every supervisor step as a JSON line to this file",
+      cxxopts::value<std::string>());
+  add("log-level", "info (reports) or debug (every command)",
+      cxxopts::value<std::string>()->default_value("info"));
+  add("h,help", "show this help");
+  add("app", "the app", cxxopts::value<std::string>());
+  add("args", "arguments for the app", cxxopts::value<std::vector<std::string>>());
+  options.parse_positional({"app", "args"});
+  options.positional_help("APP [ARGS...]");
+
+  cxxopts::ParseResult args;
+  try {
+    args = options.parse(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "zygote-real: " << e.what() << "\ntry: zygote-real --help\n";
+    return 2;
+  }
+  if (args.count("help")) {
+    std::cout << options.help() << "\n";
+    return 0;
+  }
+  auto usage = [](const std::string& what) {
+    std::cerr << "zygote-real: " << what << "\ntry: zygote-real --help\n";
+    return 2;
+  };
+  if (!args.count("app")) return usage("missing APP: the app to serve");
+  if (!args.count("app-dir")) return usage("missing -b APP_DIR");
+  if (args.count("port") == args.count("bind"))
+    return usage("give exactly one of -p PORT and --bind");
+
+  zyg::MasterConfig cfg;
+  std::string error;
+  if (args.count("port")) {
+    const int port = args["port"].as<int>();
+    if (port < 0 || port > 65535) return usage("-p takes a port 0..65535");
+    cfg.endpoint.host = "127.0.0.1";
+    cfg.endpoint.port = static_cast<std::uint16_t>(port);
+  } else {
+    auto e = parse_bind(args["bind"].as<std::string>(), error);
+    if (!e) return usage(error);
+    cfg.endpoint = *e;
+  }
+  cfg.app_path = args["app-dir"].as<std::string>();
+  cfg.app_args.push_back(args["app"].as<std::string>());
+  if (args.count("args")) {
+    for (const std::string& a : args["args"].as<std::vector<std::string>>())
+      cfg.app_args.push_back(a);
+  }
+  zyg::SupervisorConfig& sup = cfg.supervisor;
+  sup.budget = args["workers"].as<int>();
+  sup.max_changing = args["max-changing"].as<int>();
+  sup.graceful_timeout = ms(args["graceful-timeout-ms"].as<int>());
+  sup.heartbeat_timeout = ms(args["timeout-ms"].as<int>());
+  if (auto why = sup.validate()) return usage(*why);
+  zyg::WorkerConfig& w = cfg.worker;
+  w.keepalive_timeout = ms(args["keepalive-timeout-ms"].as<int>());
+  w.request_read_timeout = ms(args["read-timeout-ms"].as<int>());
+  w.http.body_bytes_max = args["max-body-bytes"].as<std::size_t>();
+  w.http.header_bytes_max = args["max-header-bytes"].as<std::size_t>();
+  w.max_requests = args["max-requests"].as<std::uint64_t>();
+  if (w.keepalive_timeout <= Nanos{0} || w.request_read_timeout <= Nanos{0}) {
+    return usage("timeouts must be positive");
+  }
+  if (w.keepalive_timeout >= sup.graceful_timeout) {
+    return usage(
+        "--graceful-timeout-ms must exceed --keepalive-timeout-ms: draining workers keep "
+        "idle connections until the keep-alive timeout");
+  }
+  auto run_dir =
+      prepare_run_dir(args.count("run-dir") ? args["run-dir"].as<std::string>() : "", error);
+  if (!run_dir) return usage(error);
+  cfg.state_path = *run_dir + "/last-good";
+  cfg.title = "zygote-real";
+  const std::string level = args["log-level"].as<std::string>();
+  if (level != "info" && level != "debug") return usage("--log-level is info or debug");
+
+  std::unique_ptr<std::ofstream> events;
+  if (args.count("events")) {
+    events = std::make_unique<std::ofstream>(args["events"].as<std::string>(), std::ios::app);
+    if (!*events) return usage("cannot open the events file " + args["events"].as<std::string>());
+  }
+  {
+    // Fail fast on a missing app directory: the master would refuse to start anyway.
+    char resolved[PATH_MAX];
+    if (!::realpath(cfg.app_path.c_str(), resolved)) {
+      return usage("cannot resolve the app directory " + cfg.app_path + ": " +
+                   std::strerror(errno));
+    }
+  }
+  EventLog log(std::cerr, std::move(events), level == "debug");
+  zyg::real::NativeLoader loader;
+  zyg::real::LinuxOs os;
+  return zyg::run_master(os, cfg, loader, &log);
+}
