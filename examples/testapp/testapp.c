@@ -6,6 +6,7 @@
  *   load_fail 1         init fails with "configured to fail"
  *   latency_ms N        sleep N ms in every request
  *   crash_on_request N  abort() on the Nth request this worker serves (1 = the first)
+ *   worker_init_fail 1  each worker's post-fork init fails (the worker must exit unready)
  *   hang_on_request N   sleep forever on the Nth request this worker serves
  *   error_on_request N  handle returns an error on the Nth request (the host answers 500)
  *   preload_mib N       allocate and touch N MiB at load, kept until unload (page-sharing tests)
@@ -31,6 +32,7 @@ struct testapp {
   const struct zygote_host* host;
   unsigned long long latency_ms;
   unsigned long long crash_on_request;
+  unsigned long long worker_init_fail;
   unsigned long long hang_on_request;
   unsigned long long error_on_request;
   unsigned long long body_bytes;
@@ -105,6 +107,8 @@ static int read_conf(struct testapp* app, const char* release, char* err, size_t
       app->latency_ms = v;
     } else if (strcmp(key, "crash_on_request") == 0) {
       app->crash_on_request = v;
+    } else if (strcmp(key, "worker_init_fail") == 0) {
+      app->worker_init_fail = v;
     } else if (strcmp(key, "hang_on_request") == 0) {
       app->hang_on_request = v;
     } else if (strcmp(key, "error_on_request") == 0) {
@@ -225,6 +229,10 @@ out_of_memory:
 static int testapp_worker_init(void* state) {
   struct testapp* app = (struct testapp*)state;
   app->served = 0; /* "the Nth request this worker serves" */
+  if (app->worker_init_fail != 0) {
+    snprintf(app->error, sizeof app->error, "testapp: worker init configured to fail");
+    return 1;
+  }
   return 0;
 }
 

@@ -1,6 +1,7 @@
 #include "real/app/native_loader.hpp"
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdint>
@@ -23,6 +24,10 @@ struct zygote_response {
 
 namespace zyg::real {
 namespace {
+
+// Exit status of a worker whose app could not initialize (EX_SOFTWARE): a failure, not a
+// retirement.
+constexpr int kWorkerInitFailed = 70;
 
 bool clean_field(std::string_view s) { return s.find_first_of("\r\n", 0, 3) == s.npos; }
 
@@ -141,13 +146,15 @@ class NativeApp final : public App {
     if (app_.worker_init == nullptr) return;
     const int rc = app_.worker_init(app_.state);
     if (rc != 0) {
-      worker_init_failed_ = true;
+      // A worker that cannot initialize must not serve: it exits before it is ready, so the
+      // supervisor counts an early failure (and rolls back a release whose workers all fail).
       log_failure("worker_init", rc);
+      std::fflush(nullptr);
+      ::_exit(kWorkerInitFailed);
     }
   }
 
   AppResponse handle(const AppRequest& request) override {
-    if (worker_init_failed_) return internal_error();
     std::vector<zygote_header_view> views;
     views.reserve(request.headers.size());
     for (const auto& h : request.headers) {
@@ -195,7 +202,6 @@ class NativeApp final : public App {
   zygote_host host_{};
   zygote_app app_{};
   bool initialized_ = false;
-  bool worker_init_failed_ = false;
 };
 
 }  // namespace

@@ -293,6 +293,21 @@ TEST_F(NativeLoaderTest, TestappCrashesOnTheConfiguredRequestInAChild) {
   EXPECT_EQ(WTERMSIG(out.status), SIGABRT);
 }
 
+TEST_F(NativeLoaderTest, AWorkerWhoseInitFailsExitsUnready) {
+  const std::string b = release("B", ZYGOTE_TEST_TESTAPP_SO, "testapp.so", "worker_init_fail 1\n");
+  LoadResult r = loader_.load(b, {"testapp"});
+  ASSERT_NE(r.app, nullptr) << r.error;
+  const ChildOutcome out = run_in_child(
+      [&] {
+        r.app->worker_init();  // must not return
+        _exit(12);
+      },
+      std::chrono::seconds(20));
+  EXPECT_FALSE(out.killed_by_us);
+  ASSERT_TRUE(WIFEXITED(out.status)) << "status " << out.status;
+  EXPECT_EQ(WEXITSTATUS(out.status), 70) << "a failure the supervisor counts, not a retirement";
+}
+
 TEST_F(NativeLoaderTest, TestappHangsOnTheConfiguredRequestInAChild) {
   const std::string b = release("B", ZYGOTE_TEST_TESTAPP_SO, "testapp.so", "hang_on_request 1\n");
   LoadResult r = loader_.load(b, {"testapp"});
