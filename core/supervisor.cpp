@@ -178,7 +178,9 @@ void Supervisor::on(const ev::ZygoteExited& e) {
     pending_.reset();
   } else if (fallback_ == z.id) {
     fallback_.reset();
-    report("fallback-lost", "resident " + z.version + " exited: " + to_string(e.status));
+    if (!z.stop_requested) {
+      report("fallback-lost", "resident " + z.version + " exited: " + to_string(e.status));
+    }
   } else if (target_ == z.id) {
     // The target is only ever stopped after it stopped being the target, so this is a crash or
     // a failed (re)load.

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and shows the system working: the seeds' example (half the
-# workers busy with long requests while a new version is deployed) run through the real master,
-# zygote and worker code in the deterministic simulator, with its timeline, its verdict and a
-# drawing of the run in build/seeds-example.svg.
+# Installs what is missing, builds, and starts zygote-real serving the bundled hello app on
+# 127.0.0.1:8000. Two releases of it (build/demo/releases/A and B) sit beside a symlink,
+# build/demo/current, that names the one serving; see the README for deploying the other.
+# Extra arguments go to zygote-real (for example --workers 8). Stop it with Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 cmake --preset default
-cmake --build --preset default -j "$(nproc)" --target zygote-sim
-./build/sim/zygote-sim --scenario sim/scenarios/seeds-example.scenario --svg build/seeds-example.svg "$@"
+cmake --build --preset default -j "$(nproc)" --target zygote-real hello
+demo=build/demo
+for release in A B; do
+  mkdir -p "$demo/releases/$release"
+  cp build/examples/hello/hello.so "$demo/releases/$release/hello.so"
+done
+[ -L "$demo/current" ] || ln -s releases/A "$demo/current"
+mkdir -p -m 700 "$demo/run"
+echo "zygote-real on http://127.0.0.1:8000/ serving $(readlink "$demo/current"); Ctrl-C stops it"
+exec build/real/zygote-real -p 8000 -b "$demo/current" --run-dir "$demo/run" "$@" hello
