@@ -59,7 +59,7 @@ class Master {
       listener_ = cfg_.inherited_listener;
     } else {
       const int backlog =
-          cfg_.backlog > 0 ? cfg_.backlog : std::clamp(8 * cfg_.supervisor.budget, 64, 65535);
+          cfg_.backlog > 0 ? cfg_.backlog : std::clamp(64 * cfg_.supervisor.budget, 1024, 65535);
       auto r = os_.listen(cfg_.endpoint, backlog);
       if (!r.ok()) {
         error("cannot listen on " + describe_endpoint() + ": errno " + std::to_string(r.error));

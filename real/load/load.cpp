@@ -1,0 +1,350 @@
+// The event loop of zygote-load: one poll(2) loop over non-blocking sockets, one state machine
+// per client (waiting -> connecting -> sending -> reading -> waiting).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "real/load/load.hpp"
+#include "real/load/response_parser.hpp"
+
+namespace zyg::load {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+using Ms = std::chrono::milliseconds;
+
+enum class Outcome { ok, non2xx, reset, timeout, connect_failed };
+
+// Latencies in log buckets 1% wide (microseconds), so memory stays fixed however long the run.
+class Histogram {
+ public:
+  void add(double ms) {
+    const double us = std::max(ms * 1000.0, 1.0);
+    const auto b = static_cast<std::size_t>(std::log(us) / std::log(growth));
+    ++counts_[std::min(b, counts_.size() - 1)];
+    ++total_;
+    max_ms_ = std::max(max_ms_, ms);
+  }
+  double percentile(double p) const {  // the upper edge of the bucket holding rank ceil(p*n)
+    if (total_ == 0) return 0;
+    const auto rank = static_cast<std::uint64_t>(std::ceil(p * static_cast<double>(total_)));
+    std::uint64_t seen = 0;
+    for (std::size_t b = 0; b < counts_.size(); ++b) {
+      seen += counts_[b];
+      if (seen >= std::max<std::uint64_t>(rank, 1))
+        return std::min(std::pow(growth, static_cast<double>(b + 1)) / 1000.0, max_ms_);
+    }
+    return max_ms_;
+  }
+  double max_ms() const { return max_ms_; }
+
+ private:
+  static constexpr double growth = 1.01;
+  std::vector<std::uint64_t> counts_ = std::vector<std::uint64_t>(2400, 0);  // up to ~6.6e4 s
+  std::uint64_t total_ = 0;
+  double max_ms_ = 0;
+};
+
+struct Client {
+  enum class Phase { waiting, connecting, sending, reading };
+  Phase phase = Phase::waiting;
+  int fd = -1;
+  bool keepalive = false;
+  bool on_reused = false;   // this attempt was sent on a reused connection
+  bool retry_done = false;  // this request was already retried once
+  TimePoint next_start;     // waiting: when the next request may start
+  TimePoint started;        // the request's first attempt (latency is measured from here)
+  TimePoint deadline;       // the current attempt's timeout
+  TimePoint idle_since;     // waiting with fd open: since when the connection is idle
+  std::string request;
+  std::size_t sent = 0;
+  ResponseParser parser;
+
+  bool busy() const { return phase != Phase::waiting; }
+};
+
+class Runner {
+ public:
+  explicit Runner(const Options& options) : o_(options), clients_(to_size(options.clients)) {
+    for (std::size_t i = 0; i < clients_.size(); ++i)
+      clients_[i].keepalive = i * 100 < clients_.size() * to_size(o_.keepalive_percent);
+    set_address();
+  }
+  ~Runner() {
+    for (Client& c : clients_) close_fd(c);
+  }
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
+
+  Summary run();
+
+ private:
+  static std::size_t to_size(std::int64_t v) {
+    return static_cast<std::size_t>(std::max<std::int64_t>(v, 0));
+  }
+
+  void set_address();
+  void start_request(Client& c, TimePoint now);
+  void open_connection(Client& c, TimePoint now);
+  void on_connected(Client& c, TimePoint now);
+  void on_writable(Client& c, TimePoint now);
+  void on_readable(Client& c, TimePoint now);
+  void complete(Client& c, TimePoint now);
+  void attempt_failed(Client& c, Outcome outcome, TimePoint now);
+  void finish(Client& c, Outcome outcome, TimePoint now);
+  void close_fd(Client& c);
+  int poll_timeout_ms(TimePoint now) const;
+  void poll_once(TimePoint now);
+
+  const Options& o_;
+  std::vector<Client> clients_;
+  sockaddr_storage addr_{};
+  socklen_t addr_len_ = 0;
+  std::uint64_t request_counter_ = 0;
+  TimePoint start_, stop_at_, hard_deadline_, final_window_;
+  Histogram latency_;
+  Summary s_;
+};
+
+void Runner::set_address() {
+  if (o_.host == "::1") {
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(o_.port);
+    a.sin6_addr = in6addr_loopback;
+    std::memcpy(&addr_, &a, sizeof a);
+    addr_len_ = sizeof a;
+  } else {  // 127.0.0.1 or localhost
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(o_.port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::memcpy(&addr_, &a, sizeof a);
+    addr_len_ = sizeof a;
+  }
+}
+
+void Runner::start_request(Client& c, TimePoint now) {
+  ++request_counter_;
+  std::string target = o_.path;
+  if (o_.long_every > 0 && request_counter_ % static_cast<std::uint64_t>(o_.long_every) == 0)
+    target +=
+        (target.find('?') == std::string::npos ? "?ms=" : "&ms=") + std::to_string(o_.long_ms);
+  c.request = "GET " + target + " HTTP/1.1\r\nHost: " + o_.host + "\r\n";
+  if (!c.keepalive) c.request += "Connection: close\r\n";
+  c.request += "\r\n";
+  c.started = now;
+  c.retry_done = false;
+  if (c.fd >= 0 && now - c.idle_since <= Ms(o_.idle_reuse_max_ms)) {
+    ++s_.reused;
+    c.on_reused = true;
+    c.deadline = now + Ms(o_.request_timeout_ms);
+    c.parser = {};
+    c.sent = 0;
+    c.phase = Client::Phase::sending;
+    return;
+  }
+  close_fd(c);
+  open_connection(c, now);
+}
+
+void Runner::open_connection(Client& c, TimePoint now) {
+  c.on_reused = false;
+  c.parser = {};
+  c.sent = 0;
+  c.deadline = now + Ms(o_.request_timeout_ms);
+  c.fd = ::socket(addr_.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (c.fd < 0) return finish(c, Outcome::connect_failed, now);
+  ++s_.connections;
+  const int one = 1;
+  ::setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (::connect(c.fd, reinterpret_cast<const sockaddr*>(&addr_), addr_len_) == 0) {
+    c.phase = Client::Phase::sending;
+  } else if (errno == EINPROGRESS) {
+    c.phase = Client::Phase::connecting;
+  } else {
+    finish(c, Outcome::connect_failed, now);
+  }
+}
+
+void Runner::on_connected(Client& c, TimePoint now) {
+  int error = 0;
+  socklen_t len = sizeof error;
+  if (::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error != 0)
+    return finish(c, Outcome::connect_failed, now);
+  c.phase = Client::Phase::sending;
+  on_writable(c, now);
+}
+
+void Runner::on_writable(Client& c, TimePoint now) {
+  while (c.sent < c.request.size()) {
+    const ssize_t n =
+        ::send(c.fd, c.request.data() + c.sent, c.request.size() - c.sent, MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    if (n <= 0) return attempt_failed(c, Outcome::reset, now);
+    c.sent += static_cast<std::size_t>(n);
+  }
+  c.phase = Client::Phase::reading;
+}
+
+void Runner::on_readable(Client& c, TimePoint now) {
+  char buf[64 * 1024];
+  for (int reads = 0; reads < 16; ++reads) {
+    const ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    ResponseParser::Result r = n > 0    ? c.parser.feed({buf, static_cast<std::size_t>(n)})
+                               : n == 0 ? c.parser.feed_eof()
+                                        : ResponseParser::Result::error;
+    if (r == ResponseParser::Result::done) return complete(c, now);
+    if (r == ResponseParser::Result::error) return attempt_failed(c, Outcome::reset, now);
+  }
+}
+
+void Runner::complete(Client& c, TimePoint now) {
+  const int status = c.parser.status();
+  const bool ok = status >= 200 && status < 300;
+  if (!ok) ++s_.status_counts[status];
+  latency_.add(std::chrono::duration<double, std::milli>(now - c.started).count());
+  if (ok) {
+    std::string word = last_word(c.parser.body_head(), c.parser.body_size());
+    if (!word.empty() && c.parser.body_size() <= 200) {
+      if (now >= final_window_) ++s_.last_word_final_2s[word];
+      ++s_.last_word[std::move(word)];
+    }
+  }
+  const bool keep = c.keepalive && !c.parser.server_closes();
+  finish(c, ok ? Outcome::ok : Outcome::non2xx, now);
+  if (!keep) close_fd(c);
+}
+
+// RFC 9112 section 9.3.1: a reused connection that closes or resets before any byte of the
+// response arrived may just have been closed idle by the server; send the request once more on a
+// new connection. Any other failure is final.
+void Runner::attempt_failed(Client& c, Outcome outcome, TimePoint now) {
+  if (outcome == Outcome::reset && c.on_reused && !c.parser.any_byte() && !c.retry_done) {
+    ++s_.retried;
+    c.retry_done = true;
+    close_fd(c);
+    return open_connection(c, now);
+  }
+  finish(c, outcome, now);
+}
+
+void Runner::finish(Client& c, Outcome outcome, TimePoint now) {
+  switch (outcome) {
+    case Outcome::ok: ++s_.ok; break;
+    case Outcome::non2xx: ++s_.non2xx; break;
+    case Outcome::reset: ++s_.reset; break;
+    case Outcome::timeout: ++s_.timeout; break;
+    case Outcome::connect_failed: ++s_.connect_failed; break;
+  }
+  if (outcome != Outcome::ok && outcome != Outcome::non2xx) close_fd(c);
+  c.phase = Client::Phase::waiting;
+  c.next_start = now + Ms(o_.think_ms);
+  c.idle_since = now;
+}
+
+void Runner::close_fd(Client& c) {
+  if (c.fd >= 0) ::close(c.fd);
+  c.fd = -1;
+}
+
+int Runner::poll_timeout_ms(TimePoint now) const {
+  TimePoint next = std::min(hard_deadline_, now + Ms(100));
+  if (now < stop_at_) next = std::min(next, stop_at_);
+  for (const Client& c : clients_) {
+    if (c.busy())
+      next = std::min(next, c.deadline);
+    else if (now < stop_at_)
+      next = std::min(next, c.next_start);
+  }
+  if (next <= now) return 0;
+  return static_cast<int>(std::chrono::ceil<Ms>(next - now).count());
+}
+
+void Runner::poll_once(TimePoint now) {
+  std::vector<pollfd> fds;
+  std::vector<Client*> owners;
+  for (Client& c : clients_) {
+    if (!c.busy()) continue;
+    const short events = c.phase == Client::Phase::reading ? POLLIN : POLLOUT;
+    fds.push_back({c.fd, events, 0});
+    owners.push_back(&c);
+  }
+  const int timeout = poll_timeout_ms(now);
+  if (::poll(fds.data(), fds.size(), timeout) <= 0) return;
+  now = Clock::now();
+  for (std::size_t i = 0; i < fds.size(); ++i) {
+    if (fds[i].revents == 0) continue;
+    Client& c = *owners[i];
+    switch (c.phase) {
+      case Client::Phase::connecting: on_connected(c, now); break;
+      case Client::Phase::sending: on_writable(c, now); break;
+      case Client::Phase::reading: on_readable(c, now); break;
+      case Client::Phase::waiting: break;
+    }
+  }
+}
+
+Summary Runner::run() {
+  start_ = Clock::now();
+  stop_at_ = start_ + Ms(o_.duration_ms);
+  final_window_ = stop_at_ - Ms(2000);
+  hard_deadline_ = stop_at_ + Ms(o_.request_timeout_ms) + Ms(5000);
+  for (Client& c : clients_) c.next_start = start_;
+  for (;;) {
+    const TimePoint now = Clock::now();
+    bool any_busy = false;
+    for (Client& c : clients_) {
+      if (c.busy() && now >= hard_deadline_) {
+        s_.hard_deadline_hit = true;
+        finish(c, Outcome::timeout, now);
+      } else if (c.busy() && now >= c.deadline) {
+        finish(c, Outcome::timeout, now);
+      } else if (!c.busy() && now < stop_at_ && now >= c.next_start) {
+        start_request(c, now);
+      }
+      any_busy = any_busy || c.busy();
+    }
+    if (now >= stop_at_ && !any_busy) break;
+    poll_once(now);
+  }
+  s_.elapsed_s = std::chrono::duration<double>(Clock::now() - start_).count();
+  s_.p50_ms = latency_.percentile(0.50);
+  s_.p90_ms = latency_.percentile(0.90);
+  s_.p99_ms = latency_.percentile(0.99);
+  s_.max_ms = latency_.max_ms();
+  return s_;
+}
+
+// Room for one socket per client plus slack, if the hard limit allows it.
+void raise_fd_limit(int clients) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  const auto want = static_cast<rlim_t>(clients) + 64;
+  if (lim.rlim_cur >= want) return;
+  lim.rlim_cur = std::min(want, lim.rlim_max);
+  ::setrlimit(RLIMIT_NOFILE, &lim);
+}
+
+}  // namespace
+
+Summary run_load(const Options& options) {
+  raise_fd_limit(options.clients);
+  Runner runner(options);
+  return runner.run();
+}
+
+}  // namespace zyg::load
