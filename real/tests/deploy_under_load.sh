@@ -3,43 +3,20 @@
 # lasting seconds) against zygote-real on 127.0.0.1 while 10 deploys alternate two releases.
 # Asserts: no failed request; the worker processes that exist (zombies included), sampled from
 # /proc throughout, never exceed the budget; every worker ends on the last release; a graceful stop
-# exits 0 and leaves nothing. Bounded; every process is in one process group, killed on exit.
+# exits 0 and leaves nothing.
 set -euo pipefail
 server=${1:?usage: deploy_under_load.sh ZYGOTE_REAL TESTAPP_SO ZYGOTE_LOAD}
 testapp=${2:?}
 load=${3:?}
+source "$(dirname "$0")/lib.sh"
 budget=8
-dir=$(mktemp -d)
-pgid=""
 sampler=""
-cleanup() {
-  [ -n "$sampler" ] && kill "$sampler" 2>/dev/null || true
-  if [ -n "$pgid" ]; then kill -KILL -- "-$pgid" 2>/dev/null || true; fi
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; echo "--- server log (tail)"; tail -40 "$dir/log"; exit 1; }
+trap '[ -n "$sampler" ] && kill "$sampler" 2>/dev/null; _zr_cleanup' EXIT
 
-for r in A B; do
-  mkdir -p "$dir/releases/$r"
-  cp "$testapp" "$dir/releases/$r/testapp.so"
-  printf 'latency_ms 5\n' >"$dir/releases/$r/testapp.conf"
-done
-mkdir -p -m 700 "$dir/run"
-ln -s releases/A "$dir/current"
-
-setsid "$server" --bind 127.0.0.1:0 -b "$dir/current" --workers "$budget" --run-dir "$dir/run" \
-  --graceful-timeout-ms 20000 --keepalive-timeout-ms 5000 --timeout-ms 20000 \
-  --events "$dir/events.jsonl" testapp 2>"$dir/log" &
-pid=$!
-pgid=$pid
-port=""
-for _ in $(seq 1 100); do  # wait for the port, at most 10 s
-  port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$dir/log" | head -1)
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || fail "the server never said which port it listens on"
+release A "$testapp" 'latency_ms 5\n'
+release B "$testapp" 'latency_ms 5\n'
+start_server "$server" A --workers "$budget" --graceful-timeout-ms 20000 \
+  --keepalive-timeout-ms 5000 --timeout-ms 20000 --events "$dir/events.jsonl" testapp
 
 # Worker processes of this server that exist, zombies included (a zombie keeps its name): one
 # pass over /proc per sample.
@@ -66,28 +43,15 @@ sampler=$!
 loadpid=$!
 
 last=A
-for i in $(seq 1 10); do  # 10 deploys, alternating, every 2.5 s
+for _ in $(seq 1 10); do  # 10 deploys, alternating, every 2.5 s
   sleep 2.5
   if [ "$last" = A ]; then last=B; else last=A; fi
-  ln -s "releases/$last" "$dir/current.new"
-  mv -T "$dir/current.new" "$dir/current"
-  kill -HUP "$pid"
+  deploy "$last"
 done
 wait "$loadpid" && load_status=0 || load_status=$?
 cat "$dir/load.out"
 [ "$load_status" -eq 0 ] || fail "the load client saw failed requests (exit $load_status)"
-
-on_last() {  # every worker of this server runs the last release
-  local total=0 good=0 cmd
-  for p in $(pgrep -g "$pgid" -f 'zygote-real: worker'); do
-    cmd=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) || continue
-    total=$((total + 1))
-    case "$cmd" in *"/releases/$last]"*) good=$((good + 1)) ;; esac
-  done
-  [ "$total" -eq "$budget" ] && [ "$good" -eq "$total" ]
-}
-for _ in $(seq 1 300); do on_last && break; sleep 0.1; done  # at most 30 s
-on_last || fail "not every worker runs releases/$last"
+eventually_all_on "$last" "$budget" 30 || fail "not every worker runs releases/$last"
 
 kill "$sampler" 2>/dev/null || true
 sampler=""
@@ -96,13 +60,7 @@ echo "peak worker processes: $max of budget $budget"
 [ "$max" -le "$budget" ] || fail "the budget was exceeded: $max worker processes"
 [ "$max" -gt 0 ] || fail "the sampler saw no worker"
 
-kill -TERM "$pid"
-for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$pid" 2>/dev/null && fail "the master did not exit after SIGTERM"
-wait "$pid" && code=0 || code=$?
-[ "$code" -eq 0 ] || fail "the master exited with $code"
-if pgrep -g "$pgid" >/dev/null; then fail "processes remain"; fi
-pgid=""
+stop_server
 deploys=$(grep -c '"event":"deploy' "$dir/events.jsonl" || true)
 [ "$deploys" -ge 10 ] || fail "the event log shows $deploys deploys"
 echo "deploy under load: ok"
