@@ -7,6 +7,8 @@ packages=(
   build-essential cmake g++ pkg-config
   libboost1.74-dev libboost-context1.74-dev
   librapidcheck-dev libgtest-dev libgmock-dev libbenchmark-dev libcxxopts-dev nlohmann-json3-dev
+  # benchmarks: nginx as the machine's ceiling, wrk as the HTTP load client, gnuplot for the plots
+  nginx-light wrk gnuplot-nox
 )
 
 missing=()
