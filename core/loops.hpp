@@ -51,6 +51,8 @@ struct MasterConfig {
   os::Fd inherited_listener = -1;  // a listening socket handed to us (socket activation)
   Nanos tick_interval = 100ms;     // how often deadlines are checked
   std::string state_path;          // remembers the last proven version across restarts
+  std::string control_path;        // the control socket (core/control.hpp); empty: none
+
   std::string title = "zygote";    // process titles: "<title>: worker [<version>]"
 };
 

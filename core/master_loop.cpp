@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/control.hpp"
 #include "core/loops.hpp"
 #include "core/protocol.hpp"
 #include "core/teeth.hpp"
@@ -27,7 +28,9 @@ class Master {
                                  os::Signal::quit, os::Signal::ttin, os::Signal::ttou,
                                  os::Signal::child};
     os_.catch_signals(caught);
-    if (!open_listener() || !open_report_channel()) return exit_code::config_error;
+    if (!open_listener() || !open_report_channel() || !open_control()) {
+      return exit_code::config_error;
+    }
     std::optional<Version> version = resolve_version();
     if (!version) return exit_code::config_error;
     feed(ev::Start{*version, read_last_good()});
@@ -37,6 +40,7 @@ class Master {
       handle_signals();
       read_zygotes();
       read_reports();
+      serve_control();
       reap_children();
       flush_outboxes();
       if (os_.now() >= next_tick_) {
@@ -44,6 +48,8 @@ class Master {
         feed(ev::Tick{});
       }
     }
+    for (auto& [id, c] : control_) os_.close(c.fd);
+    control_.clear();
     return *exit_code_;
   }
 
@@ -69,6 +75,158 @@ class Master {
     }
     if (observer_) observer_->on_listening(listener_);
     return true;
+  }
+
+  // A control client: its request line coming in, then its reply going out.
+  struct ControlClient {
+    os::Fd fd = -1;
+    std::string in;
+    std::string out;
+    bool answered = false;
+    Nanos deadline{0};
+  };
+
+  bool open_control() {
+    if (cfg_.control_path.empty()) return true;
+    os::Endpoint e;
+    e.unix_path = cfg_.control_path;
+    e.unix_mode = 0600;
+    auto r = os_.listen(e, control::kBacklog);
+    if (!r.ok()) {
+      error(r.error == os::err::addrinuse
+                ? "the control socket " + cfg_.control_path +
+                      " is in use: another server runs with this run directory"
+                : "cannot open the control socket " + cfg_.control_path + ": errno " +
+                      std::to_string(r.error));
+      return false;
+    }
+    control_listener_ = r.value;
+    return true;
+  }
+
+  void serve_control() {
+    if (control_listener_ < 0) return;
+    accept_control();
+    const Nanos now = os_.now();
+    std::vector<std::uint64_t> done;
+    for (auto& [id, c] : control_) {
+      if (!c.answered) read_control(id, c);
+      if (c.answered) write_control(c);
+      const bool finished = c.answered && c.out.empty();
+      if (finished || c.fd < 0 || now >= c.deadline) done.push_back(id);
+    }
+    for (std::uint64_t id : done) {
+      if (control_[id].fd >= 0) os_.close(control_[id].fd);
+      control_.erase(id);
+    }
+  }
+
+  void accept_control() {
+    for (int i = 0; i < 16; ++i) {
+      auto r = os_.accept(control_listener_);
+      if (!r.ok()) return;
+      const os::Fd fd = r.value;
+      auto peer = os_.peer_uid(fd);
+      std::string refusal;
+      if (!peer.ok() || (peer.value != os_.uid() && peer.value != 0)) {
+        refusal = "permission denied: the control socket serves its owner only";
+        error("control: refused a client of uid " +
+              (peer.ok() ? std::to_string(peer.value) : std::string("unknown")));
+      } else if (control_.size() >= control::kMaxClients) {
+        refusal = "busy: " + std::to_string(control::kMaxClients) + " control clients already";
+      }
+      if (!refusal.empty()) {
+        const std::string line = control::error_reply(refusal);
+        os_.write(fd, std::as_bytes(std::span(line)));  // best effort: it fits a fresh socket
+        os_.close(fd);
+        continue;
+      }
+      control_[next_control_++] =
+          ControlClient{fd, {}, {}, false, os_.now() + control::kClientTimeout};
+    }
+  }
+
+  void read_control(std::uint64_t id, ControlClient& c) {
+    char buf[control::kMaxRequestBytes + 1];
+    for (;;) {
+      auto r = os_.read(c.fd, std::as_writable_bytes(std::span(buf)));
+      if (r.error == os::err::again || r.error == os::err::intr) return;
+      if (!r.ok()) {
+        os_.close(c.fd);
+        c.fd = -1;
+        return;
+      }
+      const bool eof = r.value == 0;
+      c.in.append(buf, r.value);
+      const std::size_t nl = c.in.find('\n');
+      if (nl != std::string::npos || eof) {
+        // End of file ends the line too ("printf status | nc -U" works).
+        if (eof && c.in.empty()) {
+          os_.close(c.fd);
+          c.fd = -1;
+          return;
+        }
+        answer_control(id, c, c.in.substr(0, nl));
+        return;
+      }
+      if (c.in.size() > control::kMaxRequestBytes) {
+        c.answered = true;
+        c.out = control::error_reply("request longer than " +
+                                     std::to_string(control::kMaxRequestBytes) + " bytes");
+        return;
+      }
+    }
+  }
+
+  void answer_control(std::uint64_t id, ControlClient& c, const std::string& line) {
+    c.answered = true;
+    c.in.clear();
+    auto parsed = control::parse(line);
+    if (auto* why = std::get_if<std::string>(&parsed)) {
+      c.out = control::error_reply(*why);
+      return;
+    }
+    const control::Request& req = std::get<control::Request>(parsed);
+    if (std::holds_alternative<control::Status>(req)) {
+      feed(ev::StatusRequested{id});  // answered by cmd::Status
+      return;
+    }
+    reports_.clear();
+    collecting_reports_ = true;
+    nlohmann::json fields;
+    if (std::holds_alternative<control::Deploy>(req)) {
+      std::optional<Version> v = resolve_version();
+      if (v) {
+        fields["version"] = *v;
+        feed(ev::DeployRequested{*v});
+      }
+      collecting_reports_ = false;
+      if (!v) {
+        c.out = control::error_reply("cannot resolve the app directory " + cfg_.app_path);
+        return;
+      }
+    } else {
+      feed(ev::ScaleTo{std::get<control::Scale>(req).workers});
+      collecting_reports_ = false;
+    }
+    nlohmann::json reports = nlohmann::json::array();
+    for (const cmd::Report& r : reports_)
+      reports.push_back({{"what", r.what}, {"detail", r.detail}});
+    fields["reports"] = std::move(reports);
+    c.out = control::ok_reply(std::move(fields));
+  }
+
+  void write_control(ControlClient& c) {
+    while (!c.out.empty() && c.fd >= 0) {
+      auto r = os_.write(c.fd, std::as_bytes(std::span(c.out)));
+      if (r.error == os::err::again || r.error == os::err::intr) return;
+      if (!r.ok()) {
+        os_.close(c.fd);
+        c.fd = -1;
+        return;
+      }
+      c.out.erase(0, r.value);
+    }
   }
 
   bool open_report_channel() {
@@ -118,6 +276,10 @@ class Master {
       short events = os::ev::in;
       if (!z.outbox.empty()) events |= os::ev::out;
       fds_.push_back({z.channel, events, 0});
+    }
+    if (control_listener_ >= 0) fds_.push_back({control_listener_, os::ev::in, 0});
+    for (const auto& [id, c] : control_) {
+      if (c.fd >= 0) fds_.push_back({c.fd, c.answered ? os::ev::out : os::ev::in, 0});
     }
     os_.poll(fds_, std::max(Nanos{0}, next_tick_ - os_.now()));
   }
@@ -341,8 +503,14 @@ class Master {
     if (it != zygotes_.end()) os_.kill(it->second.pid, os::Signal::kill);  // unreaped child
   }
 
-  void run(const cmd::Report&) {}  // observers see every command through on_step
-  void run(const cmd::Status&) {}
+  void run(const cmd::Report& r) {  // observers see every command through on_step
+    if (collecting_reports_) reports_.push_back(r);
+  }
+  void run(const cmd::Status& s) {
+    auto it = control_.find(s.request);
+    if (it == control_.end()) return;
+    it->second.out = control::ok_reply({{"status", control::to_json(s.snapshot)}});
+  }
   void run(const cmd::Exit& c) { exit_code_ = c.code; }
 
   // Queues a message for a zygote; false if the zygote is gone (the message can never arrive).
@@ -379,6 +547,12 @@ class Master {
   os::Fd listener_ = -1;
   os::Fd report_recv_ = -1;
   os::Fd report_send_ = -1;
+  os::Fd control_listener_ = -1;
+  std::map<std::uint64_t, ControlClient> control_;
+  std::uint64_t next_control_ = 1;
+  std::vector<cmd::Report> reports_;  // collected while a control request is being answered
+  bool collecting_reports_ = false;
+
   std::map<ZygoteId, ZygoteLink> zygotes_;
   std::map<Pid, ZygoteId> zygote_pids_;
   std::vector<os::PollFd> fds_;

@@ -99,6 +99,7 @@ struct Endpoint {
   std::string host = "127.0.0.1";  // an IPv4 or IPv6 literal
   std::uint16_t port = 8000;
   std::string unix_path;
+  std::uint32_t unix_mode = 0666;  // the socket file's mode (the umask still applies)
 };
 
 enum class ShutdownHow : std::uint8_t { read, write, both };
@@ -157,6 +158,9 @@ class Os {
   virtual Result<std::size_t> recv_message(Fd fd, std::span<std::byte> into,
                                            std::vector<Fd>* passed) = 0;
   virtual int shutdown(Fd fd, ShutdownHow how) = 0;
+  // The user id of the process at the other end of a connected unix socket (SO_PEERCRED).
+  virtual Result<std::uint32_t> peer_uid(Fd fd) = 0;
+  virtual std::uint32_t uid() = 0;  // this process's real user id
   virtual int close(Fd fd) = 0;
   // Waits until a descriptor is ready, a caught signal arrives (EINTR) or the timeout passes
   // (nullopt: no timeout). Returns how many descriptors are ready.

@@ -34,6 +34,12 @@ struct WorkerCounts {
   int total() const { return starting + ready + busy + draining + exited_unreaped; }
 };
 
+// A version that failed to load or was rolled back, and why (what `ctl status` reports).
+struct Failure {
+  Version version;
+  std::string reason;
+};
+
 struct StatusSnapshot {
   int budget = 0;    // W: worker slots
   int desired = 0;   // workers wanted (<= budget)
@@ -45,6 +51,7 @@ struct StatusSnapshot {
   WorkerCounts workers;
   int zygotes = 0;
   std::vector<std::string> failed_versions;  // versions that failed to load or were rolled back
+  std::vector<Failure> failures;             // the most recent failures, oldest first (bounded)
   std::vector<ProcessInfo> processes;
 };
 

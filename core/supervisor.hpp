@@ -156,7 +156,7 @@ class Supervisor {
   int old_live_workers() const;  // live workers of any zygote but the target
   int changing() const;
   Nanos backoff_delay(int failures) const;
-  void mark_failed(const Version& v);
+  void mark_failed(const Version& v, const std::string& reason);
   bool serving_something() const;
 
   SupervisorConfig config_;
@@ -186,6 +186,7 @@ class Supervisor {
   int exit_code_ = 0;
   std::uint64_t kills_ = 0;
   std::vector<Version> failed_versions_;
+  std::vector<Failure> failures_;  // the last kFailuresKept, oldest first
 };
 
 }  // namespace zyg

@@ -251,7 +251,7 @@ void Supervisor::roll_back(const std::string& why) {
   Zygote& good = zygote(*fallback_);
   ZYG_MARK("rollback.crash-loop");
   report("rollback", bad.version + " rolled back to " + good.version + ": " + why);
-  mark_failed(bad.version);
+  mark_failed(bad.version, "rolled back to " + good.version + ": " + why);
   target_ = good.id;
   fallback_.reset();
   proven_ = true;
@@ -279,7 +279,7 @@ void Supervisor::zygote_load_failed(Zygote& z, const std::string& reason) {
   z.load_failure_reported = true;
   ZYG_MARK("deploy.load-failed");
   report("load-failed", z.version + " failed to load: " + reason);
-  mark_failed(z.version);
+  mark_failed(z.version, "failed to load: " + reason);
   if (zygotes_.count(z.id) != 0) stop_zygote(z);
   if (!ever_loaded_ && target_ == z.id && !shutting_down_ && last_good_) {
     // The version on disk does not load, but the last one that served is known: serve it.
@@ -307,7 +307,8 @@ void Supervisor::zygote_crashed(const Zygote& z, ExitStatus status) {
   if (!proven_ && fallback_ && zygote(*fallback_).state == ZygoteState::loaded) {
     ZYG_MARK("rollback.zygote-died");
     report("rollback", z.version + " rolled back: its zygote died before it proved itself");
-    mark_failed(z.version);
+    mark_failed(z.version,
+                "rolled back: its zygote died (" + to_string(status) + ") before it proved itself");
     target_ = *fallback_;
     fallback_.reset();
     proven_ = true;

@@ -74,10 +74,13 @@ Nanos Supervisor::backoff_delay(int failures) const {
   return std::min(d, config_.backoff_max);
 }
 
-void Supervisor::mark_failed(const Version& v) {
+void Supervisor::mark_failed(const Version& v, const std::string& reason) {
   if (std::find(failed_versions_.begin(), failed_versions_.end(), v) == failed_versions_.end()) {
     failed_versions_.push_back(v);
   }
+  constexpr std::size_t kFailuresKept = 8;
+  if (failures_.size() == kFailuresKept) failures_.erase(failures_.begin());
+  failures_.push_back(Failure{v, reason});
 }
 
 std::optional<Version> Supervisor::proven_version() const {
@@ -122,6 +125,7 @@ StatusSnapshot Supervisor::snapshot() const {
   s.shutting_down = shutting_down_;
   s.zygotes = static_cast<int>(zygotes_.size());
   s.failed_versions = failed_versions_;
+  s.failures = failures_;
   for (const auto& [id, z] : zygotes_) {
     ProcessInfo p;
     p.role = Role::zygote;

@@ -21,8 +21,10 @@
 #include <cxxopts.hpp>
 #include <nlohmann/json.hpp>
 
+#include "core/control.hpp"
 #include "core/loops.hpp"
 #include "real/app/native_loader.hpp"
+#include "real/control_client.hpp"
 #include "real/os_linux.hpp"
 
 namespace {
@@ -129,12 +131,9 @@ std::optional<zyg::os::Endpoint> parse_bind(const std::string& s, std::string& e
   return e;
 }
 
-// The run directory holds the state file (and the control socket): mode 0700, ours alone.
+// The run directory holds the state file and the control socket: mode 0700, ours alone.
 std::optional<std::string> prepare_run_dir(std::string dir, std::string& error) {
-  if (dir.empty()) {
-    const char* xdg = std::getenv("XDG_RUNTIME_DIR");
-    dir = std::string(xdg && *xdg ? xdg : "/tmp") + "/zygote-" + std::to_string(::getuid());
-  }
+  if (dir.empty()) dir = zyg::real::default_run_dir();
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     error = "cannot create the run directory " + dir + ": " + std::strerror(errno);
     return std::nullopt;
@@ -153,6 +152,8 @@ Nanos ms(int n) { return std::chrono::milliseconds(n); }
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::string_view(argv[1]) == "ctl")
+    return zyg::real::ctl_main(argc - 1, argv + 1);
   zyg::real::LinuxOs::init_process_title(std::span<char*>(argv, static_cast<std::size_t>(argc)));
   cxxopts::Options options(
       "zygote-real",
@@ -161,7 +162,8 @@ int main(int argc, char** argv) {
       "slots.\n\n  zygote-real -p PORT -b APP_DIR [options] APP [ARGS...]\n\nAPP_DIR is normally a "
       "symlink to a release directory; the directory it resolves to names the version. APP is "
       "the app's shared object in that directory (APP or APP.so); ARGS go to its init.\nDeploy: "
-      "repoint the symlink, then send SIGHUP to the master. SIGTERM: graceful stop; SIGINT or "
+      "repoint the symlink, then `zygote-real ctl deploy` (see `zygote-real ctl --help`: status, "
+      "deploy, scale N) or send SIGHUP to the master. SIGTERM: graceful stop; SIGINT or "
       "SIGQUIT: fast stop; SIGTTIN / SIGTTOU: one worker more / fewer.");
   auto add = options.add_options();
   add("p,port", "TCP port on 127.0.0.1 (shorthand for --bind 127.0.0.1:PORT)",
@@ -176,6 +178,10 @@ int main(int argc, char** argv) {
       cxxopts::value<int>()->default_value("30000"));
   add("timeout-ms", "a worker silent this long (one request included) is killed as hung",
       cxxopts::value<int>()->default_value("30000"));
+  add("probation-ms",
+      "a new version must run this long with every worker ready before it is proven and the "
+      "previous version's zygote stops (until then a crash loop rolls it back)",
+      cxxopts::value<int>()->default_value("10000"));
   add("keepalive-timeout-ms", "idle keep-alive connections are closed after this long",
       cxxopts::value<int>()->default_value("5000"));
   add("read-timeout-ms", "a request must arrive completely within this long (else 408)",
@@ -241,6 +247,7 @@ int main(int argc, char** argv) {
   sup.max_changing = args["max-changing"].as<int>();
   sup.graceful_timeout = ms(args["graceful-timeout-ms"].as<int>());
   sup.heartbeat_timeout = ms(args["timeout-ms"].as<int>());
+  sup.probation = ms(args["probation-ms"].as<int>());
   if (auto why = sup.validate()) return usage(*why);
   zyg::WorkerConfig& w = cfg.worker;
   w.keepalive_timeout = ms(args["keepalive-timeout-ms"].as<int>());
@@ -260,6 +267,8 @@ int main(int argc, char** argv) {
       prepare_run_dir(args.count("run-dir") ? args["run-dir"].as<std::string>() : "", error);
   if (!run_dir) return usage(error);
   cfg.state_path = *run_dir + "/last-good";
+  cfg.control_path = zyg::real::control_socket_path(*run_dir);
+
   cfg.title = "zygote-real";
   const std::string level = args["log-level"].as<std::string>();
   if (level != "info" && level != "debug") return usage("--log-level is info or debug");

@@ -498,7 +498,7 @@ bool unix_listener_alive(const sockaddr_un& addr) {
   return e != ECONNREFUSED && e != ENOENT;  // EAGAIN: a listener with a full backlog
 }
 
-os::Result<os::Fd> listen_unix(const std::string& path, int backlog) {
+os::Result<os::Fd> listen_unix(const std::string& path, std::uint32_t mode, int backlog) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof addr.sun_path) return fail<os::Fd>(ENAMETOOLONG);
@@ -511,12 +511,14 @@ os::Result<os::Fd> listen_unix(const std::string& path, int backlog) {
   }
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return fail<os::Fd>(errno);
+  // The file gets `mode` less the umask from its creation on: the umask is narrowed around bind
+  // (the caller is single-threaded, as fork hygiene requires of every process here).
+  const mode_t mask = ::umask(0777);
+  const mode_t wanted = static_cast<mode_t>(mode) & 0777 & ~mask;
+  ::umask(0777 & ~wanted);
   int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::umask(mask);
   if (rc == 0) {
-    // The public HTTP socket: anyone the umask allows may connect (0666 & ~umask).
-    const mode_t mask = ::umask(0);
-    ::umask(mask);
-    ::chmod(path.c_str(), 0666 & ~mask);
     rc = ::listen(fd, backlog);
     if (rc != 0) {
       const int e = errno;
@@ -535,7 +537,7 @@ os::Result<os::Fd> listen_unix(const std::string& path, int backlog) {
 }  // namespace
 
 os::Result<os::Fd> LinuxOs::listen(const os::Endpoint& where, int backlog) {
-  if (!where.unix_path.empty()) return listen_unix(where.unix_path, backlog);
+  if (!where.unix_path.empty()) return listen_unix(where.unix_path, where.unix_mode, backlog);
   return listen_inet(where, backlog);
 }
 
@@ -643,6 +645,17 @@ int LinuxOs::shutdown(os::Fd fd, os::ShutdownHow how) {
                                                 : SHUT_RDWR;
   return ::shutdown(fd, h) == 0 ? 0 : errno;
 }
+
+os::Result<std::uint32_t> LinuxOs::peer_uid(os::Fd fd) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    return fail<std::uint32_t>(errno);
+  }
+  return {static_cast<std::uint32_t>(cred.uid), 0};
+}
+
+std::uint32_t LinuxOs::uid() { return static_cast<std::uint32_t>(::getuid()); }
 
 int LinuxOs::close(os::Fd fd) {
   asio_->forget(fd);

@@ -62,6 +62,8 @@ class LinuxOs final : public os::Os {
   os::Result<std::size_t> recv_message(os::Fd fd, std::span<std::byte> into,
                                        std::vector<os::Fd>* passed) override;
   int shutdown(os::Fd fd, os::ShutdownHow how) override;
+  os::Result<std::uint32_t> peer_uid(os::Fd fd) override;
+  std::uint32_t uid() override;
   int close(os::Fd fd) override;
   os::Result<int> poll(std::span<os::PollFd> fds, std::optional<Nanos> timeout) override;
 

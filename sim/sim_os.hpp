@@ -79,6 +79,11 @@ class SimOs final : public os::Os {
     k_.syscall();
     return k_.sys_recv(fd, into, passed);
   }
+  // The simulated kernel has no unix sockets and one user.
+  os::Result<std::uint32_t> peer_uid(os::Fd) override {
+    return os::Result<std::uint32_t>::fail(os::err::inval);
+  }
+  std::uint32_t uid() override { return 1000; }
   int shutdown(os::Fd fd, os::ShutdownHow) override {
     k_.syscall();
     return k_.sys_shutdown(fd);

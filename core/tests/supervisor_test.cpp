@@ -147,6 +147,9 @@ TEST(BrokenRelease, LoadFailureNeverTouchesTheServingVersion) {
   EXPECT_EQ(s.loading, "");
   ASSERT_EQ(s.failed_versions.size(), 1u);
   EXPECT_EQ(s.failed_versions[0], "B");
+  ASSERT_EQ(s.failures.size(), 1u) << "what ctl status reports";
+  EXPECT_EQ(s.failures[0].version, "B");
+  EXPECT_EQ(s.failures[0].reason.rfind("failed to load: ", 0), 0u) << s.failures[0].reason;
   EXPECT_EQ(h.workers_of("A").size(), 4u);
 }
 
@@ -320,6 +323,8 @@ TEST(CrashLoop, NewVersionDyingBeforeServingIsRolledBack) {
   EXPECT_EQ(s.serving, "A");
   ASSERT_EQ(s.failed_versions.size(), 1u);
   EXPECT_EQ(s.failed_versions[0], "B");
+  ASSERT_EQ(s.failures.size(), 1u);
+  EXPECT_EQ(s.failures[0].reason, "rolled back to A: 3 workers died before serving a request");
 }
 
 TEST(CrashLoop, ServingARequestResetsTheCount) {

@@ -1,0 +1,112 @@
+#include "core/control.hpp"
+
+#include <charconv>
+
+namespace zyg::control {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
+  while (!s.empty() && space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// Printable ASCII only, and short: what a client sent is echoed in errors and logs.
+std::string printable(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 40)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  if (s.size() > 40) out += "...";
+  return out;
+}
+
+const char* role_name(Role r) {
+  switch (r) {
+    case Role::master: return "master";
+    case Role::zygote: return "zygote";
+    case Role::worker: return "worker";
+  }
+  return "?";
+}
+
+}  // namespace
+
+std::variant<Request, std::string> parse(std::string_view line) {
+  line = trim(line);
+  const std::size_t space = line.find_first_of(" \t");
+  const std::string_view verb = line.substr(0, space);
+  const std::string_view rest =
+      space == std::string_view::npos ? std::string_view{} : trim(line.substr(space));
+  if (verb == "status" || verb == "deploy") {
+    if (!rest.empty()) return std::string(verb) + " takes no argument";
+    if (verb == "status") return Request{Status{}};
+    return Request{Deploy{}};
+  }
+  if (verb == "scale") {
+    int n = 0;
+    const auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), n);
+    if (rest.empty() || ec != std::errc{} || end != rest.data() + rest.size() || n < 0) {
+      return "scale takes a worker count, e.g. 'scale 4'; got '" + printable(rest) + "'";
+    }
+    return Request{Scale{n}};
+  }
+  if (line.empty()) return std::string("empty request; expected status, deploy or scale N");
+  return "unknown request '" + printable(verb) + "'; expected status, deploy or scale N";
+}
+
+nlohmann::json to_json(const StatusSnapshot& s) {
+  nlohmann::json j;
+  j["budget"] = s.budget;
+  j["desired"] = s.desired;
+  j["serving"] = s.serving;
+  j["serving_proven"] = s.serving_proven;
+  j["loading"] = s.loading;
+  j["fallback"] = s.fallback;
+  j["shutting_down"] = s.shutting_down;
+  j["zygotes"] = s.zygotes;
+  j["workers"] = {{"starting", s.workers.starting},
+                  {"ready", s.workers.ready},
+                  {"busy", s.workers.busy},
+                  {"draining", s.workers.draining},
+                  {"exited", s.workers.exited_unreaped},
+                  {"total", s.workers.total()}};
+  nlohmann::json failures = nlohmann::json::array();
+  for (const Failure& f : s.failures) {
+    failures.push_back({{"version", f.version}, {"reason", f.reason}});
+  }
+  j["failures"] = std::move(failures);
+  nlohmann::json procs = nlohmann::json::array();
+  for (const ProcessInfo& p : s.processes) {
+    nlohmann::json q{{"role", role_name(p.role)},
+                     {"id", p.id},
+                     {"pid", p.pid ? *p.pid : 0},
+                     {"version", p.version},
+                     {"state", p.state}};
+    if (p.role == Role::worker) {
+      q["zygote"] = p.zygote;
+      q["orphaned"] = p.orphaned;
+      q["stop"] = p.stop;
+    }
+    q["kill_sent"] = p.kill_sent;
+    procs.push_back(std::move(q));
+  }
+  j["processes"] = std::move(procs);
+  return j;
+}
+
+std::string dump_line(const nlohmann::json& j) {
+  // Paths and app messages are bytes, not always UTF-8: replace what is not, never throw.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+std::string ok_reply(nlohmann::json fields) {
+  fields["ok"] = true;
+  return dump_line(fields);
+}
+
+std::string error_reply(const std::string& why) {
+  return dump_line(nlohmann::json{{"ok", false}, {"error", why}});
+}
+
+}  // namespace zyg::control

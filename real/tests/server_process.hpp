@@ -1,0 +1,88 @@
+// Test support: one zygote-real started in a session (and so a process group) of its own, on
+// 127.0.0.1 and a free port, in a scratch directory; stopped by its pid, its group killed,
+// whatever the test did. Every wait is bounded.
+#pragma once
+
+#include <sys/types.h>
+#include <time.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace zyg::testing {
+
+// A scratch directory removed (recursively) when this goes.
+class ScratchDir {
+ public:
+  ScratchDir();
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Writes <dir>/releases/<name>/ with a copy of `shared_object` and, if given, testapp.conf.
+std::string make_release(const std::string& dir, const std::string& name,
+                         const std::string& shared_object, const std::string& conf = "");
+// Points <dir>/current at releases/<name>, atomically.
+void point_current(const std::string& dir, const std::string& name);
+
+class ServerProcess {
+ public:
+  // Starts `binary --bind 127.0.0.1:0 -b <dir>/current --run-dir <dir>/run <args...>`, its
+  // stderr to <dir>/server.log, and waits (10 s at most) for "listening on port N".
+  ServerProcess(const std::string& binary, const std::string& dir, std::vector<std::string> args);
+  ~ServerProcess();  // SIGKILL to the group if still running
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  bool started() const { return port_ != 0; }
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  std::string run_dir() const { return dir_ + "/run"; }
+  std::string log() const;
+
+  // SIGTERM, then waits up to `within` for the exit; its exit status, or nullopt if it did not
+  // exit in time (the group is then killed).
+  std::optional<int> stop(std::chrono::milliseconds within = std::chrono::seconds(30));
+  // Waits for the master to exit on its own; its exit status, or nullopt on timeout.
+  std::optional<int> wait_exit(std::chrono::milliseconds within);
+
+ private:
+  std::string dir_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  bool reaped_ = false;
+};
+
+// The status code of one GET on a fresh connection to 127.0.0.1:port, 0 if none within 5 s.
+int http_get_status(int port, const std::string& target = "/");
+
+// Runs a command to completion (bounded); its exit status and stdout+stderr.
+struct CommandResult {
+  int status = -1;
+  std::string output;
+};
+CommandResult run_command(const std::vector<std::string>& argv,
+                          std::chrono::milliseconds within = std::chrono::seconds(60));
+
+// Polls `done` every 50 ms until it holds or `within` passes.
+template <class F>
+bool eventually(F done, std::chrono::milliseconds within) {
+  const auto until = std::chrono::steady_clock::now() + within;
+  for (;;) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    struct timespec ts {
+      0, 50'000'000
+    };
+    ::nanosleep(&ts, nullptr);
+  }
+}
+
+}  // namespace zyg::testing
