@@ -57,6 +57,7 @@ struct Counts {
 class Checker {
  public:
   explicit Checker(int budget) : budget_(budget) {}
+  void set_budget(int budget) { budget_ = budget; }
 
   void process_started(Nanos t, ProcId id, Pid pid, Role role, const Version& version,
                        std::uint64_t serial, int generation);

@@ -19,9 +19,9 @@
 #include <vector>
 
 #include <cxxopts.hpp>
-#include <nlohmann/json.hpp>
 
 #include "core/control.hpp"
+#include "core/event_log.hpp"
 #include "core/loops.hpp"
 #include "real/app/native_loader.hpp"
 #include "real/control_client.hpp"
@@ -31,11 +31,15 @@ namespace {
 
 using zyg::Nanos;
 
-// Logs what the master decides: reports to stderr, and every step as a JSON line when asked.
+// Logs what the master decides: reports to stderr, and every step as a JSON line when asked
+// (core/event_log.hpp: the format `zygote-check` judges).
 class EventLog final : public zyg::MasterObserver {
  public:
-  EventLog(std::ostream& err, std::unique_ptr<std::ofstream> events, bool verbose)
-      : err_(err), events_(std::move(events)), verbose_(verbose) {}
+  EventLog(std::ostream& err, std::unique_ptr<std::ofstream> events, bool verbose,
+           const zyg::SupervisorConfig& config)
+      : err_(err), events_(std::move(events)), verbose_(verbose) {
+    if (events_) *events_ << zyg::event_log::header_line(config) << std::flush;
+  }
 
   void on_step(Nanos now, const zyg::Event& e, const zyg::Commands& cmds,
                const zyg::Supervisor& s) override {
@@ -47,32 +51,8 @@ class EventLog final : public zyg::MasterObserver {
       }
     }
     if (!events_) return;
-    const zyg::StatusSnapshot snap = s.snapshot();
-    nlohmann::json line;
-    line["t_ns"] = now.count();
-    line["event"] = zyg::describe(e);
-    nlohmann::json commands = nlohmann::json::array();
-    for (const zyg::Command& c : cmds) commands.push_back(zyg::describe(c));
-    line["commands"] = std::move(commands);
-    line["serving"] = snap.serving;
-    line["loading"] = snap.loading;
-    line["budget"] = snap.budget;
-    line["workers"] = {{"starting", snap.workers.starting},
-                       {"ready", snap.workers.ready},
-                       {"busy", snap.workers.busy},
-                       {"draining", snap.workers.draining},
-                       {"exited", snap.workers.exited_unreaped}};
-    nlohmann::json procs = nlohmann::json::array();
-    for (const zyg::ProcessInfo& p : snap.processes) {
-      procs.push_back(nlohmann::json{{"role", p.role == zyg::Role::zygote ? "zygote" : "worker"},
-                                     {"id", p.id},
-                                     {"pid", p.pid ? *p.pid : 0},
-                                     {"version", p.version},
-                                     {"state", p.state},
-                                     {"stop", p.stop}});
-    }
-    line["processes"] = std::move(procs);
-    *events_ << line.dump() << "\n";
+    *events_ << zyg::event_log::step_line(now, e, cmds,
+                                          cmds.empty() ? zyg::StatusSnapshot{} : s.snapshot());
     events_->flush();
   }
 
@@ -286,7 +266,7 @@ int main(int argc, char** argv) {
                    std::strerror(errno));
     }
   }
-  EventLog log(std::cerr, std::move(events), level == "debug");
+  EventLog log(std::cerr, std::move(events), level == "debug", cfg.supervisor);
   zyg::real::NativeLoader loader;
   zyg::real::LinuxOs os;
   return zyg::run_master(os, cfg, loader, &log);

@@ -6,12 +6,16 @@
 
 namespace zyg::testing {
 
-Harness::Harness(SupervisorConfig config) : sup_(std::move(config)) {}
+Harness::Harness(SupervisorConfig config) : sup_(std::move(config)) {
+  event_lines_.push_back(event_log::header_line(sup_.config()));
+}
 
 Commands Harness::feed(const Event& e) {
   log_.push_back("> " + describe(e));
   Commands cmds = sup_.step(e, now_);
+  event_lines_.push_back(event_log::step_line(now_, e, cmds, sup_.snapshot()));
   apply(cmds);
+
   std::vector<Event> replies;
   replies.swap(replies_);
   for (const Event& r : replies) feed(r);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/event_log.hpp"
 #include "core/supervisor.hpp"
 
 namespace zyg::testing {
@@ -54,6 +55,8 @@ class Harness {
   bool exited() const { return exited_; }
   Nanos now() const { return now_; }
   const std::vector<std::string>& log() const { return log_; }
+  // Every step as the master's --events log would have it (core/event_log.hpp).
+  const std::vector<std::string>& event_lines() const { return event_lines_; }
 
  private:
   void apply(const Commands& cmds);
@@ -71,6 +74,7 @@ class Harness {
   std::set<ZygoteId> unresponsive_;
   std::vector<Event> replies_;
   std::vector<std::string> log_;
+  std::vector<std::string> event_lines_;
   int peak_ = 0;
   bool exited_ = false;
   int exit_code_ = -1;

@@ -3,11 +3,13 @@
 # lasting seconds) against zygote-real on 127.0.0.1 while 10 deploys alternate two releases.
 # Asserts: no failed request; the worker processes that exist (zombies included), sampled from
 # /proc throughout, never exceed the budget; every worker ends on the last release; a graceful stop
-# exits 0 and leaves nothing.
+# exits 0 and leaves nothing; the master's event log, replayed and judged by the simulator's
+# checker (zygote-check) with the load client's outcomes, shows no violation.
 set -euo pipefail
-server=${1:?usage: deploy_under_load.sh ZYGOTE_REAL TESTAPP_SO ZYGOTE_LOAD}
+server=${1:?usage: deploy_under_load.sh ZYGOTE_REAL TESTAPP_SO ZYGOTE_LOAD ZYGOTE_CHECK}
 testapp=${2:?}
 load=${3:?}
+check=${4:?}
 source "$(dirname "$0")/lib.sh"
 budget=8
 sampler=""
@@ -61,6 +63,7 @@ echo "peak worker processes: $max of budget $budget"
 [ "$max" -gt 0 ] || fail "the sampler saw no worker"
 
 stop_server
-deploys=$(grep -c '"event":"deploy' "$dir/events.jsonl" || true)
+deploys=$(grep -c '"type":"deploy"' "$dir/events.jsonl" || true)
 [ "$deploys" -ge 10 ] || fail "the event log shows $deploys deploys"
+"$check" "$dir/events.jsonl" --load "$dir/load.json" || fail "zygote-check found violations"
 echo "deploy under load: ok"
