@@ -250,6 +250,10 @@ void Runner::finish(Client& c, Outcome outcome, TimePoint now) {
     case Outcome::timeout: ++s_.timeout; break;
     case Outcome::connect_failed: ++s_.connect_failed; break;
   }
+  if (outcome != Outcome::ok && s_.failure_times_ms.size() < Summary::kFailureTimesKept) {
+    s_.failure_times_ms.push_back(std::chrono::duration<double, std::milli>(now - start_).count());
+  }
+
   if (outcome != Outcome::ok && outcome != Outcome::non2xx) close_fd(c);
   c.phase = Client::Phase::waiting;
   c.next_start = now + Ms(o_.think_ms);
@@ -300,6 +304,9 @@ void Runner::poll_once(TimePoint now) {
 
 Summary Runner::run() {
   start_ = Clock::now();
+  s_.start_monotonic_ms =
+      std::chrono::duration<double, std::milli>(start_.time_since_epoch()).count();
+
   stop_at_ = start_ + Ms(o_.duration_ms);
   final_window_ = stop_at_ - Ms(2000);
   hard_deadline_ = stop_at_ + Ms(o_.request_timeout_ms) + Ms(5000);

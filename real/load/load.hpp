@@ -16,6 +16,7 @@
 #include <map>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -52,6 +53,11 @@ struct Summary {
   double elapsed_s = 0;
   double p50_ms = 0, p90_ms = 0, p99_ms = 0, max_ms = 0;
   bool hard_deadline_hit = false;
+  // When failed requests ended, in ms since the load began (the first kFailureTimesKept), so
+  // that a failure can be set against a fault injected at a known time.
+  static constexpr std::size_t kFailureTimesKept = 1000;
+  std::vector<double> failure_times_ms;
+  double start_monotonic_ms = 0;  // when the load began, on CLOCK_MONOTONIC (steady_clock)
 
   std::uint64_t failed() const { return non2xx + reset + timeout + connect_failed; }
   std::uint64_t requests() const { return ok + failed(); }

@@ -40,6 +40,9 @@ nlohmann::json to_json(const Summary& s, const Options& o) {
       {"last_word", s.last_word},
       {"last_word_final_2s", s.last_word_final_2s},
       {"hard_deadline_hit", s.hard_deadline_hit},
+      {"failure_times_ms", s.failure_times_ms},
+      {"start_monotonic_ms", s.start_monotonic_ms},
+
       {"options",
        {{"host", o.host},
         {"port", o.port},

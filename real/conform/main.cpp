@@ -1,0 +1,449 @@
+// zygote-conform: runs one scenario file twice, in the simulator and on real processes, and
+// compares the verdicts.
+//
+//   zygote-conform SCENARIO --real ZYGOTE_REAL --testapp TESTAPP_SO --load ZYGOTE_LOAD
+//
+// The real run applies the scenario to zygote-real on 127.0.0.1: each version becomes a release
+// directory of the test app (testapp.conf: its load time, load failure, latency, crashes), the
+// client load becomes zygote-load with the same clients, keep-alive share, long requests and
+// think time, and every action happens at its time: a deploy repoints the app symlink and asks
+// `ctl deploy`; `kill worker|zygote` is SIGKILL to a process `ctl status` names; `pause` is
+// SIGSTOP then SIGCONT. After the scenario's duration the run must converge within its liveness
+// bound; then the server is stopped and its --events log is judged by zygote-check's judge (the
+// simulator's checker), with the load client's failures set against the faults injected.
+//
+// A verdict is: safe (no violation), converged, the version serving at the end, and the versions
+// reported failed. Exit status: 0 when both runs are safe and converge and the verdicts are the
+// same, 1 otherwise, 2 when the scenario uses what the real driver cannot apply.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <cxxopts.hpp>
+#include <nlohmann/json.hpp>
+
+#include "core/event_log.hpp"
+#include "real/control_client.hpp"
+#include "real/tests/server_process.hpp"
+#include "sim/scenario.hpp"
+#include "sim/world.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using zyg::Nanos;
+using zyg::sim::ActionKind;
+using zyg::sim::Scenario;
+using zyg::sim::Target;
+using Clock = std::chrono::steady_clock;
+
+struct Verdict {
+  bool safe = true;
+  bool converged = false;
+  std::string serving;
+  std::set<std::string> failed;
+  std::vector<std::string> violations;
+  std::string requests;  // a summary, for the reader; not compared
+
+  bool same_as(const Verdict& o) const {
+    return safe == o.safe && converged == o.converged && serving == o.serving && failed == o.failed;
+  }
+};
+
+std::int64_t ms_of(Nanos d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+std::int64_t mid_ms(Nanos a, Nanos b) { return (ms_of(a) + ms_of(b)) / 2; }
+
+// Why the real driver cannot apply this scenario faithfully, or "".
+std::string unsupported(const Scenario& s) {
+  const auto& c = s.clients;
+  if (c.pipeline_ppm || c.abandon_ppm || c.half_send_ppm || c.stall_ppm || c.garbage_ppm) {
+    return "the real load client has no pipelining, abandoning, half-sent, stalled or garbage "
+           "requests: set them to 0%";
+  }
+  if (s.spawn_fail_ppm) return "fork failures cannot be injected into real processes";
+  if (s.max_requests) return "max-requests: not supported by the driver yet";
+  for (const auto& v : s.versions) {
+    if (v.hang_ppm || v.init_crash_ppm || v.init_hang_ppm || v.load_hangs) {
+      return "version " + v.name + ": hangs and init faults are not applied to real processes";
+    }
+    if (v.crash_ppm != 0 && v.crash_ppm != 1'000'000) {
+      return "version " + v.name + ": only crash 0% or 100% (crash on the first request)";
+    }
+  }
+  for (const auto& a : s.actions) {
+    if (a.kind == ActionKind::ignore_term || a.kind == ActionKind::crash_master ||
+        a.kind == ActionKind::kill_forking) {
+      return "actions ignore-term, crash master and kill zygote forking are simulator-only";
+    }
+    if ((a.kind == ActionKind::kill || a.kind == ActionKind::pause) && a.target == Target::master) {
+      return "faults on the master are simulator-only";
+    }
+  }
+  return "";
+}
+
+Verdict simulate(const Scenario& s) {
+  const zyg::sim::RunResult r = zyg::sim::run_scenario(s);
+  Verdict v;
+  v.safe = r.ok;
+  v.converged = r.converged_at.count() >= 0;
+  v.serving = r.final_view.serving;
+  v.failed.insert(r.final_view.failed_versions.begin(), r.final_view.failed_versions.end());
+  for (const auto& x : r.violations) v.violations.push_back(x.what);
+  const auto& o = r.counts.outcomes;
+  auto n = [&](zyg::check::Outcome k) { return o.count(k) ? o.at(k) : 0; };
+  v.requests = std::to_string(n(zyg::check::Outcome::ok)) + " ok, " +
+               std::to_string(n(zyg::check::Outcome::lost_to_fault)) + " lost to faults";
+  return v;
+}
+
+class RealRun {
+ public:
+  // sabotage (for the driver's own tests): "skip-deploys" applies no deploy; "unrecorded-kills"
+  // kills workers without recording the faults, so that the requests they held are unexplained.
+  RealRun(const Scenario& s, std::string real, std::string testapp, std::string load,
+          std::string sabotage)
+      : s_(s),
+        real_(std::move(real)),
+        testapp_(std::move(testapp)),
+        load_(std::move(load)),
+        sabotage_(std::move(sabotage)) {}
+
+  Verdict run() {
+    const std::string& d = scratch_.path();
+    for (const auto& v : s_.versions) make_release(v);
+    zyg::testing::point_current(d, leaf(s_.initial));
+    zyg::testing::ServerProcess server(
+        real_, d,
+        {"--workers", std::to_string(s_.budget), "--max-changing", std::to_string(s_.max_changing),
+         "--graceful-timeout-ms", std::to_string(ms_of(s_.graceful_timeout)), "--timeout-ms",
+         std::to_string(ms_of(s_.heartbeat_timeout)), "--keepalive-timeout-ms",
+         std::to_string(ms_of(s_.keepalive_timeout)), "--probation-ms",
+         std::to_string(ms_of(s_.probation)), "--events", d + "/events.jsonl", "testapp"});
+    Verdict v;
+    if (!server.started()) {
+      v.safe = false;
+      v.violations.push_back("the server did not start: " + server.log());
+      return v;
+    }
+    control_ = zyg::real::control_socket_path(server.run_dir());
+    if (s_.workers && s_.workers != s_.budget) ask("scale " + std::to_string(s_.workers));
+    const pid_t load = start_load(server.port());
+    const auto t0 = Clock::now();
+    std::vector<std::pair<Clock::time_point, pid_t>> resume;  // paused processes
+    for (const auto& a : s_.actions) {
+      sleep_until(t0 + a.at, resume);
+      apply(a, resume);
+    }
+    sleep_until(t0 + s_.duration, resume);
+    sleep_until(Clock::time_point::max(), resume);  // every paused process resumed
+    v.converged = zyg::testing::eventually(
+        [&] { return converged(); },
+        std::chrono::duration_cast<std::chrono::milliseconds>(s_.liveness));
+    const json last = status();
+    int load_status = 0;
+    ::waitpid(load, &load_status, 0);
+    const auto stopped = server.stop_cleanly();
+    if (!stopped.empty()) v.violations.push_back("stop: " + stopped);
+    judge(v, last);
+    return v;
+  }
+
+ private:
+  static std::string leaf(const std::string& version) {
+    return version.substr(version.rfind('/') + 1);
+  }
+  // The scenario's name for a real release directory: "releases/B".
+  std::string name_of(const std::string& path) const {
+    const auto at = path.rfind("/releases/");
+    return at == std::string::npos ? path : path.substr(at + 1);
+  }
+
+  void make_release(const zyg::sim::VersionSpec& v) {
+    std::ostringstream conf;
+    conf << "load_ms " << mid_ms(v.load_min, v.load_max) << "\n";
+    conf << "latency_ms " << mid_ms(v.service_min, v.service_max) << "\n";
+    if (v.load_fails) conf << "load_fail 1\n";
+    if (v.crash_ppm) conf << "crash_on_request 1\n";
+    zyg::testing::make_release(scratch_.path(), leaf(v.name), testapp_, conf.str());
+  }
+
+  pid_t start_load(int port) {
+    const auto& c = s_.clients;
+    std::vector<std::string> argv{load_,
+                                  "--port",
+                                  std::to_string(port),
+                                  "--clients",
+                                  std::to_string(c.clients),
+                                  "--duration-ms",
+                                  std::to_string(ms_of(s_.duration)),
+                                  "--keepalive-percent",
+                                  std::to_string(c.keepalive_ppm / 10'000),
+                                  "--think-ms",
+                                  std::to_string(mid_ms(c.think_min, c.think_max)),
+                                  "--idle-reuse-max-ms",
+                                  std::to_string(ms_of(c.idle_reuse_max)),
+                                  "--allow-failures",
+                                  "--json",
+                                  scratch_.path() + "/load.json"};
+    if (c.long_ppm) {
+      argv.insert(argv.end(), {"--long-every",
+                               std::to_string(std::max<std::uint32_t>(1, 1'000'000 / c.long_ppm)),
+                               "--long-ms", std::to_string(ms_of(c.long_request))});
+    }
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      std::vector<char*> cargv;
+      for (std::string& a : argv) cargv.push_back(a.data());
+      cargv.push_back(nullptr);
+      const std::string out = scratch_.path() + "/load.out";
+      if (!std::freopen(out.c_str(), "w", stdout)) ::_exit(127);
+      ::execv(cargv[0], cargv.data());
+      ::_exit(127);
+    }
+    return pid;
+  }
+
+  // Sleeps until `until`, resuming paused processes on time; with time_point::max(), until every
+  // paused process has been resumed.
+  static void sleep_until(Clock::time_point until,
+                          std::vector<std::pair<Clock::time_point, pid_t>>& resume) {
+    for (;;) {
+      std::sort(resume.begin(), resume.end());
+      const bool all = until == Clock::time_point::max();
+      if (all && resume.empty()) return;
+      const auto next = resume.empty() ? until : std::min(until, resume.front().first);
+      std::this_thread::sleep_until(next);  // the scenario's clock, not a test's wait
+      while (!resume.empty() && resume.front().first <= Clock::now()) {
+        ::kill(resume.front().second, SIGCONT);
+        resume.erase(resume.begin());
+      }
+      if (!all && Clock::now() >= until) return;
+    }
+  }
+
+  json ask(const std::string& request) {
+    auto r = zyg::real::control_request(control_, request, 10s);
+    if (!r.line) return json{{"ok", false}, {"error", r.error}};
+    return json::parse(*r.line, nullptr, false);
+  }
+  json status() {
+    json r = ask("status");
+    return r.value("ok", false) ? r["status"] : json::object();
+  }
+
+  // The pid of the lowest-numbered live process of this role, 0 if none.
+  pid_t pick(const json& st, const char* role) {
+    for (const json& p : st.value("processes", json::array())) {
+      const std::string state = p.value("state", "");
+      if (p.value("role", "") == role && p.value("pid", 0) > 0 && state != "exited-unreaped") {
+        return p["pid"].get<pid_t>();
+      }
+    }
+    return 0;
+  }
+
+  static double monotonic_ms(Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(t.time_since_epoch()).count();
+  }
+
+  void apply(const zyg::sim::Action& a, std::vector<std::pair<Clock::time_point, pid_t>>& resume) {
+    const double at_ms = monotonic_ms(Clock::now());
+    switch (a.kind) {
+      case ActionKind::deploy:
+        if (sabotage_ == "skip-deploys") break;
+        zyg::testing::point_current(scratch_.path(), leaf(a.version));
+        ask("deploy");
+        break;
+      case ActionKind::ttin:
+      case ActionKind::ttou: {
+        const json st = status();
+        ask("scale " +
+            std::to_string(st.value("desired", 1) + (a.kind == ActionKind::ttin ? 1 : -1)));
+        break;
+      }
+      case ActionKind::kill:
+      case ActionKind::pause: {
+        const json st = status();
+        const pid_t pid = pick(st, a.target == Target::zygote ? "zygote" : "worker");
+        if (pid <= 0) break;
+        if (a.kind == ActionKind::kill) {
+          ::kill(pid, SIGKILL);
+          if (sabotage_ != "unrecorded-kills") faults_.push_back({at_ms, at_ms + kFaultWindowMs});
+        } else {
+          ::kill(pid, SIGSTOP);
+          resume.push_back({Clock::now() + a.duration, pid});
+          faults_.push_back(
+              {at_ms, at_ms + static_cast<double>(ms_of(a.duration + s_.heartbeat_timeout)) +
+                          kFaultWindowMs});
+        }
+        break;
+      }
+      default: break;  // refused by unsupported()
+    }
+  }
+
+  bool converged() {
+    const json st = status();
+    if (st.empty() || !st.value("loading", "").empty() || st.value("serving", "").empty())
+      return false;
+    int ready = 0;
+    for (const json& p : st["processes"]) {
+      if (p.value("role", "") != "worker") continue;
+      const std::string state = p.value("state", "");
+      if (p.value("version", "") != st["serving"] || (state != "ready" && state != "busy"))
+        return false;
+      ++ready;
+    }
+    return ready == st.value("desired", -1);
+  }
+
+  void judge(Verdict& v, const json& last) {
+    zyg::event_log::Judge j;
+    std::ifstream events(scratch_.path() + "/events.jsonl");
+    for (std::string line; std::getline(events, line);) {
+      j.line(line);
+      // A worker killed by a signal the driver did not send crashed (the app's own fault, as
+      // the scenario configured): the requests it held are explained, as the simulator explains
+      // them.
+      const json e = json::parse(line, nullptr, false);
+      if (e.is_object() && e.contains("event") && e["event"].value("type", "") == "worker-exited" &&
+          e["event"]["status"].value("signaled", false) &&
+          e["event"]["status"].value("code", 0) != SIGKILL) {
+        const double at = static_cast<double>(e.value("t", std::int64_t{0})) / 1e6;
+        faults_.push_back({at - kFaultWindowMs, at + kFaultWindowMs});
+      }
+    }
+    std::ifstream in(scratch_.path() + "/load.json");
+    const json load = json::parse(in, nullptr, false);
+    std::uint64_t failed = 0, explained = 0, ok = 0;
+    if (load.is_object()) {
+      ok = load.value("ok", std::uint64_t{0});
+      failed = load.value("failed", std::uint64_t{0});
+      const double start = load.value("start_monotonic_ms", 0.0);
+      for (const json& t : load.value("failure_times_ms", json::array())) {
+        const double at = start + t.get<double>();
+        for (const auto& [from, to] : faults_) {
+          if (at >= from && at <= to) {
+            ++explained;
+            break;
+          }
+        }
+      }
+    } else {
+      v.violations.push_back("no load summary");
+    }
+    j.add_requests(ok, failed - std::min(failed, explained), std::min(failed, explained),
+                   "failed requests reported by zygote-load");
+    for (const auto& x : j.checker().violations()) v.violations.push_back(x.what);
+    v.safe = v.violations.empty();
+    v.serving = name_of(last.value("serving", j.last_serving()));
+    for (const auto& f : j.view().failed_versions) v.failed.insert(name_of(f));
+    v.requests = std::to_string(ok) + " ok, " + std::to_string(std::min(failed, explained)) +
+                 " lost to faults";
+  }
+
+  const Scenario& s_;
+  std::string real_, testapp_, load_, sabotage_;
+  zyg::testing::ScratchDir scratch_;
+  std::string control_;
+  // Windows (CLOCK_MONOTONIC ms) in which a failed request is explained by a fault: a request a
+  // dying worker held fails as it dies, or on the client's next use of the connection.
+  static constexpr double kFaultWindowMs = 2000;
+  std::vector<std::pair<double, double>> faults_;
+};
+
+std::string join(const std::set<std::string>& s) {
+  std::string out;
+  for (const auto& x : s) out += (out.empty() ? "" : ", ") + x;
+  return out.empty() ? "-" : out;
+}
+
+void print(const Verdict& sim, const Verdict& real) {
+  auto row = [](const std::string& what, const std::string& a, const std::string& b) {
+    std::cout << "  " << what << std::string(12 - what.size(), ' ') << a
+              << std::string(a.size() < 32 ? 32 - a.size() : 1, ' ') << b << "\n";
+  };
+  row("", "simulated", "real");
+  row("safe", sim.safe ? "yes" : "NO", real.safe ? "yes" : "NO");
+  row("converged", sim.converged ? "yes" : "NO", real.converged ? "yes" : "NO");
+  row("serving", sim.serving, real.serving);
+  row("failed", join(sim.failed), join(real.failed));
+  row("requests", sim.requests, real.requests);
+  for (const auto& x : sim.violations) std::cout << "  simulated violation: " << x << "\n";
+  for (const auto& x : real.violations) std::cout << "  real violation: " << x << "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  cxxopts::Options options("zygote-conform",
+                           "Runs a scenario in the simulator and on real processes (127.0.0.1) "
+                           "and compares the verdicts.");
+  options.add_options()("real", "the zygote-real binary", cxxopts::value<std::string>())(
+      "testapp", "the testapp shared object", cxxopts::value<std::string>())(
+      "load", "the zygote-load binary", cxxopts::value<std::string>())(
+      "sabotage", "for testing the driver: skip-deploys or unrecorded-kills",
+      cxxopts::value<std::string>()->default_value(""))("h,help", "show this help")(
+      "scenario", "the scenario file", cxxopts::value<std::string>());
+  options.parse_positional({"scenario"});
+  options.positional_help("SCENARIO");
+  cxxopts::ParseResult args;
+  try {
+    args = options.parse(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "zygote-conform: " << e.what() << "\n";
+    return 2;
+  }
+  if (args.count("help")) {
+    std::cout << options.help() << "\n";
+    return 0;
+  }
+  for (const char* need : {"scenario", "real", "testapp", "load"}) {
+    if (!args.count(need)) {
+      std::cerr << "zygote-conform: missing --" << need << "\n";
+      return 2;
+    }
+  }
+  std::ifstream in(args["scenario"].as<std::string>());
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string error;
+  auto s = zyg::sim::parse(text.str(), error);
+  if (!in || !s) {
+    std::cerr << "zygote-conform: " << args["scenario"].as<std::string>() << ": " << error << "\n";
+    return 2;
+  }
+  if (const std::string why = unsupported(*s); !why.empty()) {
+    std::cerr << "zygote-conform: cannot run on real processes: " << why << "\n";
+    return 2;
+  }
+  std::cout << "scenario " << args["scenario"].as<std::string>() << "\n" << std::flush;
+  const Verdict sim = simulate(*s);
+  const std::string sabotage = args["sabotage"].as<std::string>();
+  if (!sabotage.empty() && sabotage != "skip-deploys" && sabotage != "unrecorded-kills") {
+    std::cerr << "zygote-conform: --sabotage is skip-deploys or unrecorded-kills\n";
+    return 2;
+  }
+  RealRun real(*s, args["real"].as<std::string>(), args["testapp"].as<std::string>(),
+               args["load"].as<std::string>(), sabotage);
+  const Verdict r = real.run();
+  print(sim, r);
+  const bool pass = sim.safe && r.safe && sim.converged && r.converged && sim.same_as(r);
+  std::cout << (pass ? "verdicts: the same, both clean\n" : "verdicts: DIFFER or not clean\n");
+  return pass ? 0 : 1;
+}
