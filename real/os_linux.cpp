@@ -253,7 +253,11 @@ struct LinuxOs::Asio {
   }
 };
 
-LinuxOs::LinuxOs() : asio_(std::make_unique<Asio>()) {}
+// A write to a pipe or socket whose reader is gone must be an EPIPE, not the process's death:
+// SIGPIPE is ignored in every process that runs on this layer (the app's code included, as in
+// every server). Sockets are written with MSG_NOSIGNAL anyway; this covers pipes and files.
+LinuxOs::LinuxOs() : asio_(std::make_unique<Asio>()) { ::signal(SIGPIPE, SIG_IGN); }
+
 LinuxOs::~LinuxOs() = default;
 
 void LinuxOs::drain() {
@@ -363,17 +367,21 @@ int LinuxOs::kill(Pid pid, os::Signal sig) {
   return ::kill(pid, static_cast<int>(sig)) == 0 ? 0 : errno;
 }
 
+// waitid over every child, the subreaper's orphans included: a pidfd per child would miss the
+// orphans, whose pids the master learns only when they are reaped.
 os::Result<std::optional<os::Reaped>> LinuxOs::reap() {
   using R = os::Result<std::optional<os::Reaped>>;
   for (;;) {
-    int st = 0;
-    const pid_t pid = ::waitpid(-1, &st, WNOHANG);
-    if (pid < 0 && errno == EINTR) continue;
-    if (pid < 0) return R::fail(errno);
-    if (pid == 0) return {std::nullopt, 0};
-    if (WIFEXITED(st)) return {os::Reaped{pid, ExitStatus::exited(WEXITSTATUS(st))}, 0};
-    if (WIFSIGNALED(st)) return {os::Reaped{pid, ExitStatus::killed_by(WTERMSIG(st))}, 0};
-    // Stopped or continued are not asked for (no WUNTRACED/WCONTINUED); wait again.
+    siginfo_t info{};
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG) != 0) {
+      if (errno == EINTR) continue;
+      return R::fail(errno);
+    }
+    if (info.si_pid == 0) return {std::nullopt, 0};  // children, none exited
+    if (info.si_code == CLD_EXITED) {
+      return {os::Reaped{info.si_pid, ExitStatus::exited(info.si_status)}, 0};
+    }
+    return {os::Reaped{info.si_pid, ExitStatus::killed_by(info.si_status)}, 0};  // KILLED, DUMPED
   }
 }
 

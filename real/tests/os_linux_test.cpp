@@ -255,7 +255,9 @@ TEST_F(RealOs, ChildStartsWithDefaultSignalsAndItsTitle) {
   ChildGuard g{r.value};
   os.close(report_child);
   const auto got = hear(os, report);
-  EXPECT_EQ(got, "0000000000000000 0000000000000000 0000000000000000|zygote-real: wo");
+  // Nothing blocked or caught; ignored only SIGPIPE (bit 13), which every LinuxOs ignores.
+  EXPECT_EQ(got, "0000000000000000 0000000000001000 0000000000000000|zygote-real: wo");
+
   EXPECT_EQ(g.reap(), ExitStatus::exited(0));
   os.close(report);
   struct sigaction dfl {};
@@ -613,6 +615,20 @@ TEST_F(RealOs, SeqpacketEndOfFileAndBrokenPipe) {
   os.close(e);
   EXPECT_EQ(os.send_message(f, bytes_of("x"), {}).error, err::pipe);
   os.close(f);
+}
+
+TEST_F(RealOs, WritingToAPipeWithoutReaderIsEpipeNotDeath) {
+  // In a child, whose LinuxOs is fresh (fork hygiene reset every disposition to the default).
+  auto p = os.spawn(child({}, [](os::Os& c) {
+    int fds[2];
+    if (::pipe(fds) != 0) return 2;
+    ::close(fds[0]);
+    const int error = c.write(fds[1], bytes_of("x")).error;
+    return error == err::pipe ? 0 : 1;
+  }));
+  ASSERT_TRUE(p.ok());
+  ChildGuard g{p.value};
+  EXPECT_EQ(g.reap(), ExitStatus::exited(0)) << "SIGPIPE would show as killed_by(13)";
 }
 
 TEST_F(RealOs, ScmRightsPassesAWorkingDescriptor) {
