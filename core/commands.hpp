@@ -45,6 +45,10 @@ struct KillZygote {
   ZygoteId zygote;
   Pid pid = 0;
 };
+// List the master's unknown children (answered by ev::ChildrenListed): asked when a worker whose
+// zygote died before reporting it has been silent for lost_worker_timeout, to tell whether its
+// process may exist before its slot is released.
+struct ListChildren {};
 // Something an operator should see: a structured log record.
 struct Report {
   std::string what;    // short machine-readable kind: "deploy", "load-failed", "rollback", ...
@@ -65,7 +69,9 @@ struct Exit {
 namespace zyg {
 
 using Command = std::variant<cmd::StartZygote, cmd::RequestWorker, cmd::StopWorker, cmd::KillWorker,
-                             cmd::StopZygote, cmd::KillZygote, cmd::Report, cmd::Status, cmd::Exit>;
+                             cmd::StopZygote, cmd::KillZygote, cmd::ListChildren, cmd::Report,
+                             cmd::Status, cmd::Exit>;
+
 using Commands = std::vector<Command>;
 
 std::string describe(const Command& c);

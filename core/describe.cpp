@@ -64,6 +64,11 @@ std::string describe(const Event& e) {
           [](const ev::UnknownChildReaped& x) {
             return "unknown-child-reaped pid " + std::to_string(x.pid) + " " + to_string(x.status);
           },
+          [](const ev::ChildrenListed& x) {
+            std::string s = "children-listed";
+            for (Pid p : x.unknown) s += " " + std::to_string(p);
+            return s;
+          },
           [](const ev::Tick&) { return std::string("tick"); },
           [](const ev::ScaleTo& x) { return "scale-to " + std::to_string(x.workers); },
           [](const ev::ScaleBy& x) { return "scale-by " + std::to_string(x.delta); },
@@ -90,7 +95,9 @@ std::string describe(const Command& c) {
           },
           [](const cmd::StopZygote& x) { return "stop-zygote " + z(x.zygote); },
           [](const cmd::KillZygote& x) { return "kill-zygote " + z(x.zygote); },
+          [](const cmd::ListChildren&) { return std::string("list-children"); },
           [](const cmd::Report& x) { return "report " + x.what + ": " + x.detail; },
+
           [](const cmd::Status& x) { return "status " + std::to_string(x.request); },
           [](const cmd::Exit& x) { return "exit " + std::to_string(x.code); },
       },

@@ -60,6 +60,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(WorkerHeartbeat, worker)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(WorkerExiting, worker, retiring)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(WorkerExited, worker, status)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(UnknownChildReaped, pid, status)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ChildrenListed, unknown)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ScaleTo, workers)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ScaleBy, delta)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Shutdown, graceful)
@@ -74,18 +75,18 @@ using nlohmann::json;
 
 // The "type" of each Event alternative, in the variant's order.
 constexpr std::array<const char*, std::variant_size_v<Event>> kTypes{
-    "start",          "deploy",
-    "zygote-spawned", "zygote-spawn-failed",
-    "zygote-loaded",  "zygote-load-failed",
-    "zygote-replied", "worker-signalled",
-    "zygote-exited",  "worker-spawned",
-    "spawn-failed",   "worker-ready",
-    "worker-busy",    "worker-idle",
-    "heartbeat",      "worker-exiting",
-    "worker-exited",  "unknown-child-reaped",
-    "tick",           "scale-to",
-    "scale-by",       "shutdown",
-    "status"};
+    "start",           "deploy",
+    "zygote-spawned",  "zygote-spawn-failed",
+    "zygote-loaded",   "zygote-load-failed",
+    "zygote-replied",  "worker-signalled",
+    "zygote-exited",   "worker-spawned",
+    "spawn-failed",    "worker-ready",
+    "worker-busy",     "worker-idle",
+    "heartbeat",       "worker-exiting",
+    "worker-exited",   "unknown-child-reaped",
+    "children-listed", "tick",
+    "scale-to",        "scale-by",
+    "shutdown",        "status"};
 
 template <std::size_t I = 0>
 std::optional<Event> from_index(std::size_t index, const json& j) {

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "core/types.hpp"
 
@@ -89,6 +90,11 @@ struct UnknownChildReaped {
   Pid pid = 0;
   ExitStatus status;
 };
+// Answer to cmd::ListChildren: the master's children (unreaped, zombies included) that are
+// neither its zygotes nor workers it knows the pid of, in ascending pid order.
+struct ChildrenListed {
+  std::vector<Pid> unknown;
+};
 // Time passed; deadlines are checked.
 struct Tick {};
 // Desired worker count (clamped to the budget).
@@ -116,8 +122,8 @@ using Event =
                  ev::ZygoteLoaded, ev::ZygoteLoadFailed, ev::ZygoteReplied, ev::WorkerSignalled,
                  ev::ZygoteExited, ev::WorkerSpawned, ev::SpawnFailed, ev::WorkerReady,
                  ev::WorkerBusy, ev::WorkerIdle, ev::WorkerHeartbeat, ev::WorkerExiting,
-                 ev::WorkerExited, ev::UnknownChildReaped, ev::Tick, ev::ScaleTo, ev::ScaleBy,
-                 ev::Shutdown, ev::StatusRequested>;
+                 ev::WorkerExited, ev::UnknownChildReaped, ev::ChildrenListed, ev::Tick,
+                 ev::ScaleTo, ev::ScaleBy, ev::Shutdown, ev::StatusRequested>;
 
 std::string describe(const Event& e);
 

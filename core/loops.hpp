@@ -53,7 +53,7 @@ struct MasterConfig {
   std::string state_path;          // remembers the last proven version across restarts
   std::string control_path;        // the control socket (core/control.hpp); empty: none
 
-  std::string title = "zygote";    // process titles: "<title>: worker [<version>]"
+  std::string title = "zygote";  // process titles: "<title>: worker [<version>]"
 };
 
 // The master's whole life; returns its exit code.

@@ -503,7 +503,22 @@ class Master {
     if (it != zygotes_.end()) os_.kill(it->second.pid, os::Signal::kill);  // unreaped child
   }
 
+  void run(const cmd::ListChildren&) {
+    std::vector<Pid> unknown;
+    auto r = os_.children();
+    if (r.ok()) {
+      for (Pid p : r.value) {
+        if (zygote_pids_.count(p) == 0 && !sup_.knows_pid(p)) unknown.push_back(p);
+      }
+    } else {
+      error("cannot list the master's children (errno " + std::to_string(r.error) +
+            "); lost workers are released at their timeout");
+    }
+    pending_.push_back(ev::ChildrenListed{std::move(unknown)});
+  }
+
   void run(const cmd::Report& r) {  // observers see every command through on_step
+
     if (collecting_reports_) reports_.push_back(r);
   }
   void run(const cmd::Status& s) {

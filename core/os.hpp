@@ -140,6 +140,8 @@ class Os {
   [[noreturn]] virtual void exit(int code) = 0;      // _exit: no destructors, no atexit
   virtual void set_title(const std::string& title) = 0;
   virtual int become_subreaper() = 0;  // orphaned descendants are reparented here
+  // This process's children that are not reaped yet (zombies included), in ascending pid order.
+  virtual Result<std::vector<Pid>> children() = 0;
 
   // Signals.
   virtual int catch_signals(std::span<const Signal> signals) = 0;

@@ -295,6 +295,37 @@ void Supervisor::on(const ev::UnknownChildReaped& e) {
   report("unknown-child", "reaped pid " + std::to_string(e.pid) + " that no record names");
 }
 
+// Lost workers (orphaned before their pid was reported, silent for lost_worker_timeout) against
+// the children the master cannot name: each unknown child may be one of them, so that many stay
+// counted (oldest first) and are looked at again after another timeout; the rest are certainly
+// gone, never forked or already reaped, and their slots are released. An unknown child that
+// exits is matched by UnknownChildReaped.
+void Supervisor::on(const ev::ChildrenListed& e) {
+  children_asked_ = false;
+  std::size_t may_exist = e.unknown.size();
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    Worker& w = it->second;
+    if (!w.orphaned || w.pid || now_ - w.since < config_.lost_worker_timeout) {
+      ++it;
+      continue;
+    }
+    if (may_exist > 0) {
+      --may_exist;
+      w.since = now_;
+      report("worker-lost", "worker " + std::to_string(w.id.value) +
+                                " was never reported by its dead zygote, and a child the master "
+                                "cannot name exists: its slot stays counted");
+      ++it;
+      continue;
+    }
+    ZYG_MARK("worker.lost");
+    report("worker-lost", "worker " + std::to_string(w.id.value) +
+                              " was never reported by its dead zygote and no unknown child "
+                              "exists; slot released");
+    it = workers_.erase(it);
+  }
+}
+
 void Supervisor::on(const ev::Tick&) { check_deadlines(); }
 
 void Supervisor::on(const ev::ScaleTo& e) {

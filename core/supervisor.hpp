@@ -55,6 +55,8 @@ class Supervisor {
   std::optional<Version> zygote_version(ZygoteId id) const;
   // The worker whose pid is `pid`, among those the master is parent of (orphans).
   std::optional<WorkerId> orphan_with_pid(Pid pid) const;
+  // Whether a zygote or worker on record has this pid.
+  bool knows_pid(Pid pid) const;
 
  private:
   struct Worker {
@@ -114,6 +116,7 @@ class Supervisor {
   void on(const ev::WorkerExiting& e);
   void on(const ev::WorkerExited& e);
   void on(const ev::UnknownChildReaped& e);
+  void on(const ev::ChildrenListed& e);
   void on(const ev::Tick& e);
   void on(const ev::ScaleTo& e);
   void on(const ev::ScaleBy& e);
@@ -185,6 +188,8 @@ class Supervisor {
   bool exited_ = false;
   int exit_code_ = 0;
   std::uint64_t kills_ = 0;
+  bool children_asked_ = false;  // a ListChildren is outstanding
+
   std::vector<Version> failed_versions_;
   std::vector<Failure> failures_;  // the last kFailuresKept, oldest first
 };

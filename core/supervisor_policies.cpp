@@ -123,12 +123,16 @@ void Supervisor::check_deadlines() {
   for (auto it = workers_.begin(); it != workers_.end();) {
     Worker& w = it->second;
     if (w.orphaned && !w.pid && now_ - w.since >= config_.lost_worker_timeout) {
-      ZYG_MARK("worker.lost");
-      report("worker-lost", "worker " + std::to_string(w.id.value) +
-                                " was never reported by its dead zygote; slot released");
-      it = workers_.erase(it);
+      // Its process may exist, stopped before it could say so: ask which children the master
+      // cannot name before releasing the slot (ev::ChildrenListed).
+      if (!children_asked_) {
+        children_asked_ = true;
+        out_.push_back(cmd::ListChildren{});
+      }
+      ++it;
       continue;
     }
+
     if (w.last_kill) {
       if (now_ - *w.last_kill >= config_.kill_retry) {
         ZYG_MARK("kill.repeat");

@@ -114,6 +114,16 @@ std::optional<WorkerId> Supervisor::orphan_with_pid(Pid pid) const {
   return std::nullopt;
 }
 
+bool Supervisor::knows_pid(Pid pid) const {
+  for (const auto& [id, w] : workers_) {
+    if (w.pid == pid) return true;
+  }
+  for (const auto& [id, z] : zygotes_) {
+    if (z.pid == pid) return true;
+  }
+  return false;
+}
+
 StatusSnapshot Supervisor::snapshot() const {
   StatusSnapshot s;
   s.budget = config_.budget;

@@ -389,6 +389,27 @@ void LinuxOs::exit(int code) { ::_exit(code); }
 
 void LinuxOs::set_title(const std::string& title) { set_process_title(title); }
 
+// /proc/self/task/TID/children, for every thread (CONFIG_PROC_CHILDREN, which Debian's kernels
+// have): the children each thread forked or adopted, not yet reaped.
+os::Result<std::vector<Pid>> LinuxOs::children() {
+  std::vector<Pid> pids;
+  DIR* tasks = ::opendir("/proc/self/task");
+  if (!tasks) return os::Result<std::vector<Pid>>::fail(errno);
+  bool read_any = false;
+  while (const dirent* e = ::readdir(tasks)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream in(std::string("/proc/self/task/") + e->d_name + "/children");
+    if (!in) continue;
+    read_any = true;
+    for (long pid = 0; in >> pid;) pids.push_back(static_cast<Pid>(pid));
+  }
+  ::closedir(tasks);
+  if (!read_any) return os::Result<std::vector<Pid>>::fail(ENOENT);
+  std::sort(pids.begin(), pids.end());
+  pids.erase(std::unique(pids.begin(), pids.end()), pids.end());
+  return {std::move(pids), 0};
+}
+
 int LinuxOs::become_subreaper() {
   return ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : errno;
 }

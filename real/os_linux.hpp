@@ -47,6 +47,7 @@ class LinuxOs final : public os::Os {
   [[noreturn]] void exit(int code) override;
   void set_title(const std::string& title) override;
   int become_subreaper() override;
+  os::Result<std::vector<Pid>> children() override;
 
   int catch_signals(std::span<const os::Signal> signals) override;
   int ignore_signal(os::Signal sig) override;

@@ -396,6 +396,16 @@ os::Result<std::optional<os::Reaped>> Kernel::sys_reap() {
   return {std::nullopt, 0};
 }
 
+std::vector<Pid> Kernel::sys_children() {
+  const Process& self = current();
+  std::vector<Pid> pids;
+  for (const auto& [slot, c] : procs_) {
+    if (c.parent == self.slot && c.slot != self.slot) pids.push_back(c.pid);
+  }
+  std::sort(pids.begin(), pids.end());
+  return pids;
+}
+
 void Kernel::sys_exit(int code) {
   terminate(running_, ExitStatus::exited(code));
   throw ProcessExit{code};

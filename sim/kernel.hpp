@@ -197,6 +197,8 @@ class Kernel {
   os::Result<Pid> sys_spawn(os::ChildSpec spec);
   int sys_kill(Pid pid, os::Signal sig);
   os::Result<std::optional<os::Reaped>> sys_reap();
+  std::vector<Pid> sys_children();  // the running process's unreaped children, by pid
+
   [[noreturn]] void sys_exit(int code);
   [[noreturn]] void sys_crash(int signal);  // the app died of a signal (SIGSEGV, SIGABRT)
   int sys_catch(std::span<const os::Signal> sigs);

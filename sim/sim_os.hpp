@@ -37,6 +37,7 @@ class SimOs final : public os::Os {
     me().subreaper = true;
     return 0;
   }
+  os::Result<std::vector<Pid>> children() override { return {k_.sys_children(), 0}; }
   int catch_signals(std::span<const os::Signal> s) override {
     k_.syscall();
     return k_.sys_catch(s);

@@ -33,6 +33,8 @@ std::vector<Event> one_of_each() {
           ev::WorkerExiting{WorkerId{7}, true},
           ev::WorkerExited{WorkerId{7}, ExitStatus::exited(75)},
           ev::UnknownChildReaped{303, ExitStatus::exited(1)},
+          ev::ChildrenListed{{404, 405}},
+
           ev::Tick{},
           ev::ScaleTo{3},
           ev::ScaleBy{-1},

@@ -68,6 +68,10 @@ void Harness::apply(const Commands& cmds) {
     }
     if (auto* x = std::get_if<cmd::KillWorker>(&c)) killed_.insert(x->worker);
     if (auto* x = std::get_if<cmd::StopZygote>(&c)) zygotes_stopped_.insert(x->zygote);
+    if (std::holds_alternative<cmd::ListChildren>(c)) {
+      replies_.push_back(ev::ChildrenListed{unknown_children_});
+    }
+
     if (auto* x = std::get_if<cmd::Exit>(&c)) {
       exited_ = true;
       exit_code_ = x->code;

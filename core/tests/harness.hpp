@@ -37,6 +37,10 @@ class Harness {
   void reap_orphan(WorkerId w, Pid pid);  // the master reaps it, never having known it
   // Zygotes answer spawn/stop/kill requests at once (as a healthy zygote does) unless told not to.
   void unresponsive(ZygoteId z) { unresponsive_.insert(z); }
+  // The master's children it cannot name, as the OS would list them (ListChildren).
+  void unknown_children(std::vector<Pid> pids) { unknown_children_ = std::move(pids); }
+  // The requested worker was never forked (its zygote died first): no process exists for it.
+  void never_forked(WorkerId w) { exists_.erase(w); }
 
   // What happened.
   const Supervisor& supervisor() const { return sup_; }
@@ -75,6 +79,8 @@ class Harness {
   std::vector<Event> replies_;
   std::vector<std::string> log_;
   std::vector<std::string> event_lines_;
+  std::vector<Pid> unknown_children_;
+
   int peak_ = 0;
   bool exited_ = false;
   int exit_code_ = -1;

@@ -80,6 +80,8 @@ class Model {
     if (auto* x = std::get_if<cmd::KillZygote>(&c)) {
       stopping_zygotes_.insert(x->zygote);
     }
+    // Lost workers of this model were never forked: no child the master cannot name exists.
+    if (std::holds_alternative<cmd::ListChildren>(c)) replies_.push_back(ev::ChildrenListed{});
   }
 
   void random_step(bool faults) {

@@ -661,6 +661,44 @@ TEST(ZygoteCrash, OrphanWithUnknownPidHoldsItsSlotUntilReaped) {
   EXPECT_EQ(h.supervisor().workers_in_budget(), 0);
 }
 
+// The accounting gap that listing children closes: a worker forked by a zygote killed before it
+// replied, and stopped before it could say hello, outlives lost_worker_timeout.
+TEST(ZygoteCrash, ALostWorkerStaysCountedWhileAChildTheMasterCannotNameExists) {
+  SupervisorConfig c = config_with(1);
+  c.lost_worker_timeout = 5s;
+  Harness h(c);
+  ZygoteId a = h.start("A");
+  h.load(a);
+  h.zygote_exit(a, ExitStatus::killed_by(9));
+  h.unknown_children({4242});
+  h.advance(6s);
+  EXPECT_GE(h.count("list-children"), 1) << "the timeout asks before it releases";
+  EXPECT_EQ(h.supervisor().workers_in_budget(), 1) << "pid 4242 may be that worker";
+  h.advance(6s);
+  EXPECT_EQ(h.supervisor().workers_in_budget(), 1) << "asked again, still there";
+  h.reap_orphan(WorkerId{1}, 4242);  // continued at last, it exits and is reaped
+  EXPECT_EQ(h.supervisor().workers_in_budget(), 0);
+}
+
+TEST(ZygoteCrash, ALostWorkerIsReleasedWhenNoUnknownChildExists) {
+  SupervisorConfig c = config_with(1);
+  c.lost_worker_timeout = 5s;
+  Harness h(c);
+  ZygoteId a = h.start("A");
+  h.load(a);
+  h.never_forked(WorkerId{1});
+  h.zygote_exit(a, ExitStatus::killed_by(9));  // killed before it forked the worker
+  h.advance(4s);
+  EXPECT_EQ(h.count("list-children"), 0);
+  EXPECT_EQ(h.supervisor().workers_in_budget(), 1);
+  h.advance(2s);
+  EXPECT_EQ(h.count("list-children"), 1);
+  EXPECT_TRUE(h.reported("worker-lost"));
+  for (const ProcessInfo& p : h.supervisor().snapshot().processes) {
+    EXPECT_FALSE(p.role == Role::worker && p.id == 1) << "worker 1's slot was released";
+  }
+}
+
 TEST(Status, ReportsEveryProcess) {
   Harness h(config_with(2));
   serve(h, "A");

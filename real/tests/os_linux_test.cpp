@@ -617,6 +617,23 @@ TEST_F(RealOs, SeqpacketEndOfFileAndBrokenPipe) {
   os.close(f);
 }
 
+TEST_F(RealOs, ChildrenListsUnreapedChildrenZombiesIncluded) {
+  auto before = os.children();
+  ASSERT_TRUE(before.ok()) << before.error;
+  auto a = os.spawn(child({}, [](os::Os&) { return 0; }));
+  ASSERT_TRUE(a.ok());
+  ChildGuard g{a.value};
+  ASSERT_TRUE(exited_within(a.value, kLong));  // a zombie now
+  auto listed = os.children();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_NE(std::find(listed.value.begin(), listed.value.end(), a.value), listed.value.end());
+  EXPECT_TRUE(std::is_sorted(listed.value.begin(), listed.value.end()));
+  EXPECT_EQ(g.reap(), ExitStatus::exited(0));
+  listed = os.children();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(std::find(listed.value.begin(), listed.value.end(), a.value), listed.value.end());
+}
+
 TEST_F(RealOs, WritingToAPipeWithoutReaderIsEpipeNotDeath) {
   // In a child, whose LinuxOs is fresh (fork hygiene reset every disposition to the default).
   auto p = os.spawn(child({}, [](os::Os& c) {
