@@ -52,8 +52,7 @@ struct MasterConfig {
   Nanos tick_interval = 100ms;     // how often deadlines are checked
   std::string state_path;          // remembers the last proven version across restarts
   std::string control_path;        // the control socket (core/control.hpp); empty: none
-
-  std::string title = "zygote";  // process titles: "<title>: worker [<version>]"
+  std::string title = "zygote";    // process titles: "<title>: worker [<version>]"
 };
 
 // The master's whole life; returns its exit code.
