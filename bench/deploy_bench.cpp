@@ -1,0 +1,330 @@
+// Deploys under load. zygote-real --workers W serves testapp (preload_mib M, latency_ms 1) while
+// the zygote-load client (linked in: zyg::load::run_load) keeps C clients busy (half keep-alive,
+// a pause of think-ms between a client's requests), in consecutive 1 s windows so that latency can
+// be told apart in time:
+//   1. steady: steady-ms of load, no deploy;
+//   2. deploys: load goes on while every gap-ms a new release (R1, R2...) is deployed (symlink
+//      repointed, SIGHUP). The gap exceeds the supervisor's 10 s probation, so every deploy starts
+//      from a proven version with one zygote resident.
+// A sampler thread reads /proc every 50 ms: worker processes of the server's group (zombies
+// included) and the total PSS of every process in it (master, zygotes, workers).
+// Counters: {steady,deploy}_{requests,rps,failed,retried} over each phase and
+// {steady,deploy}_{p50,p99}_ms, the median over the phase's windows, and
+// {steady,deploy}_p99_worst_ms, the worst window; rollout_p99_ms, the worst p99 of the windows that
+// overlap a rollout (from SIGHUP to every worker new); all_new_ms (median over deploys) and
+// all_new_max_ms: from the deploy command (just before SIGHUP) to the master's first step with W
+// workers, every one of them on the new version and ready or busy; peak_workers (sampled) and
+// peak_workers_events (the master's own count); budget; steady_total_pss_mib (mean),
+// peak_total_pss_mib.
+// --timeline=PREFIX writes PREFIX.tsv (t_s workers total_pss_mib), PREFIX-latency.tsv (per window:
+// t_s p50_ms p99_ms requests failed) and PREFIX-deploys.tsv.
+// Own flags: --zygote-real= --testapp= --workers=4 --preload=128 --clients=32 --think-ms=10
+// --steady-ms=10000 --deploys=3 --gap-ms=12000 --timeline= --smoke.
+#include <signal.h>
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/harness.hpp"
+#include "real/load/load.hpp"
+
+namespace zyg::bench {
+namespace {
+
+constexpr std::int64_t kSecond = 1'000'000'000;
+
+struct Setup {
+  std::string zygote_real, testapp, timeline;
+  int workers = 4, preload_mib = 128, clients = 32, think_ms = 10, deploys = 3;
+  int steady_ms = 10000, gap_ms = 12000;
+};
+Setup g;
+
+struct Sample {
+  std::int64_t t_ns = 0;
+  int workers = 0;
+  double total_pss_mib = 0;
+};
+
+// Samples the server's process group every 50 ms until stopped.
+class Sampler {
+ public:
+  explicit Sampler(pid_t pgid) : thread_([this, pgid] { run(pgid); }) {}
+  ~Sampler() { stop(); }
+  Sampler(const Sampler&) = delete;
+  Sampler& operator=(const Sampler&) = delete;
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  const std::vector<Sample>& samples() const { return samples_; }  // after stop()
+
+ private:
+  void run(pid_t pgid) {
+    while (!stop_) {
+      Sample s{mono_ns(), 0, 0};
+      for (const GroupMember& m : group_members(pgid)) {
+        if (m.comm.rfind("zygote-real: wo", 0) == 0) ++s.workers;
+        if (auto mem = memory_of(m.pid))
+          s.total_pss_mib += static_cast<double>(mem->pss_kib) / 1024;
+      }
+      samples_.push_back(s);
+      sleep_ms(50);
+    }
+  }
+  std::atomic<bool> stop_{false};
+  std::vector<Sample> samples_;
+  std::thread thread_;
+};
+
+load::Options load_options(std::uint16_t port, int duration_ms) {
+  load::Options o;
+  o.port = port;
+  o.clients = g.clients;
+  o.duration_ms = duration_ms;
+  o.keepalive_percent = 50;
+  o.think_ms = g.think_ms;
+  o.allow_failures = true;
+  return o;
+}
+
+struct Window {
+  std::int64_t start_ns = 0;
+  std::int64_t end_ns = 0;
+  load::Summary summary;
+};
+
+constexpr int kWindowMs = 1000;
+
+// Load in consecutive windows until `until_ns`.
+std::vector<Window> windowed_load(std::uint16_t port, std::int64_t until_ns) {
+  std::vector<Window> out;
+  while (mono_ns() + kWindowMs * 1'000'000LL / 2 < until_ns) {
+    Window w;
+    w.start_ns = mono_ns();
+    w.summary = load::run_load(load_options(port, kWindowMs));
+    w.end_ns = mono_ns();
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+// Phase totals and the median window's p50/p99 of the windows in [from_ns, to_ns).
+void put_phase(benchmark::State& state, const std::string& phase, const std::vector<Window>& ws,
+               std::int64_t from_ns, std::int64_t to_ns) {
+  double requests = 0, failed = 0, retried = 0, seconds = 0;
+  std::vector<double> p50, p99;
+  for (const Window& w : ws) {
+    if (w.start_ns < from_ns || w.start_ns >= to_ns) continue;
+    requests += static_cast<double>(w.summary.requests());
+    failed += static_cast<double>(w.summary.failed());
+    retried += static_cast<double>(w.summary.retried);
+    seconds += w.summary.elapsed_s;
+    p50.push_back(w.summary.p50_ms);
+    p99.push_back(w.summary.p99_ms);
+  }
+  state.counters[phase + "_requests"] = requests;
+  state.counters[phase + "_failed"] = failed;
+  state.counters[phase + "_retried"] = retried;
+  state.counters[phase + "_rps"] = seconds > 0 ? requests / seconds : 0;
+  state.counters[phase + "_p50_ms"] = percentile(p50, 50);
+  state.counters[phase + "_p99_ms"] = percentile(p99, 50);
+  state.counters[phase + "_p99_worst_ms"] = percentile(p99, 100);
+}
+
+// Per deploy step: the t_ns of the first step after which every one of the W workers runs the
+// new version and is ready or busy.
+std::vector<std::int64_t> rollout_ends(const Events& events) {
+  std::vector<std::int64_t> out;
+  WorkerTracker t;
+  std::optional<std::string> pending;  // the version of the deploy not yet rolled out
+  for (const Step& s : events.steps()) {
+    t.apply(s);
+    if (s.event.rfind("deploy ", 0) == 0) pending = s.event.substr(7);
+    if (pending && t.all_on(*pending, g.workers)) {
+      out.push_back(s.t_ns);
+      pending.reset();
+    }
+  }
+  return out;
+}
+
+// Milliseconds from each deploy command (the benchmark's clock just before SIGHUP: the same
+// CLOCK_MONOTONIC as the events' t_ns) to every worker on its version.
+std::vector<double> rollout_times(const Events& events, const std::vector<std::int64_t>& sent) {
+  const std::vector<std::int64_t> ends = rollout_ends(events);
+  std::vector<double> out;
+  for (std::size_t i = 0; i < ends.size() && i < sent.size(); ++i)
+    out.push_back(static_cast<double>(ends[i] - sent[i]) / 1e6);
+  return out;
+}
+
+// The most workers the master accounted for at once.
+int peak_workers_in(const Events& events) {
+  WorkerTracker t;
+  int peak = 0;
+  for (const Step& s : events.steps()) {
+    t.apply(s);
+    peak = std::max(peak, t.count());
+  }
+  return peak;
+}
+
+// Every wanted worker is ready on one version.
+bool settled(Events& events) {
+  events.reload();
+  const WorkerTracker t = replay(events);
+  const auto v = t.common_version();
+  return v && t.all_on(*v, g.workers);
+}
+
+void write_timeline(const std::vector<Sample>& samples, const std::vector<Window>& windows,
+                    const std::vector<std::int64_t>& deploys, std::int64_t t0) {
+  if (g.timeline.empty()) return;
+  std::ofstream lat(g.timeline + "-latency.tsv");
+  lat << "# t_s\tp50_ms\tp99_ms\trequests\tfailed (one line per 1 s load window, at its middle)\n";
+  for (const Window& w : windows) {
+    lat << static_cast<double>((w.start_ns + w.end_ns) / 2 - t0) / 1e9 << "\t" << w.summary.p50_ms
+        << "\t" << w.summary.p99_ms << "\t" << w.summary.requests() << "\t" << w.summary.failed()
+        << "\n";
+  }
+  std::ofstream tl(g.timeline + ".tsv");
+  tl << "# t_s\tworkers\ttotal_pss_mib\n";
+  for (const Sample& s : samples) {
+    tl << static_cast<double>(s.t_ns - t0) / 1e9 << "\t" << s.workers << "\t" << s.total_pss_mib
+       << "\n";
+  }
+  std::ofstream dl(g.timeline + "-deploys.tsv");
+  dl << "# t_s budget\n";
+  for (std::int64_t t : deploys)
+    dl << static_cast<double>(t - t0) / 1e9 << "\t" << g.workers << "\n";
+}
+
+// Deploys R1..Rn, the first after a quarter gap, then every gap; returns the command times.
+std::vector<std::int64_t> deploy_all(Scratch& scratch, Process& server) {
+  std::vector<std::int64_t> times;
+  sleep_ms(g.gap_ms / 4);
+  for (int i = 1; i <= g.deploys; ++i) {
+    scratch.point_current("R" + std::to_string(i));
+    times.push_back(mono_ns());
+    server.signal(SIGHUP);
+    sleep_ms(i < g.deploys ? g.gap_ms : g.gap_ms / 4);
+  }
+  return times;
+}
+
+// The worst p99 among the windows that overlap a rollout [command, every worker new].
+double rollout_p99(const std::vector<Window>& ws, const std::vector<std::int64_t>& sent,
+                   const std::vector<std::int64_t>& ends) {
+  double worst = 0;
+  for (std::size_t i = 0; i < sent.size() && i < ends.size(); ++i) {
+    for (const Window& w : ws) {
+      if (w.end_ns >= sent[i] && w.start_ns <= ends[i]) worst = std::max(worst, w.summary.p99_ms);
+    }
+  }
+  return worst;
+}
+
+void BM_deploy(benchmark::State& state) {
+  for (auto _ : state) {
+    const std::int64_t start = mono_ns();
+    Scratch scratch;
+    const std::string conf = "preload_mib " + std::to_string(g.preload_mib) + "\nlatency_ms 1\n";
+    for (int i = 0; i <= g.deploys; ++i) scratch.release("R" + std::to_string(i), g.testapp, conf);
+    scratch.point_current("R0");
+    const std::uint16_t port = free_port();
+    const auto events_file = scratch.path() / "events.jsonl";
+    Process server(
+        server_argv(g.zygote_real, scratch, port, g.workers, events_file, {}, {"testapp"}),
+        scratch.path() / "log");
+    Events events(events_file);
+    if (!eventually([&] { return settled(events); }, std::chrono::seconds(60))) {
+      state.SkipWithError("the workers never became ready");
+      return;
+    }
+    Sampler sampler(server.pid());
+    const std::int64_t steady_end = mono_ns() + g.steady_ms * 1'000'000LL;
+    // deploy_all: a quarter gap, the deploys a gap apart, a quarter gap after the last one.
+    const std::int64_t load_end =
+        steady_end + (g.gap_ms / 2 + (g.deploys - 1) * g.gap_ms) * 1'000'000LL;
+    std::vector<Window> windows;
+    std::thread client([&] { windows = windowed_load(port, load_end); });
+    sleep_ms(g.steady_ms);
+    const std::vector<std::int64_t> deploy_times = deploy_all(scratch, server);
+    client.join();
+    // Let the last rollout finish before reading the events (bounded).
+    eventually(
+        [&] { return settled(events) && rollout_ends(events).size() == deploy_times.size(); },
+        std::chrono::seconds(60));
+    sampler.stop();
+    server.stop();
+    events.reload();
+
+    put_phase(state, "steady", windows, 0, steady_end);
+    put_phase(state, "deploy", windows, steady_end, load_end);
+    state.counters["rollout_p99_ms"] = rollout_p99(windows, deploy_times, rollout_ends(events));
+    const std::vector<double> rollouts = rollout_times(events, deploy_times);
+    state.counters["deploys"] = static_cast<double>(rollouts.size());
+    state.counters["all_new_ms"] = percentile(rollouts, 50);
+    state.counters["all_new_max_ms"] = percentile(rollouts, 100);
+    double steady_pss = 0, peak_pss = 0;
+    int steady_n = 0, peak_workers = 0;
+    for (const Sample& s : sampler.samples()) {
+      peak_workers = std::max(peak_workers, s.workers);
+      if (s.t_ns < steady_end) {
+        steady_pss += s.total_pss_mib;
+        ++steady_n;
+      } else {
+        peak_pss = std::max(peak_pss, s.total_pss_mib);
+      }
+    }
+    state.counters["budget"] = g.workers;
+    state.counters["peak_workers"] = peak_workers;
+    state.counters["peak_workers_events"] = peak_workers_in(events);
+    state.counters["steady_total_pss_mib"] = steady_n > 0 ? steady_pss / steady_n : 0;
+    state.counters["peak_total_pss_mib"] = peak_pss;
+    state.counters["preload_mib"] = g.preload_mib;
+    write_timeline(sampler.samples(), windows, deploy_times, steady_end);
+    state.SetIterationTime(static_cast<double>(mono_ns() - start) / 1e9);
+  }
+}
+
+}  // namespace
+}  // namespace zyg::bench
+
+int main(int argc, char** argv) {
+  using namespace zyg::bench;
+  Flags flags(&argc, argv,
+              {"zygote-real", "testapp", "workers", "preload", "clients", "think-ms", "steady-ms",
+               "deploys", "gap-ms", "timeline", "smoke"});
+  const bool smoke = flags.has("smoke");
+  g.zygote_real = flags.get("zygote-real", ZYGOTE_REAL_PATH);
+  g.testapp = flags.get("testapp", TESTAPP_PATH);
+  g.timeline = flags.get("timeline", "");
+  g.workers = std::stoi(flags.get("workers", smoke ? "2" : "4"));
+  g.preload_mib = std::stoi(flags.get("preload", smoke ? "16" : "128"));
+  g.clients = std::stoi(flags.get("clients", smoke ? "8" : "32"));
+  g.think_ms = std::stoi(flags.get("think-ms", "10"));
+  g.steady_ms = std::stoi(flags.get("steady-ms", smoke ? "1500" : "10000"));
+  g.deploys = std::stoi(flags.get("deploys", smoke ? "1" : "3"));
+  g.gap_ms = std::stoi(flags.get("gap-ms", smoke ? "3000" : "12000"));
+  benchmark::RegisterBenchmark("deploy/under_load", BM_deploy)
+      ->Iterations(1)
+      ->UseManualTime()
+      ->Unit(benchmark::kSecond);
+  ::signal(SIGPIPE, SIG_IGN);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+  benchmark::AddCustomContext("workers", std::to_string(g.workers));
+  benchmark::AddCustomContext("preload_mib", std::to_string(g.preload_mib));
+  benchmark::AddCustomContext("clients", std::to_string(g.clients));
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,435 @@
+// bench-report write: docs/BENCHMARKS.md's text and tables, and the .dat files gnuplot draws
+// (bench/plots/*.gp), from the JSON results of one scripts/bench.sh run.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench/report/report.hpp"
+
+namespace zyg::bench::report {
+namespace {
+
+using nlohmann::json;
+
+std::string num(std::optional<double> v, int decimals = 1) {
+  if (!v || !std::isfinite(*v)) return "n/a";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, *v);
+  return buf;
+}
+
+// a / b as "N.NN×", or n/a.
+std::string ratio(std::optional<double> a, std::optional<double> b) {
+  if (!a || !b || *b == 0) return "n/a";
+  return num(*a / *b, 2) + "×";
+}
+
+std::string dat(std::optional<double> v) { return v ? num(v, 4) : "NaN"; }
+
+std::string row(const std::vector<std::string>& cells) {
+  std::string out = "|";
+  for (const std::string& c : cells) out += " " + c + " |";
+  return out + "\n";
+}
+
+std::string header(const std::vector<std::string>& cells) {
+  std::string out = row(cells) + "|";
+  for (std::size_t i = 0; i < cells.size(); ++i) out += "---|";
+  return out + "\n";
+}
+
+std::string context(const json& results, const std::string& key, const std::string& fallback) {
+  if (!results.is_object() || !results.contains("context")) return fallback;
+  return results["context"].value(key, fallback);
+}
+
+void machine_section(std::ostream& md, const json& m) {
+  md << "## The machine\n\n" << header({"", ""});
+  md << row(
+      {"CPU", m.value("cpu", "?") + (m.value("virtualized", false) ? " (virtual machine)" : "")});
+  md << row({"cores", std::to_string(m.value("cores", 0))});
+  const double kib = std::atof(m.value("memory", "0").c_str());
+  md << row({"memory", kib > 0 ? num(kib / 1024 / 1024, 1) + " GiB" : "?"});
+  md << row({"kernel", m.value("kernel", "?")});
+  md << row({"transparent huge pages", "enabled: " + m.value("thp_enabled", "not available") +
+                                           ", defrag: " + m.value("thp_defrag", "not available")});
+  md << row({"compiler, build", m.value("compiler", "?") + ", " + m.value("build_type", "?")});
+  md << row({"run", m.value("date", "?")});
+  md << "\nEvery absolute figure below is from this machine, in one run of `scripts/bench.sh`; "
+        "the client and the servers share its cores.\n\n";
+}
+
+int repetitions(const json& r) {
+  const json* first = find_run(r, "fork/bare/MiB:1");
+  return first != nullptr ? first->value("repetitions", 1) : 1;
+}
+
+void fork_section(std::ostream& md, const json& r, const std::string& dir) {
+  md << "## Fork cost\n\n"
+        "`bench-fork` maps and touches N MiB in its own process, then forks a child that exits at "
+        "once. *fork* is the time until `fork` (or `spawn`) returns in the parent; *reaped* until "
+        "the child has exited and `waitpid` returned it. *bare* is `fork()` + `_exit(0)`; *spawn* "
+        "is `zyg::real::LinuxOs::spawn`, the server's own fork path with its fork hygiene (thread "
+        "check, signal mask, Asio fork notifications; in the child: signal dispositions reset, "
+        "parent-death signal, `close_range`, a fresh `LinuxOs`). *THP* maps the N MiB with "
+        "`MADV_HUGEPAGE` before touching it (and `MADV_COLLAPSE` after), so the page tables to "
+        "copy shrink 512-fold where the kernel grants huge pages; *huge* is how much it granted. "
+        "Medians of "
+     << repetitions(r) << " repetitions. Ratios are side by side in the same process.\n\n";
+  md << header({"parent MiB", "bare fork µs", "spawn fork µs", "spawn/bare", "bare reaped µs",
+                "spawn reaped µs", "spawn/bare", "THP bare fork µs", "THP bare reaped µs",
+                "THP spawn reaped µs", "huge MiB", "bare/THP reaped"});
+  std::ofstream d(dir + "/fork.dat");
+  d << "# MiB bare_fork bare_reap spawn_fork spawn_reap thp_bare_fork thp_bare_reap "
+       "thp_spawn_fork thp_spawn_reap (microseconds)\n";
+  for (int mib : {1, 64, 256, 1024}) {
+    const std::string s = "/MiB:" + std::to_string(mib);
+    const json* bare = find_run(r, "fork/bare" + s);
+    if (bare == nullptr) continue;
+    const json* spawn = find_run(r, "fork/spawn" + s);
+    const json* tb = find_run(r, "fork/bare_thp" + s);
+    const json* ts = find_run(r, "fork/spawn_thp" + s);
+    const auto thp_ok = [](const json* b) {
+      return b != nullptr && !b->value("error_occurred", false);
+    };
+    const auto c = [](const json* b, const char* n) { return counter(b, n); };
+    md << row({std::to_string(mib), num(c(bare, "fork_us")), num(c(spawn, "fork_us")),
+               ratio(c(spawn, "fork_us"), c(bare, "fork_us")), num(c(bare, "reap_us")),
+               num(c(spawn, "reap_us")), ratio(c(spawn, "reap_us"), c(bare, "reap_us")),
+               thp_ok(tb) ? num(c(tb, "fork_us")) : "not available",
+               thp_ok(tb) ? num(c(tb, "reap_us")) : "not available",
+               thp_ok(ts) ? num(c(ts, "reap_us")) : "not available",
+               thp_ok(tb) ? num(c(tb, "huge_mib"), 0) : "-",
+               ratio(c(bare, "reap_us"), thp_ok(tb) ? c(tb, "reap_us") : std::nullopt)});
+    d << mib << " " << dat(c(bare, "fork_us")) << " " << dat(c(bare, "reap_us")) << " "
+      << dat(c(spawn, "fork_us")) << " " << dat(c(spawn, "reap_us")) << " "
+      << dat(thp_ok(tb) ? c(tb, "fork_us") : std::nullopt) << " "
+      << dat(thp_ok(tb) ? c(tb, "reap_us") : std::nullopt) << " "
+      << dat(thp_ok(ts) ? c(ts, "fork_us") : std::nullopt) << " "
+      << dat(thp_ok(ts) ? c(ts, "reap_us") : std::nullopt) << "\n";
+  }
+  md << "\n![fork cost](bench/fork.svg)\n\n";
+}
+
+void ready_section(std::ostream& md, const json& r, const std::string& dir) {
+  md << "## Time to a ready worker\n\n"
+        "testapp preloads M MiB at load (`preload_mib`). *forked from the zygote*: `zygote-real "
+        "--workers 1 --max-requests 1`; each worker retires after one request and the supervisor "
+        "asks the zygote for a new one, while the next request already waits in the accept queue "
+        "(the benchmark holds the old worker with a 30 ms request and sends the next one during "
+        "it). Measured from the supervisor's `request-worker` step (its `t_ns` in `--events`) to "
+        "the response of that waiting request: the zygote's fork, the worker's init, its ready "
+        "report, the accept and the request. *spawned*/*ready event* are the master's "
+        "`worker-spawned` and `worker-ready` steps on the way. *cold server*: a fresh `zygote-real "
+        "--workers 1`, from `posix_spawn` to its first response (exec, master, zygote, app load "
+        "with its preload, worker fork, request); *loaded* is its `zygote-loaded` step. *cold "
+        "solo*: "
+        "a fresh `bench-solo` (exec, load, serve; no master, no zygote). Medians (p90 beside).\n\n";
+  md << header({"preload MiB", "forked from the zygote ms (p90)", "spawned ms", "ready event ms",
+                "cold server ms (p90)", "loaded ms", "cold solo ms (p90)", "cold server / forked"});
+  std::ofstream d(dir + "/ready.dat");
+  d << "# preload_MiB zygote_fork_ms cold_server_ms cold_solo_ms (medians)\n";
+  for (int mib : {16, 64, 256, 1024}) {
+    const std::string s = "/preload_MiB:" + std::to_string(mib);
+    const json* z = find_run(r, "ready/zygote_fork" + s);
+    if (z == nullptr) continue;
+    const json* cs = find_run(r, "ready/cold_server" + s);
+    const json* so = find_run(r, "ready/cold_solo" + s);
+    const auto with_p90 = [](const json* b) {
+      return num(counter(b, "ready_ms"), 2) + " (" + num(counter(b, "p90_ms"), 2) + ")";
+    };
+    md << row({std::to_string(mib), with_p90(z), num(counter(z, "spawned_ms"), 2),
+               num(counter(z, "ready_event_ms"), 2), with_p90(cs), num(counter(cs, "loaded_ms"), 1),
+               with_p90(so), ratio(counter(cs, "ready_ms"), counter(z, "ready_ms"))});
+    d << mib << " " << dat(counter(z, "ready_ms")) << " " << dat(counter(cs, "ready_ms")) << " "
+      << dat(counter(so, "ready_ms")) << "\n";
+  }
+  md << "\n![time to a ready worker](bench/ready.svg)\n\n";
+}
+
+void sharing_section(std::ostream& md, const json& r, const std::string& dir) {
+  const std::string n = context(r, "workers", "?");
+  const std::string m = context(r, "preload_mib", "?");
+  md << "## Page sharing\n\n"
+        "The churn app (`bench/apps/churn.c`) preloads "
+     << m
+     << " MiB; each request writes one "
+        "byte into D random pages of it, as an interpreter's reference counts and garbage "
+        "collector write into objects loaded before fork (D = 0: a static app, like testapp). "
+        "*zygote*: `zygote-real --workers "
+     << n << "`, workers forked from one zygote. *solo*: " << n
+     << " `bench-solo` processes, each loading the app itself. USS (Private_Clean + "
+        "Private_Dirty) and PSS from `/proc/PID/smaps_rollup`, mean per worker (or solo "
+        "process), right after fork or load (0 requests) and after K requests per process on "
+        "average (the zygote's workers share one accept queue, so their counts spread: see "
+        "below). *total PSS*: every process of the setup (master, zygote and workers; or the "
+        "solo processes).\n\n";
+  md << header({"setup", "D", "requests per process", "USS MiB", "PSS MiB", "total PSS MiB"});
+  std::ofstream d(dir + "/sharing.dat");
+  d << "# K zygote_d0_uss zygote_d0_pss solo_d0_uss solo_d0_pss zygote_dD_uss zygote_dD_pss "
+       "solo_dD_uss solo_dD_pss (MiB)\n";
+  std::vector<std::string> series = {"sharing/zygote/dirty_pages:0", "sharing/solo/dirty_pages:0"};
+  for (const auto& b : r.value("benchmarks", json::array())) {
+    const std::string rn = b.value("run_name", "");
+    const auto at = rn.find("/dirty_pages:");
+    if (at == std::string::npos || rn.find("dirty_pages:0/") != std::string::npos) continue;
+    const std::string base = rn.substr(0, rn.find('/', at + 1));
+    if (std::find(series.begin(), series.end(), base) == series.end()) series.push_back(base);
+  }
+  std::vector<int> ks;
+  for (const std::string& s : series) {
+    const json* b = find_run(r, s);
+    if (b == nullptr) continue;
+    for (auto it = b->begin(); it != b->end(); ++it) {
+      if (it.key().rfind("uss_mib_r", 0) != 0) continue;
+      const int k = std::stoi(it.key().substr(9));
+      const std::string suffix = "_r" + std::to_string(k);
+      if (std::find(ks.begin(), ks.end(), k) == ks.end()) ks.push_back(k);
+      const std::string setup = s.find("zygote") != std::string::npos ? "zygote" : "solo";
+      md << row({setup, s.substr(s.find(':') + 1), std::to_string(k),
+                 num(counter(b, "uss_mib" + suffix)), num(counter(b, "pss_mib" + suffix)),
+                 num(counter(b, "total_pss_mib" + suffix))});
+    }
+    if (s.find("zygote") != std::string::npos) {
+      md << row({"", "",
+                 "zygote's own PSS at 0: " + num(counter(b, "zygote_pss_mib_r0")) +
+                     " MiB; requests served per worker: " + num(counter(b, "served_min"), 0) +
+                     " to " + num(counter(b, "served_max"), 0),
+                 "", "", ""});
+    }
+  }
+  std::sort(ks.begin(), ks.end());
+  std::string dirty = "D";
+  if (series.size() > 2) dirty = series[2].substr(series[2].find(':') + 1);
+  std::ofstream(dir + "/sharing.labels.gp")
+      << "preload = \"" << m << "\"\nworkers = \"" << n << "\"\ndirty = \"" << dirty << "\"\n";
+  for (int k : ks) {
+    d << k;
+    for (const std::string& s : series) {
+      const json* b = find_run(r, s);
+      d << " " << dat(counter(b, "uss_mib_r" + std::to_string(k))) << " "
+        << dat(counter(b, "pss_mib_r" + std::to_string(k)));
+    }
+    d << "\n";
+  }
+  md << "\n![page sharing](bench/sharing.svg)\n\n";
+}
+
+void throughput_section(std::ostream& md, const json& t, const std::string& dir) {
+  const json cfg = t.value("config", json::object());
+  md << "## Throughput and latency\n\n"
+        "`wrk -t"
+     << cfg.value("wrk_threads", 0) << " -c" << cfg.value("connections", 0) << " -d"
+     << cfg.value("duration_s", 0)
+     << "s` on 127.0.0.1 (after a warm-up), against `zygote-real "
+        "--workers "
+     << cfg.value("workers", 0)
+     << "` serving the hello app and against nginx "
+        "(`worker_processes "
+     << cfg.value("workers", 0)
+     << "`, `location / { return 200 \"Hello "
+        "from nginx\\n\"; }`, the same 17-byte body), both started side by side and measured one "
+        "after the other in one run. *close*: every request on a new connection (`Connection: "
+        "close`). wrk's latency percentiles are per request on a busy connection (wrk, not wrk2: "
+        "no coordinated-omission correction). nginx is the ceiling of this machine for a 200 "
+        "from a process pool; wrk competes with the server for the same cores.\n\n";
+  md << header({"mode", "server", "requests/s", "p50 ms", "p99 ms", "errors", "zygote / nginx"});
+  std::ofstream d(dir + "/throughput.dat");
+  d << "# mode zygote_rps nginx_rps\n";
+  for (const std::string mode : {"keepalive", "close"}) {
+    std::optional<double> rps[2];
+    for (int i = 0; i < 2; ++i) {
+      const std::string server = i == 0 ? "zygote" : "nginx";
+      for (const auto& run : t.value("runs", json::array())) {
+        if (run.value("server", "") != server || run.value("mode", "") != mode) continue;
+        const json& w = run["wrk"];
+        const double secs = w.value("duration_us", 0.0) / 1e6;
+        rps[i] = secs > 0 ? w.value("requests", 0.0) / secs : 0;
+        std::int64_t errors = 0;
+        for (const auto& [k, v] : w["errors"].items()) errors += v.get<std::int64_t>();
+        md << row({mode, server, num(rps[i], 0), num(w["latency_us"].value("p50", 0.0) / 1e3, 3),
+                   num(w["latency_us"].value("p99", 0.0) / 1e3, 3), std::to_string(errors),
+                   i == 1 ? ratio(rps[0], rps[1]) : ""});
+      }
+    }
+    d << mode << " " << dat(rps[0]) << " " << dat(rps[1]) << "\n";
+  }
+  md << "\n![throughput](bench/throughput.svg)\n\n";
+}
+
+void deploy_section(std::ostream& md, const json& r) {
+  const json* b = find_run(r, "deploy/under_load");
+  const auto c = [b](const char* n, int decimals = 1) { return num(counter(b, n), decimals); };
+  md << "## Deploy under load\n\n"
+        "`zygote-real --workers "
+     << context(r, "workers", "?") << "` serves testapp (preload " << context(r, "preload_mib", "?")
+     << " MiB, 1 ms per request) to " << context(r, "clients", "?")
+     << " `zygote-load` clients (half keep-alive, 10 ms between a client's requests), in "
+        "consecutive 1 s windows so that latency can be placed in time: first steady load, then "
+        "load during which a new release is deployed (symlink repointed, SIGHUP) every 12 s, "
+     << c("deploys", 0)
+     << " times. The gap exceeds the 10 s probation, so each deploy starts from one proven "
+        "version. *to all new*: from the deploy command (the benchmark's clock just before "
+        "SIGHUP) to the master's first step in which every one of the W workers runs the new "
+        "version and is ready or busy (median, max). A rollout window is a 1 s window that "
+        "overlaps [deploy command, all new]. Workers and the total PSS of every process of the "
+        "server (master, zygotes, workers) are sampled from `/proc` every 50 ms.\n\n";
+  md << header({"", "steady", "with deploys"});
+  md << row({"requests", c("steady_requests", 0), c("deploy_requests", 0)});
+  md << row({"failed requests", c("steady_failed", 0), c("deploy_failed", 0)});
+  md << row({"retried (keep-alive closed before any byte)", c("steady_retried", 0),
+             c("deploy_retried", 0)});
+  md << row({"requests/s", c("steady_rps", 0), c("deploy_rps", 0)});
+  md << row({"p50 ms (median 1 s window)", c("steady_p50_ms", 2), c("deploy_p50_ms", 2)});
+  md << row({"p99 ms (median 1 s window)", c("steady_p99_ms", 2), c("deploy_p99_ms", 2)});
+  md << row({"p99 ms, worst 1 s window (with deploys: of the rollout windows)",
+             c("steady_p99_worst_ms", 2), c("rollout_p99_ms", 2)});
+  md << row({"worst rollout window p99 / worst steady window p99", "",
+             ratio(counter(b, "rollout_p99_ms"), counter(b, "steady_p99_worst_ms"))});
+  md << row(
+      {"total PSS MiB (steady mean; peak)", c("steady_total_pss_mib"), c("peak_total_pss_mib")});
+  md << row({"worker processes, peak (sampled; master's view) / budget", "",
+             c("peak_workers", 0) + "; " + c("peak_workers_events", 0) + " / " + c("budget", 0)});
+  md << row({"deploy to every worker on the new version, ms (median; max)", "",
+             c("all_new_ms") + "; " + c("all_new_max_ms")});
+  md << "\nPeak total PSS against the budget: " << c("peak_total_pss_mib") << " MiB at most "
+     << "while deploying, "
+     << ratio(counter(b, "peak_total_pss_mib"), counter(b, "steady_total_pss_mib"))
+     << " of steady state; the budget bounds worker processes (never above " << c("budget", 0)
+     << "), while the old and the new zygote are both resident (each with its "
+     << context(r, "preload_mib", "?") << " MiB) until the new version has passed probation.\n\n"
+     << "![deploy timeline](bench/deploy.svg)\n\n";
+}
+
+// requests/s of one throughput run.
+std::optional<double> rps_of(const json& t, const std::string& server, const std::string& mode) {
+  for (const auto& run : t.value("runs", json::array())) {
+    if (run.value("server", "") != server || run.value("mode", "") != mode) continue;
+    const double secs = run["wrk"].value("duration_us", 0.0) / 1e6;
+    if (secs > 0) return run["wrk"].value("requests", 0.0) / secs;
+  }
+  return std::nullopt;
+}
+
+// The largest K with a uss_mib_rK counter.
+std::string last_checkpoint(const json* b) {
+  int last = -1;
+  if (b != nullptr) {
+    for (auto it = b->begin(); it != b->end(); ++it) {
+      if (it.key().rfind("uss_mib_r", 0) == 0) last = std::max(last, std::stoi(it.key().substr(9)));
+    }
+  }
+  return last < 0 ? "0" : std::to_string(last);
+}
+
+void summary_section(std::ostream& md, const json& fork, const json& ready, const json& sharing,
+                     const json& throughput, const json& deploy) {
+  for (const json* j : {&fork, &ready, &sharing, &throughput, &deploy}) {
+    if (!j->is_object()) return;  // a partial run: the sections below say what there is
+  }
+  md << "## Summary\n\n";
+  const json* bare = find_run(fork, "fork/bare/MiB:1024");
+  const json* spawn = find_run(fork, "fork/spawn/MiB:1024");
+  const json* thp = find_run(fork, "fork/bare_thp/MiB:1024");
+  const bool thp_ok = thp != nullptr && !thp->value("error_occurred", false);
+  const auto ms = [](std::optional<double> us) { return num(us ? *us / 1000 : us, 1) + " ms"; };
+  md << "- **Fork cost** from a 1 GiB parent: " << ms(counter(bare, "fork_us"))
+     << " until `fork` returns, " << ms(counter(bare, "reap_us"))
+     << " until the child is reaped; the server's spawn path costs "
+     << ratio(counter(spawn, "reap_us"), counter(bare, "reap_us")) << " of a bare fork; on huge "
+     << "pages the same fork-and-reap is "
+     << (thp_ok ? ratio(counter(bare, "reap_us"), counter(thp, "reap_us")) + " faster"
+                : std::string("not available (THP disabled)"))
+     << ".\n";
+  const json* z = find_run(ready, "ready/zygote_fork/preload_MiB:256");
+  const json* cold = find_run(ready, "ready/cold_server/preload_MiB:256");
+  md << "- **Time to a ready worker** with 256 MiB preloaded: " << num(counter(z, "ready_ms"), 1)
+     << " ms forked from the zygote against " << num(counter(cold, "ready_ms"), 0)
+     << " ms for a cold start of the server ("
+     << ratio(counter(cold, "ready_ms"), counter(z, "ready_ms")) << " as long).\n";
+  const json* zs = find_run(sharing, "sharing/zygote/dirty_pages:0");
+  const json* ss = find_run(sharing, "sharing/solo/dirty_pages:0");
+  const json* zd = nullptr;
+  static const json none = json::array();
+  const json& all = sharing.contains("benchmarks") ? sharing["benchmarks"] : none;
+  for (const auto& b : all) {
+    const std::string rn = b.value("run_name", "");
+    if (rn.rfind("sharing/zygote/dirty_pages:", 0) == 0 && rn.find(":0/") == std::string::npos)
+      zd = &b;
+  }
+  const std::string k = last_checkpoint(zd);
+  std::string dirty = "?";
+  if (zd != nullptr) {
+    const std::string rn = zd->value("run_name", "");
+    const auto at = rn.find(':') + 1;
+    dirty = rn.substr(at, rn.find('/', at) - at);
+  }
+  md << "- **Page sharing**: a worker forked from a zygote holding "
+     << context(sharing, "preload_mib", "?") << " MiB owns " << num(counter(zs, "uss_mib_r0"), 1)
+     << " MiB privately (USS) against " << num(counter(ss, "uss_mib_r0"), 1)
+     << " MiB for a process that loaded the app itself; " << context(sharing, "workers", "?")
+     << " workers and their zygote take " << num(counter(zs, "total_pss_mib_r0"), 0)
+     << " MiB in all against " << num(counter(ss, "total_pss_mib_r0"), 0)
+     << " MiB. When each request writes " << dirty
+     << " random preloaded pages, a worker's USS grows to " << num(counter(zd, "uss_mib_r" + k), 0)
+     << " MiB after " << k << " requests.\n";
+  md << "- **Throughput** (hello, "
+     << throughput.value("config", json::object()).value("workers", 0)
+     << " workers) against nginx on the same machine: "
+     << ratio(rps_of(throughput, "zygote", "keepalive"), rps_of(throughput, "nginx", "keepalive"))
+     << " with keep-alive, "
+     << ratio(rps_of(throughput, "zygote", "close"), rps_of(throughput, "nginx", "close"))
+     << " with one connection per request.\n";
+  const json* d = find_run(deploy, "deploy/under_load");
+  md << "- **Deploys under load**: " << num(counter(d, "deploy_failed"), 0) << " failed of "
+     << num(counter(d, "deploy_requests"), 0) << " requests over " << num(counter(d, "deploys"), 0)
+     << " deploys; p99 " << num(counter(d, "rollout_p99_ms"), 1)
+     << " ms in the worst 1 s window of a rollout against "
+     << num(counter(d, "steady_p99_worst_ms"), 1) << " ms in the worst window of steady load ("
+     << ratio(counter(d, "rollout_p99_ms"), counter(d, "steady_p99_worst_ms"))
+     << "; median steady window " << num(counter(d, "steady_p99_ms"), 1)
+     << " ms); every worker on the new version " << num(counter(d, "all_new_ms"), 0)
+     << " ms (median) after the deploy; at most " << num(counter(d, "peak_workers"), 0)
+     << " worker processes for a budget of " << num(counter(d, "budget"), 0) << ".\n\n";
+}
+
+}  // namespace
+
+int write_report(const std::string& dir, const std::string& out_md, const std::string& notes_md) {
+  const json machine = read_json(dir + "/machine.json");
+  const json fork = read_json(dir + "/fork.json");
+  const json ready = read_json(dir + "/ready.json");
+  const json sharing = read_json(dir + "/sharing.json");
+  const json deploy = read_json(dir + "/deploy.json");
+  const json throughput = read_json(dir + "/throughput.json");
+  std::ostringstream md;
+  md << "# Benchmarks\n\n"
+        "Generated by `scripts/bench.sh` from the data in `docs/bench/`: do not edit by hand, run "
+        "it again. It builds the suites in `build-bench/`, runs them one after the other (a few "
+        "minutes) and writes this file, the raw results (`docs/bench/*.json`) and the plots "
+        "(`docs/bench/*.svg`, drawn by gnuplot from `*.dat`/`*.tsv`). `scripts/bench.sh --quick` "
+        "runs the same pipeline at smoke sizes into `build-bench/bench-quick/`; `ctest -L bench` "
+        "runs each suite once in that smoke mode and checks that it produced its numbers (never "
+        "how fast). Every comparison is a ratio of two measurements taken side by side in one "
+        "run; absolute figures belong to the machine below.\n\n";
+  summary_section(md, fork, ready, sharing, throughput, deploy);
+  if (!machine.is_null()) machine_section(md, machine);
+  if (!fork.is_null()) fork_section(md, fork, dir);
+  if (!ready.is_null()) ready_section(md, ready, dir);
+  if (!sharing.is_null()) sharing_section(md, sharing, dir);
+  if (!throughput.is_null()) throughput_section(md, throughput, dir);
+  if (!deploy.is_null()) deploy_section(md, deploy);
+  std::ifstream notes(notes_md);
+  if (notes) md << notes.rdbuf();
+  std::ofstream(out_md) << md.str();
+  std::cout << "bench-report: wrote " << out_md << "\n";
+  return 0;
+}
+
+}  // namespace zyg::bench::report
