@@ -52,7 +52,9 @@ struct MasterConfig {
   Nanos tick_interval = 100ms;     // how often deadlines are checked
   std::string state_path;          // remembers the last proven version across restarts
   std::string control_path;        // the control socket (core/control.hpp); empty: none
-  std::string title = "zygote";    // process titles: "<title>: worker [<version>]"
+  bool huge_pages = false;         // zygotes move the loaded app's memory to huge pages
+
+  std::string title = "zygote";  // process titles: "<title>: worker [<version>]"
 };
 
 // The master's whole life; returns its exit code.
@@ -68,6 +70,7 @@ struct ZygoteArgs {
   os::Fd report = -1;    // datagram to the master, inherited by workers
   WorkerConfig worker;
   std::string title;
+  bool huge_pages = false;  // after loading, move the app's memory to transparent huge pages
 };
 
 int run_zygote(os::Os& os, const ZygoteArgs& args, AppLoader& loader);

@@ -452,8 +452,9 @@ class Master {
     spec.serial = c.zygote.value;
     spec.keep_fds = {listener_, report_send_, theirs};
     spec.parent_death_signal = os::Signal::kill;  // a zygote holds no requests
-    ZygoteArgs za{c.zygote,  c.version,    cfg_.app_args, theirs,
-                  listener_, report_send_, cfg_.worker,   cfg_.title};
+    ZygoteArgs za{c.zygote,     c.version,   cfg_.app_args, theirs,         listener_,
+                  report_send_, cfg_.worker, cfg_.title,    cfg_.huge_pages};
+
     AppLoader* loader = &loader_;
     spec.main = [za, loader](os::Os& zos) { return run_zygote(zos, za, *loader); };
     auto pid = os_.spawn(std::move(spec));

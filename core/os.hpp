@@ -177,6 +177,11 @@ class Os {
 
   // Self-inspection.
   virtual Usage usage() = 0;
+
+  // Memory: asks the kernel to back this process's anonymous memory with transparent huge pages
+  // where it can (now, not eventually). Returns the bytes so backed afterwards; 0 where the
+  // kernel has no huge pages to give.
+  virtual std::uint64_t use_huge_pages() = 0;
 };
 
 }  // namespace zyg::os

@@ -172,6 +172,10 @@ int main(int argc, char** argv) {
       cxxopts::value<std::size_t>()->default_value("8192"));
   add("max-requests", "a worker retires after this many requests (0: never)",
       cxxopts::value<std::uint64_t>()->default_value("0"));
+  add("huge-pages",
+      "after loading, zygotes move the app's memory to transparent huge pages: forks copy far "
+      "fewer page tables, but a worker's first write to a page copies 2 MiB (for apps that do "
+      "not write to what they loaded)");
   add("run-dir", "directory for state (mode 0700); default $XDG_RUNTIME_DIR/zygote-UID",
       cxxopts::value<std::string>());
   add("events", "write every supervisor step as a JSON line to this file",
@@ -248,6 +252,7 @@ int main(int argc, char** argv) {
   if (!run_dir) return usage(error);
   cfg.state_path = *run_dir + "/last-good";
   cfg.control_path = zyg::real::control_socket_path(*run_dir);
+  cfg.huge_pages = args.count("huge-pages") > 0;
 
   cfg.title = "zygote-real";
   const std::string level = args["log-level"].as<std::string>();

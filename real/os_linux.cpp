@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -33,7 +34,9 @@
 #include <exception>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <stdexcept>
+#include <vector>
 
 namespace zyg::real {
 
@@ -869,6 +872,47 @@ os::Usage LinuxOs::usage() {
     u.cpu = ns(ru.ru_utime) + ns(ru.ru_stime);
   }
   return u;
+}
+
+// Every private, writable, anonymous mapping (the heap included) of at least one huge page:
+// MADV_HUGEPAGE so that it stays eligible, then MADV_COLLAPSE (Linux 6.1) so that it is backed
+// now, synchronously, rather than whenever khugepaged gets to it. Either may be refused (THP
+// "never", an older kernel): what was granted is read back from smaps_rollup.
+std::uint64_t LinuxOs::use_huge_pages() {
+#ifndef MADV_COLLAPSE
+  constexpr int MADV_COLLAPSE = 25;
+#endif
+  constexpr std::uintptr_t kHuge = 2u << 20;
+  std::ifstream maps("/proc/self/maps");
+  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> ranges;
+  for (std::string line; std::getline(maps, line);) {
+    // "start-end perms offset dev inode [path]"
+    std::istringstream in(line);
+    std::string span, perms, offset, dev, path;
+    unsigned long inode = 0;
+    if (!(in >> span >> perms >> offset >> dev >> inode)) continue;
+    std::getline(in >> std::ws, path);
+    if (perms != "rw-p" || inode != 0 || (!path.empty() && path != "[heap]")) continue;
+    const auto dash = span.find('-');
+    const std::uintptr_t start = std::stoull(span.substr(0, dash), nullptr, 16);
+    const std::uintptr_t end = std::stoull(span.substr(dash + 1), nullptr, 16);
+    const std::uintptr_t from = (start + kHuge - 1) & ~(kHuge - 1);
+    const std::uintptr_t to = end & ~(kHuge - 1);
+    if (to > from) ranges.emplace_back(from, to);
+  }
+  for (const auto& [from, to] : ranges) {
+    void* at = reinterpret_cast<void*>(from);
+    ::madvise(at, to - from, MADV_HUGEPAGE);
+    ::madvise(at, to - from, MADV_COLLAPSE);
+  }
+  std::ifstream rollup("/proc/self/smaps_rollup");
+  for (std::string line; std::getline(rollup, line);) {
+    const auto digits = line.find_first_of("0123456789");
+    if (line.rfind("AnonHugePages:", 0) == 0 && digits != std::string::npos) {
+      return std::stoull(line.substr(digits)) * 1024;
+    }
+  }
+  return 0;
 }
 
 }  // namespace zyg::real

@@ -73,6 +73,7 @@ class LinuxOs final : public os::Os {
   int write_file(const std::string& path, const std::string& contents) override;
 
   os::Usage usage() override;
+  std::uint64_t use_huge_pages() override;
 
  private:
   struct Asio;  // io_context, signal_set, timer and the per-descriptor cache

@@ -111,6 +111,7 @@ class SimOs final : public os::Os {
     return 0;
   }
   os::Usage usage() override { return {me().rss_bytes, Nanos{0}}; }
+  std::uint64_t use_huge_pages() override { return 0; }  // memory is a number here
 
  private:
   Process& me() {

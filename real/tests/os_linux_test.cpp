@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -632,6 +633,27 @@ TEST_F(RealOs, ChildrenListsUnreapedChildrenZombiesIncluded) {
   listed = os.children();
   ASSERT_TRUE(listed.ok());
   EXPECT_EQ(std::find(listed.value.begin(), listed.value.end(), a.value), listed.value.end());
+}
+
+TEST_F(RealOs, UseHugePagesBacksAnonymousMemoryWhereTheKernelAllows) {
+  std::ifstream mode_file("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string mode;
+  std::getline(mode_file, mode);
+  if (mode.empty() || mode.find("[never]") != std::string::npos) {
+    GTEST_SKIP() << "transparent huge pages are off here: " << mode;
+  }
+  // In a child, so the test process's own memory is left as it was.
+  auto p = os.spawn(child({}, [](os::Os& c) {
+    constexpr std::size_t kSize = 16u << 20;
+    void* m = ::mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return 2;
+    std::memset(m, 1, kSize);
+    const std::uint64_t after = c.use_huge_pages();
+    return after >= (4u << 20) ? 0 : 1;  // at least a few of its eight huge pages
+  }));
+  ASSERT_TRUE(p.ok());
+  ChildGuard g{p.value};
+  EXPECT_EQ(g.reap(), ExitStatus::exited(0)) << "THP mode: " << mode;
 }
 
 TEST_F(RealOs, WritingToAPipeWithoutReaderIsEpipeNotDeath) {
