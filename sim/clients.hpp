@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/check.hpp"
+#include "core/http/response_parser.hpp"
 #include "sim/kernel.hpp"
 
 namespace zyg::sim {
@@ -72,7 +73,7 @@ class Clients {
     ConnId id = 0;
     int client = 0;
     std::deque<Request> outstanding;
-    std::string inbox;
+    http::ResponseParser parser;  // the response coming in
     std::uint64_t sent = 0;
     bool closing = false;  // the server said Connection: close
     bool dead = false;
@@ -94,7 +95,7 @@ class Clients {
   void send_last(Conn& conn, Request r, const std::string& bytes);
   Request make_request(int client);
   std::string request_bytes(const Request& r, bool keepalive, bool long_one, Nanos length);
-  void parse_responses(Conn& conn);
+  void parse_responses(Conn& conn, std::string bytes);
   void complete(Conn& conn, int status, bool close);
   void conn_lost(Conn& conn, bool reset);
   void finish(const Request& r, check::Outcome o, const std::string& detail);

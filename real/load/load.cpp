@@ -15,8 +15,8 @@
 #include <cstring>
 #include <vector>
 
+#include "core/http/response_parser.hpp"
 #include "real/load/load.hpp"
-#include "real/load/response_parser.hpp"
 
 namespace zyg::load {
 namespace {
@@ -70,7 +70,7 @@ struct Client {
   TimePoint idle_since;     // waiting with fd open: since when the connection is idle
   std::string request;
   std::size_t sent = 0;
-  ResponseParser parser;
+  http::ResponseParser parser;
 
   bool busy() const { return phase != Phase::waiting; }
 };
@@ -204,11 +204,11 @@ void Runner::on_readable(Client& c, TimePoint now) {
   for (int reads = 0; reads < 16; ++reads) {
     const ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-    ResponseParser::Result r = n > 0    ? c.parser.feed({buf, static_cast<std::size_t>(n)})
-                               : n == 0 ? c.parser.feed_eof()
-                                        : ResponseParser::Result::error;
-    if (r == ResponseParser::Result::done) return complete(c, now);
-    if (r == ResponseParser::Result::error) return attempt_failed(c, Outcome::reset, now);
+    http::ResponseParser::Result r = n > 0    ? c.parser.feed({buf, static_cast<std::size_t>(n)})
+                                     : n == 0 ? c.parser.feed_eof()
+                                              : http::ResponseParser::Result::error;
+    if (r == http::ResponseParser::Result::done) return complete(c, now);
+    if (r == http::ResponseParser::Result::error) return attempt_failed(c, Outcome::reset, now);
   }
 }
 

@@ -1,8 +1,8 @@
-#include "real/load/response_parser.hpp"
+#include "core/http/response_parser.hpp"
 
 #include <gtest/gtest.h>
 
-namespace zyg::load {
+namespace zyg::http {
 namespace {
 
 using R = ResponseParser::Result;
@@ -65,16 +65,44 @@ TEST(ResponseParser, ConnectionCloseAndInterimResponses) {
 TEST(ResponseParser, Bounds) {
   ResponseParser head;
   EXPECT_EQ(head.feed("HTTP/1.1 200 OK\r\nX: " + std::string(70 * 1024, 'a')), R::error);
+  ResponseParser declared;  // refused as soon as the header says so
+  EXPECT_EQ(declared.feed("HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n"), R::error);
   ResponseParser big;
-  EXPECT_EQ(big.feed("HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n"), R::need_more);
+  EXPECT_EQ(big.feed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), R::need_more);
   const std::string mib(1 << 20, 'b');
   R r = R::need_more;
-  for (int i = 0; i < 70 && r == R::need_more; ++i) r = big.feed(mib);
+  for (int i = 0; i < 70 && r == R::need_more; ++i) r = big.feed("100000\r\n" + mib + "\r\n");
   EXPECT_EQ(r, R::error);
   EXPECT_EQ(big.body_head().size(), ResponseParser::kept_body_bytes);
   ResponseParser garbage;
   EXPECT_EQ(garbage.feed("SSH-2.0-OpenSSH\r\n\r\n"), R::error);
 }
 
+TEST(ResponseParser, PipelinedResponsesLeaveTheRestForTheNext) {
+  ResponseParser p;
+  EXPECT_EQ(p.feed("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 404 N"), R::done);
+  EXPECT_EQ(p.status(), 200);
+  EXPECT_EQ(p.feed("o\r\nContent-Length: 0\r\n\r\n"), R::done);
+  ResponseParser next;
+  EXPECT_EQ(next.feed(p.take_rest()), R::done);
+  EXPECT_EQ(next.status(), 404);
+  EXPECT_EQ(next.take_rest(), "");
+}
+
+TEST(ResponseParser, HeadResponsesHaveNoBody) {
+  ResponseParser p;
+  p.no_body_expected();
+  EXPECT_EQ(p.feed("HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\n"), R::done);
+  EXPECT_EQ(p.body_size(), 0u);
+}
+
+TEST(ResponseParser, SmugglingShapesAreErrors) {
+  ResponseParser both;
+  EXPECT_EQ(both.feed("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"),
+            R::error);
+  ResponseParser bad_version;
+  EXPECT_EQ(bad_version.feed("HTTP/2.0 200 OK\r\n\r\n"), R::error);
+}
+
 }  // namespace
-}  // namespace zyg::load
+}  // namespace zyg::http
