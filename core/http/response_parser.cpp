@@ -102,8 +102,10 @@ ResponseParser::Result ResponseParser::run() {
 
 ResponseParser::Result ResponseParser::feed_eof() {
   if (state_ != Result::need_more) return state_;
+  if (!parser_->got_some()) return fail();  // closed before any byte of a (final) response
   beast::error_code ec;
   parser_->put_eof(ec);
+
   if (ec || !parser_->is_done()) return fail();
   server_closes_ = true;
   state_ = Result::done;

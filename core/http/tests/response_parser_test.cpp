@@ -48,7 +48,13 @@ TEST(ResponseParser, BodyUntilClose) {
 }
 
 TEST(ResponseParser, EofBeforeCompleteIsAnError) {
+  ResponseParser nothing;
+  EXPECT_EQ(nothing.feed_eof(), R::error);
+  ResponseParser interim_only;
+  EXPECT_EQ(interim_only.feed("HTTP/1.1 100 Continue\r\n\r\n"), R::need_more);
+  EXPECT_EQ(interim_only.feed_eof(), R::error);
   ResponseParser p;
+
   EXPECT_EQ(p.feed("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab"), R::need_more);
   EXPECT_EQ(p.feed_eof(), R::error);
 }
