@@ -2,7 +2,7 @@
 // judge that reads them back, so that real runs are judged by the simulator's checker.
 //
 // Format, one JSON object per line:
-//   {"zygote_events":1,"config":{...}}      a master starts: its supervisor settings
+//   {"zygote_events":1,"pid":P,"config":{...}}   a master starts: its pid and supervisor settings
 //   {"t":NS,"event":{"type":...,...},"commands":["...",...], ...}   one supervisor step
 // Step lines carry every event the supervisor was fed, ticks included (short lines), with the
 // time it was fed at. A step with commands also says what was serving and the worker counts.
@@ -42,7 +42,7 @@ nlohmann::json to_json(const SupervisorConfig& c);
 std::optional<SupervisorConfig> config_from_json(const nlohmann::json& j);
 
 // The lines a master writes, newline included.
-std::string header_line(const SupervisorConfig& config);
+std::string header_line(const SupervisorConfig& config, Pid master = 0);
 std::string step_line(Nanos now, const Event& e, const Commands& commands,
                       const StatusSnapshot& view);
 

@@ -38,6 +38,10 @@ class MasterObserver {
   virtual void on_step(Nanos /*now*/, const Event& /*event*/, const Commands& /*commands*/,
                        const Supervisor& /*supervisor*/) {}
   virtual void on_listening(os::Fd /*listener*/) {}
+  // The master has everything it needs (listener, channels, control socket) and is about to
+  // feed its first event: from here on its steps are its own.
+  virtual void on_started(const SupervisorConfig& /*config*/, Pid /*master*/) {}
+
   virtual void on_error(Nanos /*now*/, const std::string& /*what*/) {}
 };
 

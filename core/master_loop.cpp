@@ -33,7 +33,9 @@ class Master {
     }
     std::optional<Version> version = resolve_version();
     if (!version) return exit_code::config_error;
+    if (observer_) observer_->on_started(cfg_.supervisor, os_.getpid());
     feed(ev::Start{*version, read_last_good()});
+
     next_tick_ = os_.now() + cfg_.tick_interval;
     while (!exit_code_) {
       wait();

@@ -281,47 +281,54 @@ void Supervisor::on(const ev::WorkerExited& e) {
   }
 }
 
+// A child reaped that no record names: perhaps a lost worker, perhaps a process the app forked
+// and orphaned (the master is the subreaper). Which lost workers may still exist is settled by
+// listing the children that remain (ChildrenListed), never by guessing.
 void Supervisor::on(const ev::UnknownChildReaped& e) {
-  // An orphan whose pid we never learned: it belongs to the oldest such "lost" worker.
-  for (auto it = workers_.begin(); it != workers_.end(); ++it) {
-    if (it->second.orphaned && !it->second.pid) {
-      ZYG_MARK("worker.orphan-reaped");
-      report("worker-exit", "orphaned worker " + std::to_string(it->first.value) +
-                                " reaped as pid " + std::to_string(e.pid));
-      workers_.erase(it);
-      return;
+  bool lost = false;
+  for (const auto& [id, w] : workers_) lost = lost || (w.orphaned && !w.pid);
+  if (lost) {
+    ZYG_MARK("worker.orphan-reaped");
+    report("worker-exit", "reaped pid " + std::to_string(e.pid) +
+                              ", which may have been a lost worker; listing the children left");
+    if (!children_asked_) {
+      children_asked_ = true;
+      out_.push_back(cmd::ListChildren{});
     }
+    return;
   }
   report("unknown-child", "reaped pid " + std::to_string(e.pid) + " that no record names");
 }
 
-// Lost workers (orphaned before their pid was reported, silent for lost_worker_timeout) against
-// the children the master cannot name: each unknown child may be one of them, so that many stay
-// counted (oldest first) and are looked at again after another timeout; the rest are certainly
-// gone, never forked or already reaped, and their slots are released. An unknown child that
-// exits is matched by UnknownChildReaped.
+// Lost workers (orphaned before their pid was reported) against the children the master cannot
+// name. A lost worker that exists is such a child (its zygote is reaped, so it was reparented to
+// the master), so as many lost workers as there are unknown children stay counted (the oldest,
+// looked at again after another timeout); the rest certainly have no process (never forked, or
+// already reaped) and their slots are released.
 void Supervisor::on(const ev::ChildrenListed& e) {
   children_asked_ = false;
   std::size_t may_exist = e.unknown.size();
   for (auto it = workers_.begin(); it != workers_.end();) {
     Worker& w = it->second;
-    if (!w.orphaned || w.pid || now_ - w.since < config_.lost_worker_timeout) {
+    if (!w.orphaned || w.pid) {
       ++it;
       continue;
     }
     if (may_exist > 0) {
       --may_exist;
-      w.since = now_;
-      report("worker-lost", "worker " + std::to_string(w.id.value) +
-                                " was never reported by its dead zygote, and a child the master "
-                                "cannot name exists: its slot stays counted");
+      if (now_ - w.since >= config_.lost_worker_timeout) {
+        w.since = now_;
+        report("worker-lost", "worker " + std::to_string(w.id.value) +
+                                  " was never reported by its dead zygote, and a child the "
+                                  "master cannot name exists: its slot stays counted");
+      }
       ++it;
       continue;
     }
     ZYG_MARK("worker.lost");
     report("worker-lost", "worker " + std::to_string(w.id.value) +
-                              " was never reported by its dead zygote and no unknown child "
-                              "exists; slot released");
+                              " was never reported by its dead zygote and no child the master "
+                              "cannot name is left for it; slot released");
     it = workers_.erase(it);
   }
 }

@@ -35,10 +35,12 @@ using zyg::Nanos;
 // (core/event_log.hpp: the format `zygote-check` judges).
 class EventLog final : public zyg::MasterObserver {
  public:
-  EventLog(std::ostream& err, std::unique_ptr<std::ofstream> events, bool verbose,
-           const zyg::SupervisorConfig& config)
-      : err_(err), events_(std::move(events)), verbose_(verbose) {
-    if (events_) *events_ << zyg::event_log::header_line(config) << std::flush;
+  EventLog(std::ostream& err, std::unique_ptr<std::ofstream> events, bool verbose)
+      : err_(err), events_(std::move(events)), verbose_(verbose) {}
+
+  // The header only once this master runs: a second server refused at start writes nothing.
+  void on_started(const zyg::SupervisorConfig& config, zyg::Pid master) override {
+    if (events_) *events_ << zyg::event_log::header_line(config, master) << std::flush;
   }
 
   void on_step(Nanos now, const zyg::Event& e, const zyg::Commands& cmds,
@@ -271,7 +273,7 @@ int main(int argc, char** argv) {
                    std::strerror(errno));
     }
   }
-  EventLog log(std::cerr, std::move(events), level == "debug", cfg.supervisor);
+  EventLog log(std::cerr, std::move(events), level == "debug");
   zyg::real::NativeLoader loader;
   zyg::real::LinuxOs os;
   return zyg::run_master(os, cfg, loader, &log);

@@ -170,6 +170,23 @@ TEST(EventLogJudge, AWorkerTheMasterNeverAskedForBreaksTheBudgetAndAgreement) {
       << v;
 }
 
+TEST(EventLogJudge, AMasterOnANewBootStartsItsClockOver) {
+  auto lines = scripted_log();
+  auto second = scripted_log();  // the same run again, its times from zero: a reboot
+  lines.insert(lines.end(), second.begin(), second.end());
+  const auto j = judge(lines);
+  EXPECT_TRUE(j.checker().ok()) << violations(j);
+  EXPECT_EQ(j.generations(), 2);
+}
+
+TEST(EventLogJudge, TimeGoingBackWithinOneMasterIsAViolationNotACrash) {
+  auto lines = scripted_log();
+  lines.push_back("{\"t\":0,\"event\":{\"type\":\"tick\"}}");
+  const auto j = judge(lines);
+  EXPECT_NE(violations(j).find("time went backwards within one master's log"), std::string::npos)
+      << violations(j);
+}
+
 TEST(EventLogJudge, UnreadableLinesAndMissingHeadersAreViolations) {
   event_log::Judge j;
   j.line("{\"t\":1,\"event\":{\"type\":\"tick\"}}");

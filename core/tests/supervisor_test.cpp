@@ -676,7 +676,24 @@ TEST(ZygoteCrash, ALostWorkerStaysCountedWhileAChildTheMasterCannotNameExists) {
   EXPECT_EQ(h.supervisor().workers_in_budget(), 1) << "pid 4242 may be that worker";
   h.advance(6s);
   EXPECT_EQ(h.supervisor().workers_in_budget(), 1) << "asked again, still there";
+  h.unknown_children({});
   h.reap_orphan(WorkerId{1}, 4242);  // continued at last, it exits and is reaped
+  EXPECT_EQ(h.supervisor().workers_in_budget(), 0);
+}
+
+// An orphan the app forked is reaped while a lost worker, stopped, still exists: the lost
+// worker's slot must not go with it.
+TEST(ZygoteCrash, AReapedStrangerDoesNotTakeALostWorkersSlot) {
+  Harness h(config_with(1));
+  ZygoteId a = h.start("A");
+  h.load(a);
+  h.zygote_exit(a, ExitStatus::killed_by(9));
+  h.unknown_children({4242});  // the lost worker, stopped; pid 4343 was the app's helper
+  h.feed(ev::UnknownChildReaped{4343, ExitStatus::exited(0)});
+  EXPECT_EQ(h.count("list-children"), 1);
+  EXPECT_EQ(h.supervisor().workers_in_budget(), 1) << "pid 4242 may be the lost worker";
+  h.unknown_children({});
+  h.reap_orphan(WorkerId{1}, 4242);
   EXPECT_EQ(h.supervisor().workers_in_budget(), 0);
 }
 
