@@ -18,10 +18,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -642,18 +644,41 @@ TEST_F(RealOs, UseHugePagesBacksAnonymousMemoryWhereTheKernelAllows) {
   if (mode.empty() || mode.find("[never]") != std::string::npos) {
     GTEST_SKIP() << "transparent huge pages are off here: " << mode;
   }
-  // In a child, so the test process's own memory is left as it was.
-  auto p = os.spawn(child({}, [](os::Os& c) {
+  // In a child, so the test process's own memory is left as it was. What is certain is that the
+  // mapping is marked for huge pages ("hg" in its VmFlags); how much the kernel backs at once
+  // depends on free memory, so the bytes returned are only reported.
+  auto [report, report_child] = pair();
+  auto p = os.spawn(child({report_child}, [fd = report_child](os::Os& c) {
     constexpr std::size_t kSize = 16u << 20;
     void* m = ::mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) return 2;
     std::memset(m, 1, kSize);
-    const std::uint64_t after = c.use_huge_pages();
-    return after >= (4u << 20) ? 0 : 1;  // at least a few of its eight huge pages
+    const std::uint64_t backed = c.use_huge_pages();
+    // The smaps entry of the mapping: its VmFlags line.
+    char start[32];
+    std::snprintf(start, sizeof start, "%lx-", reinterpret_cast<unsigned long>(m));
+    std::ifstream smaps("/proc/self/smaps");
+    bool in_mapping = false;
+    std::string flags;
+    for (std::string line; std::getline(smaps, line);) {
+      if (line.rfind(start, 0) == 0) in_mapping = true;
+      if (in_mapping && line.rfind("VmFlags:", 0) == 0) {
+        flags = line;
+        break;
+      }
+    }
+    say(c, fd, flags + "|" + std::to_string(backed));
+    return 0;
   }));
   ASSERT_TRUE(p.ok());
   ChildGuard g{p.value};
-  EXPECT_EQ(g.reap(), ExitStatus::exited(0)) << "THP mode: " << mode;
+  os.close(report_child);
+  const auto got = hear(os, report);
+  os.close(report);
+  EXPECT_EQ(g.reap(), ExitStatus::exited(0));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_NE(got->find(" hg"), std::string::npos) << "not marked for huge pages: " << *got;
+  std::cout << "huge pages backed at once (bytes): " << got->substr(got->find('|') + 1) << "\n";
 }
 
 TEST_F(RealOs, WritingToAPipeWithoutReaderIsEpipeNotDeath) {
