@@ -73,7 +73,7 @@ nlohmann::json to_json(const StatusSnapshot& s) {
                   {"total", s.workers.total()}};
   nlohmann::json failures = nlohmann::json::array();
   for (const Failure& f : s.failures) {
-    failures.push_back({{"version", f.version}, {"reason", f.reason}});
+    failures.push_back({{"version", f.version}, {"reason", f.reason}, {"serial", f.serial}});
   }
   j["failures"] = std::move(failures);
   nlohmann::json procs = nlohmann::json::array();

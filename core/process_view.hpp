@@ -38,6 +38,7 @@ struct WorkerCounts {
 struct Failure {
   Version version;
   std::string reason;
+  std::uint64_t serial = 0;  // 1, 2, ...: the how-manieth failure of this master
 };
 
 struct StatusSnapshot {

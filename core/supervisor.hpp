@@ -192,6 +192,7 @@ class Supervisor {
 
   std::vector<Version> failed_versions_;
   std::vector<Failure> failures_;  // the last kFailuresKept, oldest first
+  std::uint64_t failure_count_ = 0;
 };
 
 }  // namespace zyg

@@ -80,7 +80,7 @@ void Supervisor::mark_failed(const Version& v, const std::string& reason) {
   }
   constexpr std::size_t kFailuresKept = 8;
   if (failures_.size() == kFailuresKept) failures_.erase(failures_.begin());
-  failures_.push_back(Failure{v, reason});
+  failures_.push_back(Failure{v, reason, ++failure_count_});
 }
 
 std::optional<Version> Supervisor::proven_version() const {

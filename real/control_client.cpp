@@ -5,10 +5,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -82,10 +84,20 @@ void print_status(const json& s, std::ostream& out) {
   }
 }
 
-std::size_t failures_of(const json& status, const std::string& version) {
-  std::size_t n = 0;
-  for (const json& f : status["failures"]) n += f.value("version", "") == version ? 1u : 0u;
-  return n;
+// The newest failure of `version` recorded after failure number `after`, if any.
+std::optional<json> failure_since(const json& status, const std::string& version,
+                                  std::uint64_t after) {
+  std::optional<json> found;
+  for (const json& f : status["failures"]) {
+    if (f.value("version", "") == version && f.value("serial", std::uint64_t{0}) > after) found = f;
+  }
+  return found;
+}
+
+std::uint64_t last_failure_serial(const json& status) {
+  std::uint64_t last = 0;
+  for (const json& f : status["failures"]) last = std::max(last, f.value("serial", last));
+  return last;
 }
 
 // Every wanted worker runs `version` and is ready or busy, nothing else is left, and the version
@@ -123,13 +135,26 @@ ControlReply control_request(const std::string& path, const std::string& request
     return reply;
   }
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
     reply.error = std::string("socket: ") + std::strerror(errno);
     return reply;
   }
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    const int e = errno;
+  // Non-blocking: a unix connect waits forever while the listener's queue is full (a stopped
+  // or hung master); EAGAIN is retried until the deadline instead.
+  int e = 0;
+  while (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    e = errno;
+    if ((e != EAGAIN && e != EINTR) || Clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    e = 0;
+  }
+  if (e == EAGAIN) {
+    ::close(fd);
+    reply.error = "the server at " + path + " accepts no connection (stopped or hung?)";
+    return reply;
+  }
+  if (e != 0) {
     ::close(fd);
     if (e == ENOENT || e == ECONNREFUSED) {
       reply.error =
@@ -148,7 +173,9 @@ ControlReply control_request(const std::string& path, const std::string& request
     if (n < 0 && errno != EINTR && errno != EAGAIN) break;
     if (n > 0) sent += static_cast<std::size_t>(n);
   }
-  while (sent == line.size() && in.find('\n') == std::string::npos) {
+  // Read even if sending failed: a refusal ("busy", "permission denied") is written and the
+  // connection closed before the request could be sent.
+  while (in.find('\n') == std::string::npos) {
     if (!wait_for(fd, POLLIN, deadline)) break;
     char buf[4096];
     const ssize_t n = ::read(fd, buf, sizeof buf);
@@ -238,7 +265,6 @@ int ctl_main(int argc, char** argv) {
   }
 
   // A failure of this version already on record is not this deploy's.
-  std::size_t failures_before = 0;
   std::optional<json> before;
   if (command == "deploy" && args.count("wait")) {
     before = ask(path, "status", timeout, error);
@@ -252,13 +278,16 @@ int ctl_main(int argc, char** argv) {
     std::cerr << "zygote-real ctl: " << error << "\n";
     return 1;
   }
+  bool refused = false;
   for (const json& r : (*j)["reports"]) {
     std::cout << r.value("what", "") << ": " << r.value("detail", "") << "\n";
+    refused = refused || r.value("what", "") == "deploy-refused";
   }
   if (command != "deploy" || !args.count("wait")) return 0;
+  if (refused) return 1;
 
   const std::string version = j->value("version", "");
-  failures_before = failures_of((*before)["status"], version);
+  const std::uint64_t failures_before = last_failure_serial((*before)["status"]);
   const auto give_up = Clock::now() + std::chrono::seconds(args["wait-timeout-s"].as<int>());
   for (;;) {
     auto s = ask(path, "status", timeout, error);
@@ -267,17 +296,23 @@ int ctl_main(int argc, char** argv) {
       return 1;
     }
     const json& status = (*s)["status"];
-    if (failures_of(status, version) > failures_before) {
-      for (const json& f : status["failures"]) {
-        if (f.value("version", "") == version) error = f.value("reason", "");
-      }
-      std::cerr << "zygote-real ctl: deploy of " << version << " failed: " << error << "\n";
+    if (auto f = failure_since(status, version, failures_before)) {
+      std::cerr << "zygote-real ctl: deploy of " << version << " failed: " << f->value("reason", "")
+                << "\n";
+      return 1;
+    }
+    // The deploy request makes `version` loading or (an instant rollback) serving at once; if
+    // neither holds, another deploy has superseded this one.
+    const std::string loading = status.value("loading", "");
+    const std::string serving = status.value("serving", "");
+    if ((!loading.empty() && loading != version) || (loading.empty() && serving != version)) {
+      std::cerr << "zygote-real ctl: deploy of " << version << " superseded: "
+                << (loading.empty() ? "serving " + serving : "loading " + loading) << "\n";
       return 1;
     }
     if (deployed(status, version)) {
       std::cout << "deployed " << version << ": " << status.value("desired", 0)
                 << " workers on it, past its probation\n";
-
       return 0;
     }
     if (Clock::now() >= give_up) {

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -162,6 +163,23 @@ TEST_F(Control, DeployWaitReturnsOnceEveryWorkerRunsTheNewRelease) {
       EXPECT_EQ(p["version"], release_c_) << p;
     }
   }
+}
+
+TEST_F(Control, DeployWaitSaysWhenAnotherDeploySupersedesIt) {
+  make_release(scratch_->path(), "slow", ZYG_TESTAPP_SO, "load_ms 3000\n");
+  point_current(scratch_->path(), "slow");
+  CommandResult waited;
+  std::thread ctl([&] {
+    waited = run_command({ZYG_REAL_BIN, "ctl", "--run-dir", server_->run_dir(), "deploy", "--wait",
+                          "--wait-timeout-s", "30"});
+  });
+  // While "slow" loads, an operator deploys C.
+  EXPECT_TRUE(eventually([] { return !status().value("loading", "").empty(); }, seconds(10)));
+  point_current(scratch_->path(), "C");
+  EXPECT_EQ(request("deploy")["ok"], true);
+  ctl.join();
+  EXPECT_EQ(waited.status, 1) << waited.output;
+  EXPECT_NE(waited.output.find("superseded"), std::string::npos) << waited.output;
 }
 
 TEST_F(Control, ScaleChangesTheWantedCountWithinTheBudget) {
