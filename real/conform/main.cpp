@@ -16,6 +16,7 @@
 // reported failed. Exit status: 0 when both runs are safe and converge and the verdicts are the
 // same, 1 otherwise, 2 when the scenario uses what the real driver cannot apply.
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -143,8 +144,14 @@ class RealRun {
     control_ = zyg::real::control_socket_path(server.run_dir());
     if (s_.workers && s_.workers != s_.budget) ask("scale " + std::to_string(s_.workers));
     const pid_t load = start_load(server.port());
+    if (load <= 0) {
+      v.safe = false;
+      v.violations.push_back("cannot start zygote-load");
+      return v;
+    }
+    last_deployed_ = s_.initial;
     const auto t0 = Clock::now();
-    std::vector<std::pair<Clock::time_point, pid_t>> resume;  // paused processes
+    std::vector<std::pair<Clock::time_point, int>> resume;  // paused processes, by pidfd
     for (const auto& a : s_.actions) {
       sleep_until(t0 + a.at, resume);
       apply(a, resume);
@@ -152,13 +159,20 @@ class RealRun {
     sleep_until(t0 + s_.duration, resume);
     sleep_until(Clock::time_point::max(), resume);  // every paused process resumed
     v.converged = zyg::testing::eventually(
-        [&] { return converged(); },
+        [&] { return converged(server); },
         std::chrono::duration_cast<std::chrono::milliseconds>(s_.liveness));
     const json last = status();
-    int load_status = 0;
-    ::waitpid(load, &load_status, 0);
+    // zygote-load stops at its duration plus its request timeout; give it that and a margin.
+    bool load_exited = zyg::testing::eventually(
+        [&] { return ::waitpid(load, nullptr, WNOHANG) == load; }, std::chrono::seconds(40));
+    if (!load_exited) {
+      ::kill(load, SIGKILL);
+      ::waitpid(load, nullptr, 0);
+      v.violations.push_back("zygote-load did not finish in time");
+    }
     const auto stopped = server.stop_cleanly();
     if (!stopped.empty()) v.violations.push_back("stop: " + stopped);
+    for (const std::string& x : not_applied_) v.violations.push_back(x);
     judge(v, last);
     return v;
   }
@@ -206,6 +220,7 @@ class RealRun {
                                "--long-ms", std::to_string(ms_of(c.long_request))});
     }
     const pid_t pid = ::fork();
+    if (pid < 0) return -1;
     if (pid == 0) {
       std::vector<char*> cargv;
       for (std::string& a : argv) cargv.push_back(a.data());
@@ -221,7 +236,7 @@ class RealRun {
   // Sleeps until `until`, resuming paused processes on time; with time_point::max(), until every
   // paused process has been resumed.
   static void sleep_until(Clock::time_point until,
-                          std::vector<std::pair<Clock::time_point, pid_t>>& resume) {
+                          std::vector<std::pair<Clock::time_point, int>>& resume) {
     for (;;) {
       std::sort(resume.begin(), resume.end());
       const bool all = until == Clock::time_point::max();
@@ -229,7 +244,8 @@ class RealRun {
       const auto next = resume.empty() ? until : std::min(until, resume.front().first);
       std::this_thread::sleep_until(next);  // the scenario's clock, not a test's wait
       while (!resume.empty() && resume.front().first <= Clock::now()) {
-        ::kill(resume.front().second, SIGCONT);
+        signal_pidfd(resume.front().second, SIGCONT);
+        ::close(resume.front().second);
         resume.erase(resume.begin());
       }
       if (!all && Clock::now() >= until) return;
@@ -261,32 +277,69 @@ class RealRun {
     return std::chrono::duration<double, std::milli>(t.time_since_epoch()).count();
   }
 
-  void apply(const zyg::sim::Action& a, std::vector<std::pair<Clock::time_point, pid_t>>& resume) {
+  static int signal_pidfd(int pidfd, int sig) {
+    return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+  }
+
+  // A pidfd for a live process of `role` that `ctl status` names, taken before the status is
+  // read again: the pid cannot name another process by the time it is signalled (the server's
+  // processes are not the driver's children, so their pids could otherwise be reused).
+  int pidfd_of(const char* role, std::string& why) {
+    const pid_t pid = pick(status(), role);
+    if (pid <= 0) {
+      why = std::string("no ") + role + " to pick";
+      return -1;
+    }
+    const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    if (fd < 0) {
+      why = "pidfd_open failed";
+      return -1;
+    }
+    if (pick(status(), role) != pid) {  // it went away between the two looks
+      ::close(fd);
+      why = "the process picked went away";
+      return -1;
+    }
+    return fd;
+  }
+
+  void apply(const zyg::sim::Action& a, std::vector<std::pair<Clock::time_point, int>>& resume) {
     const double at_ms = monotonic_ms(Clock::now());
+    const std::string what = "action at " + zyg::sim::format_duration(a.at);
     switch (a.kind) {
-      case ActionKind::deploy:
+      case ActionKind::deploy: {
         if (sabotage_ == "skip-deploys") break;
         zyg::testing::point_current(scratch_.path(), leaf(a.version));
-        ask("deploy");
+        const json r = ask("deploy");
+        if (!r.value("ok", false)) {
+          not_applied_.push_back(what + " (deploy " + a.version + ") refused: " + r.dump());
+        }
+        last_deployed_ = a.version;
         break;
+      }
       case ActionKind::ttin:
       case ActionKind::ttou: {
         const json st = status();
-        ask("scale " +
-            std::to_string(st.value("desired", 1) + (a.kind == ActionKind::ttin ? 1 : -1)));
+        const json r = ask("scale " + std::to_string(st.value("desired", 1) +
+                                                     (a.kind == ActionKind::ttin ? 1 : -1)));
+        if (!r.value("ok", false)) not_applied_.push_back(what + " (scale) refused: " + r.dump());
         break;
       }
       case ActionKind::kill:
       case ActionKind::pause: {
-        const json st = status();
-        const pid_t pid = pick(st, a.target == Target::zygote ? "zygote" : "worker");
-        if (pid <= 0) break;
+        std::string why;
+        const int fd = pidfd_of(a.target == Target::zygote ? "zygote" : "worker", why);
+        if (fd < 0) {
+          not_applied_.push_back(what + " not applied: " + why);
+          break;
+        }
         if (a.kind == ActionKind::kill) {
-          ::kill(pid, SIGKILL);
+          signal_pidfd(fd, SIGKILL);
+          ::close(fd);
           if (sabotage_ != "unrecorded-kills") faults_.push_back({at_ms, at_ms + kFaultWindowMs});
         } else {
-          ::kill(pid, SIGSTOP);
-          resume.push_back({Clock::now() + a.duration, pid});
+          signal_pidfd(fd, SIGSTOP);
+          resume.push_back({Clock::now() + a.duration, fd});  // closed once resumed
           faults_.push_back(
               {at_ms, at_ms + static_cast<double>(ms_of(a.duration + s_.heartbeat_timeout)) +
                           kFaultWindowMs});
@@ -297,22 +350,41 @@ class RealRun {
     }
   }
 
-  bool converged() {
+  // As strict as the simulator's: nothing loading, every wanted worker ready or busy on the
+  // serving version and nothing else in the master's view, exactly that many worker processes
+  // and one zygote in the server's process group (from /proc), the last deploy serving unless
+  // it failed.
+  bool converged(zyg::testing::ServerProcess& server) {
     const json st = status();
-    if (st.empty() || !st.value("loading", "").empty() || st.value("serving", "").empty())
+    if (st.empty() || !st.value("loading", "").empty() || st.value("serving", "").empty() ||
+        st.value("shutting_down", false)) {
       return false;
-    int ready = 0;
-    for (const json& p : st["processes"]) {
-      if (p.value("role", "") != "worker") continue;
-      const std::string state = p.value("state", "");
-      if (p.value("version", "") != st["serving"] || (state != "ready" && state != "busy"))
-        return false;
-      ++ready;
     }
-    return ready == st.value("desired", -1);
+    const int want = st.value("desired", -1);
+    const json& w = st["workers"];
+    if (w.value("starting", 0) + w.value("draining", 0) + w.value("exited", 0) != 0 ||
+        w.value("ready", 0) + w.value("busy", 0) != want) {
+      return false;
+    }
+    for (const json& p : st["processes"]) {
+      if (p.value("role", "") == "worker" && p.value("version", "") != st["serving"]) return false;
+    }
+    int zygotes = 0;
+    for (const auto& p : server.group()) {
+      std::string title = zyg::testing::read_file("/proc/" + std::to_string(p.pid) + "/cmdline");
+      zygotes += title.rfind("zygote-real: zygote ", 0) == 0 ? 1 : 0;
+    }
+    if (zygotes != 1 || static_cast<int>(server.workers().size()) != want) return false;
+    const std::string serving = name_of(st.value("serving", ""));
+    bool last_failed = false;
+    for (const json& f : st["failures"])
+      last_failed |= name_of(f.value("version", "")) == last_deployed_;
+    return serving == last_deployed_ || last_failed;
   }
 
   void judge(Verdict& v, const json& last) {
+    bool crash_versions = false;
+    for (const auto& ver : s_.versions) crash_versions |= ver.crash_ppm != 0;
     zyg::event_log::Judge j;
     std::ifstream events(scratch_.path() + "/events.jsonl");
     for (std::string line; std::getline(events, line);) {
@@ -321,9 +393,10 @@ class RealRun {
       // the scenario configured): the requests it held are explained, as the simulator explains
       // them.
       const json e = json::parse(line, nullptr, false);
-      if (e.is_object() && e.contains("event") && e["event"].value("type", "") == "worker-exited" &&
+      if (crash_versions && e.is_object() && e.contains("event") &&
+          e["event"].value("type", "") == "worker-exited" &&
           e["event"]["status"].value("signaled", false) &&
-          e["event"]["status"].value("code", 0) != SIGKILL) {
+          e["event"]["status"].value("code", 0) == SIGABRT) {  // testapp's crash_on_request
         const double at = static_cast<double>(e.value("t", std::int64_t{0})) / 1e6;
         faults_.push_back({at - kFaultWindowMs, at + kFaultWindowMs});
       }
@@ -365,6 +438,8 @@ class RealRun {
   // dying worker held fails as it dies, or on the client's next use of the connection.
   static constexpr double kFaultWindowMs = 2000;
   std::vector<std::pair<double, double>> faults_;
+  std::vector<std::string> not_applied_;  // actions the run could not apply: a violation
+  std::string last_deployed_;             // the scenario's name of the release deployed last
 };
 
 std::string join(const std::set<std::string>& s) {
