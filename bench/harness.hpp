@@ -17,7 +17,7 @@
 
 namespace zyg::bench {
 
-// CLOCK_MONOTONIC in nanoseconds: the clock of zygote-real's event t_ns (LinuxOs::now).
+// CLOCK_MONOTONIC in nanoseconds: the clock of zygote-real's event times, `t` (LinuxOs::now).
 std::int64_t mono_ns();
 
 // Flags of our own ("--name=value" or "--name"), taken out of argv before Google Benchmark sees

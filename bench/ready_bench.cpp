@@ -3,16 +3,20 @@
 //   ready/zygote_fork/preload_MiB:M  zygote-real --workers 1 --max-requests 1: every worker
 //       retires after one request and the supervisor asks the zygote for a new one. The next
 //       request is already waiting in the accept queue, so the time from the supervisor's
-//       request-worker step (its event t_ns) to that request's response is exactly: zygote
+//       request-worker step (its event time `t`) to that request's response is exactly: zygote
 //       receives the request, forks (copying the page tables of M MiB), worker init, ready,
 //       accept, serve. A sample whose request was sent after the request-worker step is dropped.
+//   ready/zygote_fork_thp/preload_MiB:M  the same with zygote-real --huge-pages: the zygote moves
+//       its loaded memory to transparent huge pages, so the fork copies far fewer page tables.
 //   ready/cold_server/preload_MiB:M  a fresh zygote-real --workers 1: from posix_spawn to the
 //       first response (exec, master, zygote fork, app load and preload, worker fork, serve).
 //   ready/cold_solo/preload_MiB:M    a fresh bench-solo (exec, load, serve; no master or zygote).
 //
 // The iteration time is that duration (manual time). Counters (milliseconds, medians over the
 // samples): ready_ms, p90_ms; zygote_fork also spawned_ms and ready_event_ms (request-worker to
-// the master's worker-spawned and worker-ready steps); cold_server also loaded_ms (to the
+// the master's worker-spawned and worker-ready steps), zygote_load_ms (one sample: start-zygote
+// to zygote-loaded, the app's load and, with --huge-pages, the collapse) and huge_mib (the
+// zygote's AnonHugePages; 0 where the kernel gave none); cold_server also loaded_ms (to the
 // zygote-loaded step). Own flags: --zygote-real= --testapp= --solo= --preload=64,256,1024
 // --samples=N --cold-samples=N --smoke.
 #include <signal.h>
@@ -65,17 +69,33 @@ void set_summary(benchmark::State& state, const std::vector<double>& ready_ms) {
 
 std::string conf(int preload_mib) { return "preload_mib " + std::to_string(preload_mib) + "\n"; }
 
-void BM_zygote_fork(benchmark::State& state) {
+// The zygote's load (start-zygote to zygote-loaded) and its AnonHugePages, once it has a worker.
+void record_zygote(benchmark::State& state, const Process& server, const Events& events) {
+  const auto started = events.command_time("start-zygote");
+  const auto loaded = events.event_time("zygote-loaded");
+  if (started && loaded) state.counters["zygote_load_ms"] = ms(*loaded - *started);
+  for (const GroupMember& m : group_members(server.pid())) {
+    if (m.comm.rfind("zygote-real: zy", 0) == 0) {
+      state.counters["huge_mib"] =
+          static_cast<double>(memory_of(m.pid).value_or(Memory{}).anon_huge_kib) / 1024.0;
+    }
+  }
+}
+
+void BM_zygote_fork(benchmark::State& state, bool huge_pages) {
   const int mib = static_cast<int>(state.range(0));
   Scratch scratch;
   scratch.release("R", g_paths.testapp, conf(mib));
   scratch.point_current("R");
   const std::uint16_t port = free_port();
   const auto events_file = scratch.path() / "events.jsonl";
-  Process server(server_argv(g_paths.zygote_real, scratch, port, 1, events_file,
-                             {"--max-requests", "1"}, {"testapp"}),
-                 scratch.path() / "log");
+  std::vector<std::string> options = {"--max-requests", "1"};
+  if (huge_pages) options.push_back("--huge-pages");
+  Process server(
+      server_argv(g_paths.zygote_real, scratch, port, 1, events_file, options, {"testapp"}),
+      scratch.path() / "log");
   Events events(events_file);
+  if (one_worker_ready(events)) record_zygote(state, server, events);
   std::vector<double> ready, spawned, ready_event;
   std::int64_t dropped = 0;
   for (auto _ : state) {
@@ -189,7 +209,10 @@ int main(int argc, char** argv) {
           ->UseManualTime()
           ->Unit(benchmark::kMillisecond);
     };
-    reg("ready/zygote_fork", BM_zygote_fork, samples);
+    reg(
+        "ready/zygote_fork", [](benchmark::State& s) { BM_zygote_fork(s, false); }, samples);
+    reg(
+        "ready/zygote_fork_thp", [](benchmark::State& s) { BM_zygote_fork(s, true); }, samples);
     reg(
         "ready/cold_server", [](benchmark::State& s) { BM_cold(s, false); }, cold_samples);
     reg(

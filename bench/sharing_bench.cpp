@@ -2,16 +2,20 @@
 // that each load the app on their own (bench-solo), with the churn app (bench/apps/churn.c):
 //
 //   sharing/zygote/dirty_pages:D  zygote-real --workers N, churn preload_mib=M dirty_pages=D
+//   sharing/zygote_thp/dirty_pages:D  the same with zygote-real --huge-pages (the zygote moves
+//                                 what churn preloaded to transparent huge pages)
 //   sharing/solo/dirty_pages:D    N bench-solo processes, each loading churn itself
 //
 // At each checkpoint (requests per process so far: 0 = right after fork or load, then after
 // more requests) every process's /proc/PID/smaps_rollup is read. Counters (MiB, at checkpoint K):
-// uss_mib_rK and pss_mib_rK (mean over the N workers or solo processes), total_pss_mib_rK (every
-// process of the setup: master, zygote and workers; or the N solo processes); zygote mode also
-// zygote_pss_mib_r0. Requests go over new connections from N client threads at once; each solo
-// process gets its own share, zygote workers take what the shared accept queue gives them
-// (served_min/served_max: the spread, from the worker-idle events).
-// Own flags: --zygote-real= --solo= --churn= --workers=4 --preload=256 --dirty=0,16
+// uss_mib_rK, pss_mib_rK and huge_mib_rK (AnonHugePages; mean over the N workers or solo
+// processes), total_pss_mib_rK (every process of the setup: master, zygote and workers; or the N
+// solo processes); zygote modes also zygote_pss_mib_r0 and zygote_huge_mib (the zygote's
+// AnonHugePages after its workers started: 0 where the kernel gave none). Requests go over new
+// connections from N client threads at once; each solo process gets its own share, zygote workers
+// take what the shared accept queue gives them (served_min/served_max: the spread, from the
+// worker-idle events). Own flags: --zygote-real= --solo= --churn= --workers=4 --preload=256
+// --dirty=0,16
 // --checkpoints=0,100,1000,5000 --smoke.
 #include <signal.h>
 
@@ -65,18 +69,20 @@ int send_requests(const std::vector<std::uint16_t>& ports, int count) {
 // Reads every process's memory at checkpoint `k` into counters; false if one could not be read.
 bool record(benchmark::State& state, int k, const std::vector<pid_t>& measured,
             const std::vector<pid_t>& everyone) {
-  double uss = 0, pss = 0, total = 0;
+  double uss = 0, pss = 0, huge = 0, total = 0;
   for (pid_t p : measured) {
     auto m = memory_of(p);
     if (!m) return false;
     uss += mib(m->uss_kib);
     pss += mib(m->pss_kib);
+    huge += mib(m->anon_huge_kib);
   }
   for (pid_t p : everyone) total += mib(memory_of(p).value_or(Memory{}).pss_kib);
   const double n = static_cast<double>(measured.size());
   const std::string r = "_r" + std::to_string(k);
   state.counters["uss_mib" + r] = uss / n;
   state.counters["pss_mib" + r] = pss / n;
+  state.counters["huge_mib" + r] = huge / n;
   state.counters["total_pss_mib" + r] = total;
   return true;
 }
@@ -116,8 +122,10 @@ void run_checkpoints(benchmark::State& state, const std::vector<std::uint16_t>& 
   }
 }
 
-void BM_zygote(benchmark::State& state) {
+void BM_zygote(benchmark::State& state, bool huge_pages) {
   const int dirty = static_cast<int>(state.range(0));
+  const std::vector<std::string> options =
+      huge_pages ? std::vector<std::string>{"--huge-pages"} : std::vector<std::string>{};
   for (auto _ : state) {
     const std::int64_t t0 = mono_ns();
     Scratch scratch;
@@ -125,9 +133,9 @@ void BM_zygote(benchmark::State& state) {
     scratch.point_current("R");
     const std::uint16_t port = free_port();
     const auto events_file = scratch.path() / "events.jsonl";
-    Process server(
-        server_argv(g.zygote_real, scratch, port, g.workers, events_file, {}, churn_args(dirty)),
-        scratch.path() / "log");
+    Process server(server_argv(g.zygote_real, scratch, port, g.workers, events_file, options,
+                               churn_args(dirty)),
+                   scratch.path() / "log");
     Events events(events_file);
     const bool up = eventually(
         [&] {
@@ -145,7 +153,9 @@ void BM_zygote(benchmark::State& state) {
       everyone.push_back(m.pid);
       if (m.comm.rfind("zygote-real: wo", 0) == 0) workers.push_back(m.pid);
       if (m.comm.rfind("zygote-real: zy", 0) == 0) {
-        state.counters["zygote_pss_mib_r0"] = mib(memory_of(m.pid).value_or(Memory{}).pss_kib);
+        const Memory z = memory_of(m.pid).value_or(Memory{});
+        state.counters["zygote_pss_mib_r0"] = mib(z.pss_kib);
+        state.counters["zygote_huge_mib"] = mib(z.anon_huge_kib);
       }
     }
     run_checkpoints(state, std::vector<std::uint16_t>(workers.size(), port), workers, everyone);
@@ -204,8 +214,10 @@ int main(int argc, char** argv) {
   const auto dirty = flags.ints("dirty", smoke ? std::vector<int>{16} : std::vector<int>{0, 16});
   for (int d : dirty) {
     using Fn = void (*)(benchmark::State&);
-    const std::pair<const char*, Fn> kinds[] = {{"sharing/zygote", BM_zygote},
-                                                {"sharing/solo", BM_solo}};
+    const std::pair<const char*, Fn> kinds[] = {
+        {"sharing/zygote", [](benchmark::State& s) { BM_zygote(s, false); }},
+        {"sharing/zygote_thp", [](benchmark::State& s) { BM_zygote(s, true); }},
+        {"sharing/solo", BM_solo}};
     for (auto [name, fn] : kinds) {
       benchmark::RegisterBenchmark(name, fn)
           ->ArgName("dirty_pages")

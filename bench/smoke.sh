@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One benchmark suite once, in smoke mode, for ctest: it must run and produce numbers. No timing
-# threshold: bench-report check only asserts that the named counters are present and positive.
+# threshold: bench-report check only asserts that the named counters are present and positive
+# (or, for COUNTER>=0, not negative).
 #
 #   smoke.sh BENCH_REPORT "PREFIX=COUNTER,... ..." BENCH [ARGS...]
 set -euo pipefail

@@ -27,8 +27,8 @@ class Zygote {
       return exit_code::load_failed;
     }
     app_ = std::move(loaded.app);
-    // Fewer page-table entries to copy makes every fork cheaper; a worker's first write to a
-    // huge page then copies 2 MiB, not 4 KiB (docs/ARCHITECTURE.md, "Huge pages").
+    // Fewer page-table entries to copy makes every fork cheaper, for a one-time copy now
+    // (docs/ARCHITECTURE.md, "Huge pages, when the app allows").
     if (args_.huge_pages) os_.use_huge_pages();
     send(proto::make(proto::Kind::loaded, args_.id.value, os_.getpid()));
 

@@ -176,8 +176,7 @@ int main(int argc, char** argv) {
       cxxopts::value<std::uint64_t>()->default_value("0"));
   add("huge-pages",
       "after loading, zygotes move the app's memory to transparent huge pages: forks copy far "
-      "fewer page tables, but a worker's first write to a page copies 2 MiB (for apps that do "
-      "not write to what they loaded)");
+      "fewer page tables; loading takes longer (the memory is copied once)");
   add("run-dir", "directory for state (mode 0700); default $XDG_RUNTIME_DIR/zygote-UID",
       cxxopts::value<std::string>());
   add("events", "write every supervisor step as a JSON line to this file",

@@ -11,9 +11,11 @@
 # (RelWithDebInfo), then runs, one after the other:
 #   bench-fork      fork cost against the parent's memory (1, 64, 256, 1024 MiB): bare fork() vs
 #                   the server's LinuxOs::spawn, with and without transparent huge pages (~40 s)
-#   bench-ready     time to a worker's first served request: forked from a loaded zygote vs a cold
-#                   zygote-real vs a cold process loading the app, preloading 64..1024 MiB (~20 s)
-#   bench-sharing   USS and PSS per worker (zygote) vs per solo process, as requests go by (~5 s)
+#   bench-ready     time to a worker's first served request: forked from a loaded zygote (plain and
+#                   with --huge-pages) vs a cold zygote-real vs a cold process loading the app,
+#                   preloading 64..1024 MiB (~20 s)
+#   bench-sharing   USS and PSS per worker (zygote, plain and with --huge-pages) vs per solo
+#                   process, as requests go by (~10 s)
 #   throughput.sh   wrk against zygote-real (hello) and nginx: keep-alive and one connection per
 #                   request (~50 s)
 #   bench-deploy    three deploys under load: failed requests, p99 against steady state, time to

@@ -7,5 +7,6 @@ set ylabel "milliseconds (log)"
 set logscale xy
 set xtics (16, 64, 256, 1024)
 plot dir.'/ready.dat' using 1:2 with linespoints lw 2 pt 7 title "forked from the zygote", \
+     '' using 1:5 with linespoints lw 2 dt 2 pt 6 title "forked from the zygote, --huge-pages", \
      '' using 1:3 with linespoints lw 2 pt 5 title "cold: new zygote-real", \
      '' using 1:4 with linespoints lw 2 pt 9 title "cold: new process loading the app (bench-solo)"

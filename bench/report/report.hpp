@@ -4,8 +4,9 @@
 //   bench-report check RESULT.json [PREFIX=COUNTER,COUNTER...]...
 //       the run produced numbers: Google Benchmark output with no failed benchmark (a skip that
 //       says "not available" is allowed) and, for every benchmark whose name starts with
-//       PREFIX, each COUNTER present and positive; or throughput.sh output with four runs that
-//       each served requests. Exit 0 or 1 with the reason. Never a timing threshold.
+//       PREFIX, each COUNTER present and positive (COUNTER>=0: present and not negative); or
+//       throughput.sh output with four runs that each served requests. Exit 0 or 1 with the
+//       reason. Never a timing threshold.
 //   bench-report write DATA_DIR OUT.md NOTES.md  the tables of docs/BENCHMARKS.md, and
 //   DATA_DIR/*.dat
 //       for the plots, from DATA_DIR/{machine,fork,ready,sharing,deploy,throughput}.json

@@ -1,5 +1,6 @@
 // bench-report write: docs/BENCHMARKS.md's text and tables, and the .dat files gnuplot draws
-// (bench/plots/*.gp), from the JSON results of one scripts/bench.sh run.
+// (bench/plots/*.gp), from the JSON results of one scripts/bench.sh run. The sections on
+// workers forked from a zygote (time to ready, page sharing) are in zygote_sections.cpp.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -11,43 +12,12 @@
 #include <vector>
 
 #include "bench/report/report.hpp"
+#include "bench/report/table.hpp"
 
 namespace zyg::bench::report {
 namespace {
 
 using nlohmann::json;
-
-std::string num(std::optional<double> v, int decimals = 1) {
-  if (!v || !std::isfinite(*v)) return "n/a";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, *v);
-  return buf;
-}
-
-// a / b as "N.NN×", or n/a.
-std::string ratio(std::optional<double> a, std::optional<double> b) {
-  if (!a || !b || *b == 0) return "n/a";
-  return num(*a / *b, 2) + "×";
-}
-
-std::string dat(std::optional<double> v) { return v ? num(v, 4) : "NaN"; }
-
-std::string row(const std::vector<std::string>& cells) {
-  std::string out = "|";
-  for (const std::string& c : cells) out += " " + c + " |";
-  return out + "\n";
-}
-
-std::string header(const std::vector<std::string>& cells) {
-  std::string out = row(cells) + "|";
-  for (std::size_t i = 0; i < cells.size(); ++i) out += "---|";
-  return out + "\n";
-}
-
-std::string context(const json& results, const std::string& key, const std::string& fallback) {
-  if (!results.is_object() || !results.contains("context")) return fallback;
-  return results["context"].value(key, fallback);
-}
 
 void machine_section(std::ostream& md, const json& m) {
   md << "## The machine\n\n" << header({"", ""});
@@ -115,110 +85,6 @@ void fork_section(std::ostream& md, const json& r, const std::string& dir) {
       << dat(thp_ok(ts) ? c(ts, "reap_us") : std::nullopt) << "\n";
   }
   md << "\n![fork cost](bench/fork.svg)\n\n";
-}
-
-void ready_section(std::ostream& md, const json& r, const std::string& dir) {
-  md << "## Time to a ready worker\n\n"
-        "testapp preloads M MiB at load (`preload_mib`). *forked from the zygote*: `zygote-real "
-        "--workers 1 --max-requests 1`; each worker retires after one request and the supervisor "
-        "asks the zygote for a new one, while the next request already waits in the accept queue "
-        "(the benchmark holds the old worker with a 30 ms request and sends the next one during "
-        "it). Measured from the supervisor's `request-worker` step (its `t_ns` in `--events`) to "
-        "the response of that waiting request: the zygote's fork, the worker's init, its ready "
-        "report, the accept and the request. *spawned*/*ready event* are the master's "
-        "`worker-spawned` and `worker-ready` steps on the way. *cold server*: a fresh `zygote-real "
-        "--workers 1`, from `posix_spawn` to its first response (exec, master, zygote, app load "
-        "with its preload, worker fork, request); *loaded* is its `zygote-loaded` step. *cold "
-        "solo*: "
-        "a fresh `bench-solo` (exec, load, serve; no master, no zygote). Medians (p90 beside).\n\n";
-  md << header({"preload MiB", "forked from the zygote ms (p90)", "spawned ms", "ready event ms",
-                "cold server ms (p90)", "loaded ms", "cold solo ms (p90)", "cold server / forked"});
-  std::ofstream d(dir + "/ready.dat");
-  d << "# preload_MiB zygote_fork_ms cold_server_ms cold_solo_ms (medians)\n";
-  for (int mib : {16, 64, 256, 1024}) {
-    const std::string s = "/preload_MiB:" + std::to_string(mib);
-    const json* z = find_run(r, "ready/zygote_fork" + s);
-    if (z == nullptr) continue;
-    const json* cs = find_run(r, "ready/cold_server" + s);
-    const json* so = find_run(r, "ready/cold_solo" + s);
-    const auto with_p90 = [](const json* b) {
-      return num(counter(b, "ready_ms"), 2) + " (" + num(counter(b, "p90_ms"), 2) + ")";
-    };
-    md << row({std::to_string(mib), with_p90(z), num(counter(z, "spawned_ms"), 2),
-               num(counter(z, "ready_event_ms"), 2), with_p90(cs), num(counter(cs, "loaded_ms"), 1),
-               with_p90(so), ratio(counter(cs, "ready_ms"), counter(z, "ready_ms"))});
-    d << mib << " " << dat(counter(z, "ready_ms")) << " " << dat(counter(cs, "ready_ms")) << " "
-      << dat(counter(so, "ready_ms")) << "\n";
-  }
-  md << "\n![time to a ready worker](bench/ready.svg)\n\n";
-}
-
-void sharing_section(std::ostream& md, const json& r, const std::string& dir) {
-  const std::string n = context(r, "workers", "?");
-  const std::string m = context(r, "preload_mib", "?");
-  md << "## Page sharing\n\n"
-        "The churn app (`bench/apps/churn.c`) preloads "
-     << m
-     << " MiB; each request writes one "
-        "byte into D random pages of it, as an interpreter's reference counts and garbage "
-        "collector write into objects loaded before fork (D = 0: a static app, like testapp). "
-        "*zygote*: `zygote-real --workers "
-     << n << "`, workers forked from one zygote. *solo*: " << n
-     << " `bench-solo` processes, each loading the app itself. USS (Private_Clean + "
-        "Private_Dirty) and PSS from `/proc/PID/smaps_rollup`, mean per worker (or solo "
-        "process), right after fork or load (0 requests) and after K requests per process on "
-        "average (the zygote's workers share one accept queue, so their counts spread: see "
-        "below). *total PSS*: every process of the setup (master, zygote and workers; or the "
-        "solo processes).\n\n";
-  md << header({"setup", "D", "requests per process", "USS MiB", "PSS MiB", "total PSS MiB"});
-  std::ofstream d(dir + "/sharing.dat");
-  d << "# K zygote_d0_uss zygote_d0_pss solo_d0_uss solo_d0_pss zygote_dD_uss zygote_dD_pss "
-       "solo_dD_uss solo_dD_pss (MiB)\n";
-  std::vector<std::string> series = {"sharing/zygote/dirty_pages:0", "sharing/solo/dirty_pages:0"};
-  for (const auto& b : r.value("benchmarks", json::array())) {
-    const std::string rn = b.value("run_name", "");
-    const auto at = rn.find("/dirty_pages:");
-    if (at == std::string::npos || rn.find("dirty_pages:0/") != std::string::npos) continue;
-    const std::string base = rn.substr(0, rn.find('/', at + 1));
-    if (std::find(series.begin(), series.end(), base) == series.end()) series.push_back(base);
-  }
-  std::vector<int> ks;
-  for (const std::string& s : series) {
-    const json* b = find_run(r, s);
-    if (b == nullptr) continue;
-    for (auto it = b->begin(); it != b->end(); ++it) {
-      if (it.key().rfind("uss_mib_r", 0) != 0) continue;
-      const int k = std::stoi(it.key().substr(9));
-      const std::string suffix = "_r" + std::to_string(k);
-      if (std::find(ks.begin(), ks.end(), k) == ks.end()) ks.push_back(k);
-      const std::string setup = s.find("zygote") != std::string::npos ? "zygote" : "solo";
-      md << row({setup, s.substr(s.find(':') + 1), std::to_string(k),
-                 num(counter(b, "uss_mib" + suffix)), num(counter(b, "pss_mib" + suffix)),
-                 num(counter(b, "total_pss_mib" + suffix))});
-    }
-    if (s.find("zygote") != std::string::npos) {
-      md << row({"", "",
-                 "zygote's own PSS at 0: " + num(counter(b, "zygote_pss_mib_r0")) +
-                     " MiB; requests served per worker: " + num(counter(b, "served_min"), 0) +
-                     " to " + num(counter(b, "served_max"), 0),
-                 "", "", ""});
-    }
-  }
-  std::sort(ks.begin(), ks.end());
-  std::string dirty = "D";
-  if (series.size() > 2) dirty = series[2].substr(series[2].find(':') + 1);
-  std::ofstream(dir + "/sharing.labels.gp")
-      << "preload = \"" << m << "\"\nworkers = \"" << n << "\"\ndirty = \"" << dirty << "\"\n";
-  for (int k : ks) {
-    d << k;
-    for (const std::string& s : series) {
-      const json* b = find_run(r, s);
-      d << " " << dat(counter(b, "uss_mib_r" + std::to_string(k))) << " "
-        << dat(counter(b, "pss_mib_r" + std::to_string(k)));
-    }
-    d << "\n";
-  }
-  md << "\n![page sharing](bench/sharing.svg)\n\n";
 }
 
 void throughput_section(std::ostream& md, const json& t, const std::string& dir) {
@@ -317,17 +183,6 @@ std::optional<double> rps_of(const json& t, const std::string& server, const std
   return std::nullopt;
 }
 
-// The largest K with a uss_mib_rK counter.
-std::string last_checkpoint(const json* b) {
-  int last = -1;
-  if (b != nullptr) {
-    for (auto it = b->begin(); it != b->end(); ++it) {
-      if (it.key().rfind("uss_mib_r", 0) == 0) last = std::max(last, std::stoi(it.key().substr(9)));
-    }
-  }
-  return last < 0 ? "0" : std::to_string(last);
-}
-
 void summary_section(std::ostream& md, const json& fork, const json& ready, const json& sharing,
                      const json& throughput, const json& deploy) {
   for (const json* j : {&fork, &ready, &sharing, &throughput, &deploy}) {
@@ -347,38 +202,8 @@ void summary_section(std::ostream& md, const json& fork, const json& ready, cons
      << (thp_ok ? ratio(counter(bare, "reap_us"), counter(thp, "reap_us")) + " faster"
                 : std::string("not available (THP disabled)"))
      << ".\n";
-  const json* z = find_run(ready, "ready/zygote_fork/preload_MiB:256");
-  const json* cold = find_run(ready, "ready/cold_server/preload_MiB:256");
-  md << "- **Time to a ready worker** with 256 MiB preloaded: " << num(counter(z, "ready_ms"), 1)
-     << " ms forked from the zygote against " << num(counter(cold, "ready_ms"), 0)
-     << " ms for a cold start of the server ("
-     << ratio(counter(cold, "ready_ms"), counter(z, "ready_ms")) << " as long).\n";
-  const json* zs = find_run(sharing, "sharing/zygote/dirty_pages:0");
-  const json* ss = find_run(sharing, "sharing/solo/dirty_pages:0");
-  const json* zd = nullptr;
-  static const json none = json::array();
-  const json& all = sharing.contains("benchmarks") ? sharing["benchmarks"] : none;
-  for (const auto& b : all) {
-    const std::string rn = b.value("run_name", "");
-    if (rn.rfind("sharing/zygote/dirty_pages:", 0) == 0 && rn.find(":0/") == std::string::npos)
-      zd = &b;
-  }
-  const std::string k = last_checkpoint(zd);
-  std::string dirty = "?";
-  if (zd != nullptr) {
-    const std::string rn = zd->value("run_name", "");
-    const auto at = rn.find(':') + 1;
-    dirty = rn.substr(at, rn.find('/', at) - at);
-  }
-  md << "- **Page sharing**: a worker forked from a zygote holding "
-     << context(sharing, "preload_mib", "?") << " MiB owns " << num(counter(zs, "uss_mib_r0"), 1)
-     << " MiB privately (USS) against " << num(counter(ss, "uss_mib_r0"), 1)
-     << " MiB for a process that loaded the app itself; " << context(sharing, "workers", "?")
-     << " workers and their zygote take " << num(counter(zs, "total_pss_mib_r0"), 0)
-     << " MiB in all against " << num(counter(ss, "total_pss_mib_r0"), 0)
-     << " MiB. When each request writes " << dirty
-     << " random preloaded pages, a worker's USS grows to " << num(counter(zd, "uss_mib_r" + k), 0)
-     << " MiB after " << k << " requests.\n";
+  ready_summary(md, ready);
+  sharing_summary(md, sharing);
   md << "- **Throughput** (hello, "
      << throughput.value("config", json::object()).value("workers", 0)
      << " workers) against nginx on the same machine: "
