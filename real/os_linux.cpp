@@ -259,6 +259,8 @@ struct LinuxOs::Asio {
 // A write to a pipe or socket whose reader is gone must be an EPIPE, not the process's death:
 // SIGPIPE is ignored in every process that runs on this layer (the app's code included, as in
 // every server). Sockets are written with MSG_NOSIGNAL anyway; this covers pipes and files.
+// Programs the app execs inherit the ignored disposition, as they do under nginx or gunicorn.
+
 LinuxOs::LinuxOs() : asio_(std::make_unique<Asio>()) { ::signal(SIGPIPE, SIG_IGN); }
 
 LinuxOs::~LinuxOs() = default;

@@ -135,16 +135,27 @@ std::string describe(const std::vector<ProcessId>& processes) {
   return out + " ]";
 }
 
+// server.log for the first server in a directory, server-2.log for a second one, ...: a second
+// server (refused, say) never overwrites the first one's log.
+std::string ServerProcess::next_log_path(const std::string& dir) {
+  for (int n = 1;; ++n) {
+    const std::string path =
+        dir + (n == 1 ? "/server.log" : "/server-" + std::to_string(n) + ".log");
+    std::error_code ec;
+    if (!fs::exists(path, ec)) return path;
+  }
+}
+
 ServerProcess::ServerProcess(const std::string& binary, const std::string& dir,
                              std::vector<std::string> args)
-    : dir_(dir) {
+    : dir_(dir), log_path_(next_log_path(dir)) {
   fs::create_directories(run_dir());
   fs::permissions(run_dir(), fs::perms::owner_all, fs::perm_options::replace);
   std::vector<std::string> argv{binary,           "--bind",    "127.0.0.1:0", "-b",
                                 dir + "/current", "--run-dir", run_dir()};
   argv.insert(argv.end(), args.begin(), args.end());
   const std::vector<char*> cargv = c_argv(argv);
-  const std::string log_path = dir + "/server.log";
+  const std::string& log_path = log_path_;
   std::ofstream(log_path, std::ios::trunc);  // now, so that no earlier server's port is read
   const pid_t parent = ::getpid();
   pid_ = ::fork();
@@ -186,10 +197,10 @@ void ServerProcess::kill_group() {
   if (pid_ > 0 && !group_gone_) ::kill(-pid_, SIGKILL);
 }
 
-std::string ServerProcess::log() const { return read_file(dir_ + "/server.log"); }
+std::string ServerProcess::log() const { return read_file(log_path_); }
 
 std::string ServerProcess::log_tail(std::size_t bytes_max) const {
-  const std::string path = dir_ + "/server.log";
+  const std::string& path = log_path_;
   std::error_code ec;
   const std::uintmax_t size = fs::file_size(path, ec);
   const std::size_t offset = ec || size <= bytes_max ? 0 : size - bytes_max;

@@ -53,8 +53,9 @@ std::string describe(const std::vector<ProcessId>& processes);
 class ServerProcess {
  public:
   // Starts `binary --bind 127.0.0.1:0 -b <dir>/current --run-dir <dir>/run <args...>`, its
-  // stdout and stderr to <dir>/server.log, and waits (15 s at most) for "listening on port N".
-  // The master gets SIGKILL if the thread that started it ends (PR_SET_PDEATHSIG).
+  // stdout and stderr to <dir>/server.log (server-N.log for the Nth in one directory), and waits
+  // (15 s at most) for "listening on port N". The master gets SIGKILL if the thread that started it
+  // ends (PR_SET_PDEATHSIG).
   ServerProcess(const std::string& binary, const std::string& dir, std::vector<std::string> args);
   ~ServerProcess();  // SIGKILL to the group if anything of it may remain
   ServerProcess(const ServerProcess&) = delete;
@@ -86,7 +87,10 @@ class ServerProcess {
  private:
   void kill_group();
 
+  static std::string next_log_path(const std::string& dir);
+
   std::string dir_;
+  std::string log_path_;
   pid_t pid_ = -1;  // the master; also its process group's id
   int port_ = 0;
   std::optional<int> wait_status_;  // as waitpid(2) gave it, once reaped
