@@ -1,7 +1,9 @@
 // Deploys under load. zygote-real --workers W serves testapp (preload_mib M, latency_ms 1) while
 // the zygote-load client (linked in: zyg::load::run_load) keeps C clients busy (half keep-alive,
-// a pause of think-ms between a client's requests), in consecutive 1 s windows so that latency can
-// be told apart in time:
+// a pause of think-ms between a client's requests). The load is continuous and cut into 1 s
+// windows so that latency can be told apart in time: two streams of C/2 clients each run
+// consecutive windows, the second offset by half a window, so that one stream's restart between
+// windows falls in the middle of the other's window and no instant goes unmeasured.
 //   1. steady: steady-ms of load, no deploy;
 //   2. deploys: load goes on while every gap-ms a new release (R1, R2...) is deployed (symlink
 //      repointed, SIGHUP). The gap exceeds the supervisor's 10 s probation, so every deploy starts
@@ -9,15 +11,19 @@
 // A sampler thread reads /proc every 50 ms: worker processes of the server's group (zombies
 // included) and the total PSS of every process in it (master, zygotes, workers).
 // Counters: {steady,deploy}_{requests,rps,failed,retried} over each phase and
-// {steady,deploy}_{p50,p99}_ms, the median over the phase's windows, and
-// {steady,deploy}_p99_worst_ms, the worst window; rollout_p99_ms, the worst p99 of the windows that
-// overlap a rollout (from SIGHUP to every worker new); all_new_ms (median over deploys) and
-// all_new_max_ms: from the deploy command (just before SIGHUP) to the master's first step with W
-// workers, every one of them on the new version and ready or busy; peak_workers (sampled) and
-// peak_workers_events (the master's own count); budget; steady_total_pss_mib (mean),
+// {steady,deploy}_{p50,p99}_ms, the median over the phase's windows, {steady,deploy}_windows,
+// steady_p99_p90_ms (the p90 of the steady windows' p99s) and {steady,deploy}_p99_worst_ms.
+// Rollout windows are the windows that overlap a rollout (from SIGHUP to every worker new):
+// rollout_windows, rollout_p99_ms (the median of their p99s, against steady_p99_ms),
+// rollout_p99_worst_ms and rollout_windows_above_steady_p90 (about one in ten would be by chance).
+// load_gap_max_ms: the longest stretch of the load during which no window was sending requests;
+// rollouts_covered: the rollouts that lie wholly within sending windows. all_new_ms (median over
+// deploys) and all_new_max_ms: from the deploy command (just before SIGHUP) to the master's first
+// step with W workers, every one of them on the new version and ready or busy; peak_workers
+// (sampled) and peak_workers_events (the master's own count); budget; steady_total_pss_mib (mean),
 // peak_total_pss_mib.
 // --timeline=PREFIX writes PREFIX.tsv (t_s workers total_pss_mib), PREFIX-latency.tsv (per window:
-// t_s p50_ms p99_ms requests failed) and PREFIX-deploys.tsv.
+// t_s p50_ms p99_ms requests failed stream) and PREFIX-deploys.tsv.
 // Own flags: --zygote-real= --testapp= --workers=4 --preload=128 --clients=32 --think-ms=10
 // --steady-ms=10000 --deploys=3 --gap-ms=12000 --timeline= --smoke.
 #include <signal.h>
@@ -26,7 +32,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -83,10 +91,10 @@ class Sampler {
   std::thread thread_;
 };
 
-load::Options load_options(std::uint16_t port, int duration_ms) {
+load::Options load_options(std::uint16_t port, int clients, int duration_ms) {
   load::Options o;
   o.port = port;
-  o.clients = g.clients;
+  o.clients = clients;
   o.duration_ms = duration_ms;
   o.keepalive_percent = 50;
   o.think_ms = g.think_ms;
@@ -95,44 +103,81 @@ load::Options load_options(std::uint16_t port, int duration_ms) {
 }
 
 struct Window {
-  std::int64_t start_ns = 0;
-  std::int64_t end_ns = 0;
+  int stream = 0;
+  std::int64_t start_ns = 0;  // the load began (zygote-load's own clock: CLOCK_MONOTONIC)
+  std::int64_t stop_ns = 0;   // it stopped sending new requests
+  std::int64_t end_ns = 0;    // the last response is in
   load::Summary summary;
 };
 
 constexpr int kWindowMs = 1000;
+constexpr int kStreams = 2;
 
-// Load in consecutive windows until `until_ns`.
-std::vector<Window> windowed_load(std::uint16_t port, std::int64_t until_ns) {
+// Stream `k` of the continuous load: consecutive windows of `clients` clients until `until_ns`,
+// the first one shortened by k / kStreams of a window so that the streams' restarts interleave.
+std::vector<Window> load_stream(std::uint16_t port, int k, int clients, std::int64_t until_ns) {
   std::vector<Window> out;
-  while (mono_ns() + kWindowMs * 1'000'000LL / 2 < until_ns) {
+  int duration_ms = kWindowMs - k * kWindowMs / kStreams;
+  while (mono_ns() + duration_ms * 1'000'000LL / 2 < until_ns) {
     Window w;
-    w.start_ns = mono_ns();
-    w.summary = load::run_load(load_options(port, kWindowMs));
+    w.stream = k;
+    w.summary = load::run_load(load_options(port, clients, duration_ms));
     w.end_ns = mono_ns();
+    w.start_ns = std::llround(w.summary.start_monotonic_ms * 1e6);
+    w.stop_ns = w.start_ns + duration_ms * 1'000'000LL;
     out.push_back(std::move(w));
+    duration_ms = kWindowMs;
   }
   return out;
 }
 
-// Phase totals and the median window's p50/p99 of the windows in [from_ns, to_ns).
+// Load until `until_ns` from kStreams streams sharing the clients; the windows by start.
+std::vector<Window> continuous_load(std::uint16_t port, std::int64_t until_ns) {
+  std::vector<std::vector<Window>> streams(kStreams);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < kStreams; ++k) {
+    const int clients = g.clients / kStreams + (k < g.clients % kStreams ? 1 : 0);
+    threads.emplace_back([&, k, clients] {
+      streams[static_cast<std::size_t>(k)] = load_stream(port, k, clients, until_ns);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  std::vector<Window> out;
+  for (auto& s : streams) std::move(s.begin(), s.end(), std::back_inserter(out));
+  std::sort(out.begin(), out.end(),
+            [](const Window& a, const Window& b) { return a.start_ns < b.start_ns; });
+  return out;
+}
+
+// The p99s of the windows that start in [from_ns, to_ns).
+std::vector<double> p99s_in(const std::vector<Window>& ws, std::int64_t from_ns,
+                            std::int64_t to_ns) {
+  std::vector<double> out;
+  for (const Window& w : ws) {
+    if (w.start_ns >= from_ns && w.start_ns < to_ns) out.push_back(w.summary.p99_ms);
+  }
+  return out;
+}
+
+// Phase totals and the median window's p50/p99 of the windows that start in [from_ns, to_ns).
 void put_phase(benchmark::State& state, const std::string& phase, const std::vector<Window>& ws,
                std::int64_t from_ns, std::int64_t to_ns) {
   double requests = 0, failed = 0, retried = 0, seconds = 0;
-  std::vector<double> p50, p99;
+  std::vector<double> p50;
   for (const Window& w : ws) {
     if (w.start_ns < from_ns || w.start_ns >= to_ns) continue;
     requests += static_cast<double>(w.summary.requests());
     failed += static_cast<double>(w.summary.failed());
     retried += static_cast<double>(w.summary.retried);
-    seconds += w.summary.elapsed_s;
+    seconds += w.summary.elapsed_s / kStreams;  // each stream has its share of the clients
     p50.push_back(w.summary.p50_ms);
-    p99.push_back(w.summary.p99_ms);
   }
+  const std::vector<double> p99 = p99s_in(ws, from_ns, to_ns);
   state.counters[phase + "_requests"] = requests;
   state.counters[phase + "_failed"] = failed;
   state.counters[phase + "_retried"] = retried;
   state.counters[phase + "_rps"] = seconds > 0 ? requests / seconds : 0;
+  state.counters[phase + "_windows"] = static_cast<double>(p99.size());
   state.counters[phase + "_p50_ms"] = percentile(p50, 50);
   state.counters[phase + "_p99_ms"] = percentile(p99, 50);
   state.counters[phase + "_p99_worst_ms"] = percentile(p99, 100);
@@ -188,11 +233,12 @@ void write_timeline(const std::vector<Sample>& samples, const std::vector<Window
                     const std::vector<std::int64_t>& deploys, std::int64_t t0) {
   if (g.timeline.empty()) return;
   std::ofstream lat(g.timeline + "-latency.tsv");
-  lat << "# t_s\tp50_ms\tp99_ms\trequests\tfailed (one line per 1 s load window, at its middle)\n";
+  lat << "# t_s\tp50_ms\tp99_ms\trequests\tfailed\tstream (one line per load window, at its "
+         "middle)\n";
   for (const Window& w : windows) {
     lat << static_cast<double>((w.start_ns + w.end_ns) / 2 - t0) / 1e9 << "\t" << w.summary.p50_ms
         << "\t" << w.summary.p99_ms << "\t" << w.summary.requests() << "\t" << w.summary.failed()
-        << "\n";
+        << "\t" << w.stream << "\n";
   }
   std::ofstream tl(g.timeline + ".tsv");
   tl << "# t_s\tworkers\ttotal_pss_mib\n";
@@ -219,16 +265,63 @@ std::vector<std::int64_t> deploy_all(Scratch& scratch, Process& server) {
   return times;
 }
 
-// The worst p99 among the windows that overlap a rollout [command, every worker new].
-double rollout_p99(const std::vector<Window>& ws, const std::vector<std::int64_t>& sent,
-                   const std::vector<std::int64_t>& ends) {
-  double worst = 0;
-  for (std::size_t i = 0; i < sent.size() && i < ends.size(); ++i) {
-    for (const Window& w : ws) {
-      if (w.end_ns >= sent[i] && w.start_ns <= ends[i]) worst = std::max(worst, w.summary.p99_ms);
+// The p99s of the windows that overlap a rollout [command, every worker new], each window once.
+std::vector<double> rollout_p99s(const std::vector<Window>& ws,
+                                 const std::vector<std::int64_t>& sent,
+                                 const std::vector<std::int64_t>& ends) {
+  std::vector<double> out;
+  for (const Window& w : ws) {
+    for (std::size_t i = 0; i < sent.size() && i < ends.size(); ++i) {
+      if (w.end_ns >= sent[i] && w.start_ns <= ends[i]) {
+        out.push_back(w.summary.p99_ms);
+        break;
+      }
     }
   }
-  return worst;
+  return out;
+}
+
+// The longest stretch, from the first window's start to the last one's stop, in which no window
+// was sending requests (`ws` by start), in ms.
+double load_gap_max_ms(const std::vector<Window>& ws) {
+  std::int64_t reach = ws.empty() ? 0 : ws.front().stop_ns, gap = 0;
+  for (const Window& w : ws) {
+    gap = std::max(gap, w.start_ns - reach);
+    reach = std::max(reach, w.stop_ns);
+  }
+  return static_cast<double>(gap) / 1e6;
+}
+
+// Whether windows were sending requests throughout [from_ns, to_ns] (`ws` by start).
+bool covered(const std::vector<Window>& ws, std::int64_t from_ns, std::int64_t to_ns) {
+  std::int64_t reach = from_ns;
+  for (const Window& w : ws) {
+    if (w.start_ns > reach) break;
+    reach = std::max(reach, w.stop_ns);
+    if (reach >= to_ns) return true;
+  }
+  return false;
+}
+
+// Each rollout window's p99 against the distribution of the steady windows' p99s, and whether
+// the load measured every rollout.
+void put_rollouts(benchmark::State& state, const std::vector<Window>& ws, std::int64_t steady_end,
+                  const std::vector<std::int64_t>& sent, const std::vector<std::int64_t>& ends) {
+  const std::vector<double> steady = p99s_in(ws, 0, steady_end);
+  const std::vector<double> rollout = rollout_p99s(ws, sent, ends);
+  const double steady_p90 = percentile(steady, 90);
+  state.counters["steady_p99_p90_ms"] = steady_p90;
+  state.counters["rollout_windows"] = static_cast<double>(rollout.size());
+  state.counters["rollout_p99_ms"] = percentile(rollout, 50);
+  state.counters["rollout_p99_worst_ms"] = percentile(rollout, 100);
+  state.counters["rollout_windows_above_steady_p90"] = static_cast<double>(
+      std::count_if(rollout.begin(), rollout.end(), [&](double p) { return p > steady_p90; }));
+  int n = 0;
+  for (std::size_t i = 0; i < sent.size() && i < ends.size(); ++i) {
+    if (covered(ws, sent[i], ends[i])) ++n;
+  }
+  state.counters["rollouts_covered"] = n;
+  state.counters["load_gap_max_ms"] = load_gap_max_ms(ws);
 }
 
 void BM_deploy(benchmark::State& state) {
@@ -254,7 +347,7 @@ void BM_deploy(benchmark::State& state) {
     const std::int64_t load_end =
         steady_end + (g.gap_ms / 2 + (g.deploys - 1) * g.gap_ms) * 1'000'000LL;
     std::vector<Window> windows;
-    std::thread client([&] { windows = windowed_load(port, load_end); });
+    std::thread client([&] { windows = continuous_load(port, load_end); });
     sleep_ms(g.steady_ms);
     const std::vector<std::int64_t> deploy_times = deploy_all(scratch, server);
     client.join();
@@ -268,7 +361,7 @@ void BM_deploy(benchmark::State& state) {
 
     put_phase(state, "steady", windows, 0, steady_end);
     put_phase(state, "deploy", windows, steady_end, load_end);
-    state.counters["rollout_p99_ms"] = rollout_p99(windows, deploy_times, rollout_ends(events));
+    put_rollouts(state, windows, steady_end, deploy_times, rollout_ends(events));
     const std::vector<double> rollouts = rollout_times(events, deploy_times);
     state.counters["deploys"] = static_cast<double>(rollouts.size());
     state.counters["all_new_ms"] = percentile(rollouts, 50);

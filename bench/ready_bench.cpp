@@ -5,7 +5,10 @@
 //       request is already waiting in the accept queue, so the time from the supervisor's
 //       request-worker step (its event time `t`) to that request's response is exactly: zygote
 //       receives the request, forks (copying the page tables of M MiB), worker init, ready,
-//       accept, serve. A sample whose request was sent after the request-worker step is dropped.
+//       accept, serve. Each iteration starts once the master has reaped the worker that served
+//       the previous iteration's request (its worker-exited step), so that a slow exit cannot
+//       leave one new worker to take both requests. A sample whose request was sent after the
+//       request-worker step, or that the worker which answered A also answered, is dropped.
 //   ready/zygote_fork_thp/preload_MiB:M  the same with zygote-real --huge-pages: the zygote moves
 //       its loaded memory to transparent huge pages, so the fork copies far fewer page tables.
 //   ready/cold_server/preload_MiB:M  a fresh zygote-real --workers 1: from posix_spawn to the
@@ -14,7 +17,8 @@
 //
 // The iteration time is that duration (manual time). Counters (milliseconds, medians over the
 // samples): ready_ms, p90_ms; zygote_fork also spawned_ms and ready_event_ms (request-worker to
-// the master's worker-spawned and worker-ready steps), zygote_load_ms (one sample: start-zygote
+// the master's worker-spawned and worker-ready steps), dropped (samples that measured no fresh
+// fork; `samples` counts the kept ones), zygote_load_ms (one sample: start-zygote
 // to zygote-loaded, the app's load and, with --huge-pages, the collapse) and huge_mib (the
 // zygote's AnonHugePages; 0 where the kernel gave none); cold_server also loaded_ms (to the
 // zygote-loaded step). Own flags: --zygote-real= --testapp= --solo= --preload=64,256,1024
@@ -25,6 +29,7 @@
 
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,6 +64,16 @@ bool one_worker_ready(Events& events) {
         return t.count() == 1 && t.ready_or_busy() == 1;
       },
       std::chrono::seconds(30));
+}
+
+// The master has reaped `worker` (its worker-exited step), within 10 s.
+bool exited(Events& events, const std::string& worker) {
+  return eventually(
+      [&] {
+        events.reload();
+        return events.event_time("worker-exited " + worker).has_value();
+      },
+      std::chrono::seconds(10));
 }
 
 void set_summary(benchmark::State& state, const std::vector<double>& ready_ms) {
@@ -98,9 +113,14 @@ void BM_zygote_fork(benchmark::State& state, bool huge_pages) {
   if (one_worker_ready(events)) record_zygote(state, server, events);
   std::vector<double> ready, spawned, ready_event;
   std::int64_t dropped = 0;
+  std::optional<std::string> previous;  // the worker that answered the previous iteration's B
   for (auto _ : state) {
     // A (?ms=30) occupies the one worker, which retires after it; B waits in the accept queue
     // meanwhile and is served by the next worker, whose whole start is therefore measured.
+    if (previous && !exited(events, *previous)) {
+      state.SkipWithError("the previous worker never exited");
+      return;
+    }
     if (!one_worker_ready(events)) {
       state.SkipWithError("the worker never became ready");
       return;
@@ -127,6 +147,7 @@ void BM_zygote_fork(benchmark::State& state, bool huge_pages) {
       state.SkipWithError("no request-worker step for the worker that answered");
       return;
     }
+    previous = worker;
     if (rb.sent_ns > *requested || pid_in(ra.body) == pid_in(rb.body)) {
       ++dropped;  // B was not waiting for a new worker: it would not measure one
       state.SetIterationTime(static_cast<double>(rb.done_ns - rb.sent_ns) / 1e9);

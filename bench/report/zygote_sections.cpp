@@ -32,9 +32,15 @@ std::string with_p90(const json* b) {
   return num(counter(b, "ready_ms"), 2) + " (" + num(counter(b, "p90_ms"), 2) + ")";
 }
 
+// "kept (dropped)": the samples of a zygote_fork run that measured a fresh fork, and the others.
+std::string kept_dropped(const json* b) {
+  return num(counter(b, "samples"), 0) + " (" + num(counter(b, "dropped"), 0) + ")";
+}
+
 void ready_table(std::ostream& md, const json& r, const std::string& dir) {
-  md << header({"preload MiB", "forked from the zygote ms (p90)", "spawned ms", "ready event ms",
-                "cold server ms (p90)", "loaded ms", "cold solo ms (p90)", "cold server / forked"});
+  md << header({"preload MiB", "forked from the zygote ms (p90)", "samples (dropped)", "spawned ms",
+                "ready event ms", "cold server ms (p90)", "loaded ms", "cold solo ms (p90)",
+                "cold server / forked"});
   std::ofstream d(dir + "/ready.dat");
   d << "# preload_MiB zygote_fork_ms cold_server_ms cold_solo_ms zygote_fork_huge_pages_ms "
        "(medians)\n";
@@ -45,7 +51,7 @@ void ready_table(std::ostream& md, const json& r, const std::string& dir) {
     const json* cs = find_run(r, "ready/cold_server" + s);
     const json* so = find_run(r, "ready/cold_solo" + s);
     const json* t = find_run(r, "ready/zygote_fork_thp" + s);
-    md << row({std::to_string(mib), with_p90(z), num(counter(z, "spawned_ms"), 2),
+    md << row({std::to_string(mib), with_p90(z), kept_dropped(z), num(counter(z, "spawned_ms"), 2),
                num(counter(z, "ready_event_ms"), 2), with_p90(cs), num(counter(cs, "loaded_ms"), 1),
                with_p90(so), ratio(counter(cs, "ready_ms"), counter(z, "ready_ms"))});
     d << mib << " " << dat(counter(z, "ready_ms")) << " " << dat(counter(cs, "ready_ms")) << " "
@@ -64,8 +70,9 @@ void ready_huge_pages_table(std::ostream& md, const json& r) {
         "`start-zygote` step to its `zygote-loaded` step: the app's load with its preload and, "
         "with the option, the collapse into huge pages.\n\n";
   md << header({"preload MiB", "zygote on huge pages MiB (plain; --huge-pages)", "forked ms (p90)",
-                "forked, --huge-pages ms (p90)", "forked / forked --huge-pages",
-                "spawned ms (plain; --huge-pages)", "zygote load ms (plain; --huge-pages)"});
+                "forked, --huge-pages ms (p90)", "--huge-pages samples (dropped)",
+                "forked / forked --huge-pages", "spawned ms (plain; --huge-pages)",
+                "zygote load ms (plain; --huge-pages)"});
   for (int mib : kPreloads) {
     const std::string s = "/preload_MiB:" + std::to_string(mib);
     const json* z = find_run(r, "ready/zygote_fork" + s);
@@ -74,7 +81,8 @@ void ready_huge_pages_table(std::ostream& md, const json& r) {
     const bool huge = on_huge_pages(t, "huge_mib");
     md << row({std::to_string(mib),
                num(counter(z, "huge_mib"), 0) + "; " + huge_or_not(t, "huge_mib"), with_p90(z),
-               with_p90(t), huge ? ratio(counter(z, "ready_ms"), counter(t, "ready_ms")) : "n/a",
+               with_p90(t), kept_dropped(t),
+               huge ? ratio(counter(z, "ready_ms"), counter(t, "ready_ms")) : "n/a",
                num(counter(z, "spawned_ms"), 2) + "; " + num(counter(t, "spawned_ms"), 2),
                num(counter(z, "zygote_load_ms"), 1) + "; " + num(counter(t, "zygote_load_ms"), 1)});
   }
@@ -180,7 +188,12 @@ void ready_section(std::ostream& md, const json& r, const std::string& dir) {
         "(the benchmark holds the old worker with a 30 ms request and sends the next one during "
         "it). Measured from the supervisor's `request-worker` step (its `t` in `--events`) to "
         "the response of that waiting request: the zygote's fork, the worker's init, its ready "
-        "report, the accept and the request. *spawned*/*ready event* are the master's "
+        "report, the accept and the request. Each sample begins only once the master has reaped "
+        "the worker that answered the previous one (its `worker-exited` step). *samples "
+        "(dropped)*: the samples kept, and beside them those dropped because they measured no "
+        "fresh fork (the waiting request was sent after the `request-worker` step, or the worker "
+        "held by the first request answered it too); the figures are over the kept ones. "
+        "*spawned*/*ready event* are the master's "
         "`worker-spawned` and `worker-ready` steps on the way. *cold server*: a fresh `zygote-real "
         "--workers 1`, from `posix_spawn` to its first response (exec, master, zygote, app load "
         "with its preload, worker fork, request); *loaded* is its `zygote-loaded` step. *cold "
