@@ -21,15 +21,6 @@ std::string printable(std::string_view s) {
   return out;
 }
 
-const char* role_name(Role r) {
-  switch (r) {
-    case Role::master: return "master";
-    case Role::zygote: return "zygote";
-    case Role::worker: return "worker";
-  }
-  return "?";
-}
-
 }  // namespace
 
 std::variant<Request, std::string> parse(std::string_view line) {
@@ -78,7 +69,7 @@ nlohmann::json to_json(const StatusSnapshot& s) {
   j["failures"] = std::move(failures);
   nlohmann::json procs = nlohmann::json::array();
   for (const ProcessInfo& p : s.processes) {
-    nlohmann::json q{{"role", role_name(p.role)},
+    nlohmann::json q{{"role", to_string(p.role)},
                      {"id", p.id},
                      {"pid", p.pid ? *p.pid : 0},
                      {"version", p.version},

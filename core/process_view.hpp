@@ -13,6 +13,8 @@ namespace zyg {
 
 enum class Role : std::uint8_t { master, zygote, worker };
 
+const char* to_string(Role r);
+
 struct ProcessInfo {
   Role role = Role::worker;
   std::uint64_t id = 0;    // WorkerId or ZygoteId value

@@ -1,6 +1,17 @@
 #include "core/types.hpp"
 
+#include "core/process_view.hpp"
+
 namespace zyg {
+
+const char* to_string(Role r) {
+  switch (r) {
+    case Role::master: return "master";
+    case Role::zygote: return "zygote";
+    case Role::worker: return "worker";
+  }
+  return "?";
+}
 
 const char* to_string(WorkerState s) {
   switch (s) {

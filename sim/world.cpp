@@ -17,15 +17,6 @@ constexpr Nanos kSampleEvery = 250ms;
 constexpr Nanos kServiceStopTimeout = 10s;  // a service manager's stop timeout before SIGKILL
 constexpr Nanos kQuietBound = 150s;         // clients' outstanding requests finish within this
 
-const char* role_name(Role r) {
-  switch (r) {
-    case Role::master: return "master";
-    case Role::zygote: return "zygote";
-    case Role::worker: return "worker";
-  }
-  return "?";
-}
-
 bool lifecycle_event(const Event& e) {
   return !std::holds_alternative<ev::Tick>(e) && !std::holds_alternative<ev::WorkerHeartbeat>(e) &&
          !std::holds_alternative<ev::ZygoteReplied>(e) &&
@@ -256,7 +247,7 @@ void World::apply(const Action& a) {
       ZYG_MARK(p->is_master              ? "fault.crash-master"
                : p->role == Role::zygote ? "fault.kill-zygote"
                                          : "fault.kill-worker");
-      mark_fault(*p, std::string("SIGKILL ") + (p->is_master ? "master" : role_name(p->role)));
+      mark_fault(*p, std::string("SIGKILL ") + (p->is_master ? "master" : to_string(p->role)));
       kernel_.signal_slot(p->slot, os::Signal::kill);
       return;
     }
@@ -265,7 +256,7 @@ void World::apply(const Action& a) {
         Process* p = pick(a.target);
         if (!p || p->stopped) continue;
         ZYG_MARK("fault.pause");
-        mark_fault(*p, "SIGSTOP " + std::string(p->is_master ? "master" : role_name(p->role)) +
+        mark_fault(*p, "SIGSTOP " + std::string(p->is_master ? "master" : to_string(p->role)) +
                            " for " + format_duration(a.duration));
         const Slot s = p->slot;
         kernel_.signal_slot(s, os::Signal::stop);
@@ -482,7 +473,7 @@ std::string World::subject(const Event& e, const StatusSnapshot& before, Pid mas
       for (const ProcessInfo& p : v->processes) {
         if (p.role != who->first || p.id != who->second) continue;
         return (p.pid ? "pid " + std::to_string(*p.pid) : std::string("pid ?")) + " " +
-               role_name(p.role) + " " + p.version;
+               to_string(p.role) + " " + p.version;
       }
     }
   }
