@@ -46,6 +46,15 @@ std::variant<Request, std::string> parse(std::string_view line) {
   return "unknown request '" + printable(verb) + "'; expected status, deploy or scale N";
 }
 
+nlohmann::json to_json(const WorkerCounts& w) {
+  return {{"starting", w.starting},
+          {"ready", w.ready},
+          {"busy", w.busy},
+          {"draining", w.draining},
+          {"exited", w.exited_unreaped},
+          {"total", w.total()}};
+}
+
 nlohmann::json to_json(const StatusSnapshot& s) {
   nlohmann::json j;
   j["budget"] = s.budget;
@@ -56,12 +65,7 @@ nlohmann::json to_json(const StatusSnapshot& s) {
   j["fallback"] = s.fallback;
   j["shutting_down"] = s.shutting_down;
   j["zygotes"] = s.zygotes;
-  j["workers"] = {{"starting", s.workers.starting},
-                  {"ready", s.workers.ready},
-                  {"busy", s.workers.busy},
-                  {"draining", s.workers.draining},
-                  {"exited", s.workers.exited_unreaped},
-                  {"total", s.workers.total()}};
+  j["workers"] = to_json(s.workers);
   nlohmann::json failures = nlohmann::json::array();
   for (const Failure& f : s.failures) {
     failures.push_back({{"version", f.version}, {"reason", f.reason}, {"serial", f.serial}});

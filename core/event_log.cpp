@@ -150,11 +150,7 @@ std::string step_line(Nanos now, const Event& e, const Commands& commands,
     j["commands"] = std::move(cmds);
     j["serving"] = view.serving;
     j["loading"] = view.loading;
-    j["workers"] = {{"starting", view.workers.starting},
-                    {"ready", view.workers.ready},
-                    {"busy", view.workers.busy},
-                    {"draining", view.workers.draining},
-                    {"exited", view.workers.exited_unreaped}};
+    j["workers"] = control::to_json(view.workers);
   }
   return control::dump_line(j);
 }
