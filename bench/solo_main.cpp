@@ -42,7 +42,32 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench-solo: cannot listen on port %d: errno %d\n", port, listener.error);
     return 2;
   }
+  // Requests reach a worker through a front, as under the master: one is forked here.
+  auto requests = os.socketpair(zyg::os::ChannelKind::seqpacket);
+  auto returns = os.socketpair(zyg::os::ChannelKind::seqpacket);
+  auto channel = os.socketpair(zyg::os::ChannelKind::seqpacket);
+  if (!requests.ok() || !returns.ok() || !channel.ok()) {
+    std::fprintf(stderr, "bench-solo: cannot create the hand-off channels\n");
+    return 2;
+  }
+  zyg::FrontArgs fa;
+  fa.listener = listener.value;
+  fa.channel = channel.value.second;
+  fa.handoff = {requests.value.first, requests.value.second, returns.value.first,
+                returns.value.second};
+  fa.title = "bench-solo";
+  zyg::os::ChildSpec spec;
+  spec.title = "bench-solo: front";
+  spec.role = zyg::Role::front;
+  spec.keep_fds = {fa.listener, fa.channel, fa.handoff.requests_out, fa.handoff.returns_in};
+  spec.parent_death_signal = zyg::os::Signal::kill;
+  spec.main = [fa](zyg::os::Os& fos) { return zyg::run_front(fos, fa); };
+  if (!os.spawn(std::move(spec)).ok()) {
+    std::fprintf(stderr, "bench-solo: cannot start the front\n");
+    return 2;
+  }
   // No master to report to: a report on descriptor -1 fails at once (EBADF) and is dropped.
-  zyg::WorkerArgs wa{zyg::WorkerId{1}, release, listener.value, -1, zyg::WorkerConfig{}};
+  zyg::WorkerArgs wa{zyg::WorkerId{1},       release, fa.handoff.requests_in,
+                     fa.handoff.returns_out, -1,      zyg::WorkerConfig{}};
   return zyg::run_worker(os, wa, *loaded.app);
 }

@@ -84,12 +84,22 @@ void Checker::accepted(Nanos t, ProcId id) {
   counts_.accepts += 1;
   auto it = procs_.find(id);
   if (it == procs_.end()) return;
+  if (it->second.role != Role::front) {
+    fail(t, std::string("routing: a ") + to_string(it->second.role) + " (pid " +
+                std::to_string(it->second.pid) + ") accepted a connection; only the front does");
+  }
+}
+
+void Checker::connection_received(Nanos t, ProcId id) {
+  counts_.handoffs += 1;
+  auto it = procs_.find(id);
+  if (it == procs_.end() || it->second.role == Role::front) return;  // given back
   if (it->second.role != Role::worker) {
-    fail(t, "routing: a non-worker process (pid " + std::to_string(it->second.pid) +
-                ") accepted a connection");
+    fail(t, std::string("routing: a ") + to_string(it->second.role) + " (pid " +
+                std::to_string(it->second.pid) + ") received a connection");
   } else if (it->second.draining) {
     fail(t, "routing: worker pid " + std::to_string(it->second.pid) + " of " + it->second.version +
-                " accepted a connection after it began draining");
+                " took a connection after it began draining");
   }
 }
 
@@ -109,7 +119,7 @@ void Checker::master_view(Nanos t, int generation, const StatusSnapshot& view) {
   for (const ProcessInfo& p : view.processes) {
     if (p.role == Role::worker) {
       workers[p.id] = &p;
-    } else {
+    } else if (p.role == Role::zygote) {
       zygotes[p.id] = &p;
       if (p.state != "stopping" && p.state != "exited-unreaped") ++wanted_zygotes;
     }

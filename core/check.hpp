@@ -7,7 +7,8 @@
 //  - zygotes:   the master never wants more than three zygotes (fallback, serving, loading);
 //  - requests:  every accepted connection's requests get one complete, non-5xx response, unless a
 //               recorded fault explains the loss (counted apart) or the client gave up;
-//  - routing:   a worker never accepts a connection after it began to drain;
+//  - routing:   only the front accepts connections; a worker never takes a connection (a
+//               hand-off) after it began to drain;
 //  - deploy order: no worker of the serving version is stopped for a deploy still loading;
 //  - signals:   a process signals by pid only its own unreaped children (no other pid is safe
 //               from reuse);
@@ -51,6 +52,7 @@ struct Counts {
   int peak_workers = 0;
   int peak_zygotes = 0;
   std::uint64_t accepts = 0;
+  std::uint64_t handoffs = 0;  // connections received from another process
   std::uint64_t signals = 0;
 };
 
@@ -68,6 +70,8 @@ class Checker {
                    const std::string& signal);
   void drain_began(Nanos t, ProcId id);
   void accepted(Nanos t, ProcId id);
+  // A process received a connection's descriptor from another (a hand-off, or one given back).
+  void connection_received(Nanos t, ProcId id);
   void request_finished(Nanos t, Outcome outcome, const std::string& detail);
   // The master's view right after one of its steps; `generation` is that master's incarnation.
   void master_view(Nanos t, int generation, const StatusSnapshot& view);

@@ -59,6 +59,20 @@ struct Status {
   std::uint64_t request = 0;
   StatusSnapshot snapshot;
 };
+// Spawn the front process; `generation` is never reused by this master.
+struct StartFront {
+  std::uint64_t generation = 0;
+};
+// Graceful stop of the front (SIGTERM: the master is its parent): it stops accepting, hands on
+// what is complete, closes the rest and exits.
+struct StopFront {
+  Pid pid = 0;
+};
+// The front is hung or did not stop in time: SIGKILL. Repeated until it is reaped.
+struct KillFront {
+  Pid pid = 0;
+  std::string why;
+};
 // Every process is gone after a shutdown: the master may exit with this code.
 struct Exit {
   int code = 0;
@@ -68,9 +82,10 @@ struct Exit {
 
 namespace zyg {
 
-using Command = std::variant<cmd::StartZygote, cmd::RequestWorker, cmd::StopWorker, cmd::KillWorker,
-                             cmd::StopZygote, cmd::KillZygote, cmd::ListChildren, cmd::Report,
-                             cmd::Status, cmd::Exit>;
+using Command =
+    std::variant<cmd::StartZygote, cmd::RequestWorker, cmd::StopWorker, cmd::KillWorker,
+                 cmd::StopZygote, cmd::KillZygote, cmd::ListChildren, cmd::Report, cmd::Status,
+                 cmd::Exit, cmd::StartFront, cmd::StopFront, cmd::KillFront>;
 
 using Commands = std::vector<Command>;
 

@@ -76,6 +76,20 @@ std::string describe(const Event& e) {
             return std::string(x.graceful ? "shutdown graceful" : "shutdown fast");
           },
           [](const ev::StatusRequested& x) { return "status " + std::to_string(x.request); },
+          [](const ev::FrontSpawned& x) {
+            return "front-spawned " + std::to_string(x.generation) + " pid " +
+                   std::to_string(x.pid);
+          },
+          [](const ev::FrontSpawnFailed& x) {
+            return "front-spawn-failed errno " + std::to_string(x.error);
+          },
+          [](const ev::FrontAlive& x) {
+            return "front-alive " + std::to_string(x.connections) + " connections, " +
+                   std::to_string(x.waiting) + " waiting, " + std::to_string(x.handoffs) +
+                   " hand-offs";
+          },
+          [](const ev::FrontNotice& x) { return "front-notice " + x.text; },
+          [](const ev::FrontExited& x) { return "front-exited " + to_string(x.status); },
       },
       e);
 }
@@ -100,6 +114,9 @@ std::string describe(const Command& c) {
 
           [](const cmd::Status& x) { return "status " + std::to_string(x.request); },
           [](const cmd::Exit& x) { return "exit " + std::to_string(x.code); },
+          [](const cmd::StartFront& x) { return "start-front " + std::to_string(x.generation); },
+          [](const cmd::StopFront&) { return std::string("stop-front"); },
+          [](const cmd::KillFront& x) { return "kill-front (" + x.why + ")"; },
       },
       c);
 }

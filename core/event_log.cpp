@@ -65,6 +65,11 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ScaleTo, workers)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ScaleBy, delta)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Shutdown, graceful)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StatusRequested, request)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FrontSpawned, generation, pid)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FrontSpawnFailed, generation, error)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FrontAlive, connections, waiting, handoffs)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FrontNotice, text)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FrontExited, generation, status)
 }  // namespace ev
 
 namespace event_log {
@@ -86,7 +91,10 @@ constexpr std::array<const char*, std::variant_size_v<Event>> kTypes{
     "worker-exited",   "unknown-child-reaped",
     "children-listed", "tick",
     "scale-to",        "scale-by",
-    "shutdown",        "status"};
+    "shutdown",        "status",
+    "front-spawned",   "front-spawn-failed",
+    "front-alive",     "front-notice",
+    "front-exited"};
 
 template <std::size_t I = 0>
 std::optional<Event> from_index(std::size_t index, const json& j) {

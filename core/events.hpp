@@ -1,6 +1,7 @@
 // What the supervisor is told. The OS layer turns everything it observes into one of these.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <variant>
@@ -113,6 +114,32 @@ struct StatusRequested {
   std::uint64_t request = 0;
 };
 
+// The front process (which holds connections and hands requests to workers) exists.
+struct FrontSpawned {
+  std::uint64_t generation = 0;
+  Pid pid = 0;
+};
+// The master could not create the front process.
+struct FrontSpawnFailed {
+  std::uint64_t generation = 0;
+  int error = 0;  // errno
+};
+// The front's heartbeat, with what it holds.
+struct FrontAlive {
+  std::uint64_t connections = 0;  // held: idle, arriving, or waiting for a worker
+  std::uint64_t waiting = 0;      // complete requests no worker has taken yet
+  std::uint64_t handoffs = 0;     // requests handed to workers so far
+};
+// Something the front wants an operator to know (a limit reached, a failed hand-off).
+struct FrontNotice {
+  std::string text;
+};
+// The front process was reaped by the master.
+struct FrontExited {
+  std::uint64_t generation = 0;
+  ExitStatus status;
+};
+
 }  // namespace zyg::ev
 
 namespace zyg {
@@ -123,7 +150,8 @@ using Event =
                  ev::ZygoteExited, ev::WorkerSpawned, ev::SpawnFailed, ev::WorkerReady,
                  ev::WorkerBusy, ev::WorkerIdle, ev::WorkerHeartbeat, ev::WorkerExiting,
                  ev::WorkerExited, ev::UnknownChildReaped, ev::ChildrenListed, ev::Tick,
-                 ev::ScaleTo, ev::ScaleBy, ev::Shutdown, ev::StatusRequested>;
+                 ev::ScaleTo, ev::ScaleBy, ev::Shutdown, ev::StatusRequested, ev::FrontSpawned,
+                 ev::FrontSpawnFailed, ev::FrontAlive, ev::FrontNotice, ev::FrontExited>;
 
 std::string describe(const Event& e);
 

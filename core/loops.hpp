@@ -24,7 +24,6 @@ struct WorkerConfig {
   Nanos request_read_timeout = 30s;  // a started request must arrive completely within this (408)
   Nanos write_timeout = 30s;         // a response must be taken by the client within this
   Nanos heartbeat_interval = 1s;     // how often an idle worker tells the master it is alive
-  std::size_t max_connections = 64;  // open connections per worker, keep-alive included
   // Integrity limits: reaching one, the worker drains and exits to be replaced. 0: no limit.
   std::uint64_t max_requests = 0;
   std::uint64_t rss_bytes_max = 0;
@@ -51,12 +50,13 @@ struct MasterConfig {
   std::string app_path;               // -b APP_DIR: resolved to a release directory = the version
   std::vector<std::string> app_args;  // passed to the app's init
   os::Endpoint endpoint;
-  int backlog = 0;                 // 0: proportional to the budget
-  os::Fd inherited_listener = -1;  // a listening socket handed to us (socket activation)
-  Nanos tick_interval = 100ms;     // how often deadlines are checked
-  std::string state_path;          // remembers the last proven version across restarts
-  std::string control_path;        // the control socket (core/control.hpp); empty: none
-  bool huge_pages = false;         // zygotes move the loaded app's memory to huge pages
+  int backlog = 0;                      // 0: proportional to the budget
+  os::Fd inherited_listener = -1;       // a listening socket handed to us (socket activation)
+  Nanos tick_interval = 100ms;          // how often deadlines are checked
+  std::string state_path;               // remembers the last proven version across restarts
+  std::string control_path;             // the control socket (core/control.hpp); empty: none
+  bool huge_pages = false;              // zygotes move the loaded app's memory to huge pages
+  std::size_t max_connections = 10000;  // connections the front holds at once
 
   std::string title = "zygote";  // process titles: "<title>: worker [<version>]"
 };
@@ -65,13 +65,38 @@ struct MasterConfig {
 int run_master(os::Os& os, const MasterConfig& config, AppLoader& loader,
                MasterObserver* observer = nullptr);
 
+// The descriptors through which requests reach workers (core/handoff.hpp). The master makes both
+// pairs and keeps every end open for its whole life, so what is in flight survives any process.
+struct HandoffChannels {
+  os::Fd requests_out = -1;  // front -> workers: a connection with a complete request
+  os::Fd requests_in = -1;   // every idle worker reads this end
+  os::Fd returns_out = -1;   // every worker writes connections back here
+  os::Fd returns_in = -1;    // the front reads them
+};
+
+// The front: owns every connection that is idle or still arriving, and hands complete requests
+// to idle workers. It runs no app code and is never part of a deploy.
+struct FrontArgs {
+  std::uint64_t generation = 0;  // the master's serial for this front: connection names begin
+                                 // with it, so two fronts' names never meet
+  os::Fd listener = -1;
+  os::Fd channel = -1;  // seqpacket to the master: heartbeats and notices
+  HandoffChannels handoff;
+  WorkerConfig http;                    // limits and timeouts of a request on its way in
+  std::size_t max_connections = 10000;  // held at once; beyond it, new ones wait in the backlog
+  std::string title;
+};
+
+int run_front(os::Os& os, const FrontArgs& args);
+
 struct ZygoteArgs {
   ZygoteId id;
   Version version;
   std::vector<std::string> app_args;
-  os::Fd channel = -1;   // seqpacket to the master
-  os::Fd listener = -1;  // inherited by workers
-  os::Fd report = -1;    // datagram to the master, inherited by workers
+  os::Fd channel = -1;      // seqpacket to the master
+  os::Fd requests_in = -1;  // hand-offs from the front, inherited by workers
+  os::Fd returns_out = -1;  // connections back to the front, inherited by workers
+  os::Fd report = -1;       // datagram to the master, inherited by workers
   WorkerConfig worker;
   std::string title;
   bool huge_pages = false;  // after loading, move the app's memory to transparent huge pages
@@ -82,7 +107,8 @@ int run_zygote(os::Os& os, const ZygoteArgs& args, AppLoader& loader);
 struct WorkerArgs {
   WorkerId id;
   Version version;
-  os::Fd listener = -1;
+  os::Fd requests_in = -1;
+  os::Fd returns_out = -1;
   os::Fd report = -1;
   WorkerConfig config;
 };

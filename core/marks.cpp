@@ -50,9 +50,14 @@ const std::vector<std::string>& catalogue() {
       // worker loop
       "worker.drain",
       "worker.retire",
-      "worker.parse-error",
-      "worker.read-timeout",
-      "worker.keepalive-close",
+      "worker.handoff",
+      "worker.pipelined",
+      // front loop
+      "front.stop",
+      "front.at-limit",
+      "front.parse-error",
+      "front.read-timeout",
+      "front.keepalive-close",
 
       "worker.report-wait",
       // simulated faults and kernel behaviour

@@ -28,7 +28,7 @@ class Master {
                                  os::Signal::quit, os::Signal::ttin, os::Signal::ttou,
                                  os::Signal::child};
     os_.catch_signals(caught);
-    if (!open_listener() || !open_report_channel() || !open_control()) {
+    if (!open_listener() || !open_report_channel() || !open_handoff_channels() || !open_control()) {
       return exit_code::config_error;
     }
     std::optional<Version> version = resolve_version();
@@ -41,6 +41,7 @@ class Master {
       wait();
       handle_signals();
       read_zygotes();
+      read_front();
       read_reports();
       serve_control();
       reap_children();
@@ -56,6 +57,12 @@ class Master {
   }
 
  private:
+  struct FrontLink {
+    Pid pid = 0;  // 0: none exists
+    os::Fd channel = -1;
+    std::uint64_t generation = 0;
+  };
+
   struct ZygoteLink {
     Pid pid = 0;
     os::Fd channel = -1;
@@ -231,6 +238,21 @@ class Master {
     }
   }
 
+  // Both hand-off pairs live as long as the master: a front or worker that dies never takes
+  // with it what is queued in them.
+  bool open_handoff_channels() {
+    auto requests = os_.socketpair(os::ChannelKind::seqpacket);
+    auto returns = os_.socketpair(os::ChannelKind::seqpacket);
+    if (!requests.ok() || !returns.ok()) {
+      error("cannot create the hand-off channels: errno " +
+            std::to_string(requests.ok() ? returns.error : requests.error));
+      return false;
+    }
+    handoff_ = {requests.value.first, requests.value.second, returns.value.first,
+                returns.value.second};
+    return true;
+  }
+
   bool open_report_channel() {
     auto r = os_.socketpair(os::ChannelKind::datagram);
     if (!r.ok()) {
@@ -283,6 +305,7 @@ class Master {
     for (const auto& [id, c] : control_) {
       if (c.fd >= 0) fds_.push_back({c.fd, c.answered ? os::ev::out : os::ev::in, 0});
     }
+    if (front_.channel >= 0) fds_.push_back({front_.channel, os::ev::in, 0});
     os_.poll(fds_, std::max(Nanos{0}, next_tick_ - os_.now()));
   }
 
@@ -354,6 +377,26 @@ class Master {
     }
   }
 
+  void read_front() {
+    for (int i = 0; i < 256 && front_.channel >= 0; ++i) {
+      std::byte buf[sizeof(proto::Message)];
+      auto r = os_.recv_message(front_.channel, buf, nullptr);
+      if (r.error == os::err::again || r.error == os::err::intr) return;
+      if (!r.ok() || r.value == 0) {  // the front is gone; its exit arrives by reaping
+        (void)os_.close(front_.channel);
+        front_.channel = -1;
+        return;
+      }
+      auto m = proto::parse({buf, r.value});
+      if (!m) continue;
+      if (m->kind == proto::Kind::front_alive) {
+        feed(ev::FrontAlive{m->value, m->reserved, m->id});
+      } else if (m->kind == proto::Kind::front_notice) {
+        feed(ev::FrontNotice{std::string(m->text_view())});
+      }
+    }
+  }
+
   void read_reports() {
     for (int i = 0; i < 4096; ++i) {  // bounded: the loop must come back to signals and time
       std::byte buf[sizeof(proto::Message)];
@@ -394,7 +437,13 @@ class Master {
   }
 
   void on_reaped(const os::Reaped& x) {
-    if (auto it = zygote_pids_.find(x.pid); it != zygote_pids_.end()) {
+    if (front_.pid != 0 && x.pid == front_.pid) {
+      read_front();  // what it said before dying comes before its death
+      if (front_.channel >= 0) (void)os_.close(front_.channel);
+      front_.channel = -1;
+      front_.pid = 0;
+      feed(ev::FrontExited{front_.generation, x.status});
+    } else if (auto it = zygote_pids_.find(x.pid); it != zygote_pids_.end()) {
       const ZygoteId zid = it->second;
       zygote_pids_.erase(it);
       read_zygote(zid);  // what it said before dying comes before its death
@@ -452,10 +501,18 @@ class Master {
     spec.role = Role::zygote;
     spec.version = c.version;
     spec.serial = c.zygote.value;
-    spec.keep_fds = {listener_, report_send_, theirs};
+    spec.keep_fds = {report_send_, theirs, handoff_.requests_in, handoff_.returns_out};
     spec.parent_death_signal = os::Signal::kill;  // a zygote holds no requests
-    ZygoteArgs za{c.zygote,     c.version,   cfg_.app_args, theirs,         listener_,
-                  report_send_, cfg_.worker, cfg_.title,    cfg_.huge_pages};
+    ZygoteArgs za{c.zygote,
+                  c.version,
+                  cfg_.app_args,
+                  theirs,
+                  handoff_.requests_in,
+                  handoff_.returns_out,
+                  report_send_,
+                  cfg_.worker,
+                  cfg_.title,
+                  cfg_.huge_pages};
 
     AppLoader* loader = &loader_;
     spec.main = [za, loader](os::Os& zos) { return run_zygote(zos, za, *loader); };
@@ -469,6 +526,48 @@ class Master {
     zygotes_[c.zygote] = ZygoteLink{pid.value, mine, {}};
     zygote_pids_[pid.value] = c.zygote;
     pending_.push_back(ev::ZygoteSpawned{c.zygote, pid.value});
+  }
+
+  void run(const cmd::StartFront& c) {
+    auto pair = os_.socketpair(os::ChannelKind::seqpacket);
+    if (!pair.ok()) {
+      pending_.push_back(ev::FrontSpawnFailed{c.generation, pair.error});
+      return;
+    }
+    const auto [mine, theirs] = pair.value;
+    os::ChildSpec spec;
+    spec.title = cfg_.title + ": front";
+    spec.role = Role::front;
+    spec.serial = c.generation;
+    spec.keep_fds = {listener_, theirs, handoff_.requests_out, handoff_.returns_in};
+    // Its connections die with the server; the listening socket stays with us meanwhile.
+    spec.parent_death_signal = os::Signal::kill;
+    FrontArgs fa;
+    fa.generation = c.generation;
+    fa.listener = listener_;
+    fa.channel = theirs;
+    fa.handoff = handoff_;
+    fa.http = cfg_.worker;
+    fa.max_connections = cfg_.max_connections;
+    fa.title = cfg_.title;
+    spec.main = [fa](os::Os& fos) { return run_front(fos, fa); };
+    auto pid = os_.spawn(std::move(spec));
+    (void)os_.close(theirs);
+    if (!pid.ok()) {
+      (void)os_.close(mine);
+      pending_.push_back(ev::FrontSpawnFailed{c.generation, pid.error});
+      return;
+    }
+    front_ = FrontLink{pid.value, mine, c.generation};
+    pending_.push_back(ev::FrontSpawned{c.generation, pid.value});
+  }
+
+  // The master is the front's parent: its pid cannot have been reused while it is unreaped.
+  void run(const cmd::StopFront& c) {
+    if (c.pid == front_.pid) (void)os_.kill(c.pid, os::Signal::term);
+  }
+  void run(const cmd::KillFront& c) {
+    if (c.pid == front_.pid) (void)os_.kill(c.pid, os::Signal::kill);
   }
 
   void run(const cmd::RequestWorker& c) {
@@ -565,6 +664,8 @@ class Master {
   os::Fd listener_ = -1;
   os::Fd report_recv_ = -1;
   os::Fd report_send_ = -1;
+  HandoffChannels handoff_;
+  FrontLink front_;
   os::Fd control_listener_ = -1;
   std::map<std::uint64_t, ControlClient> control_;
   std::uint64_t next_control_ = 1;

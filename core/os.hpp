@@ -182,6 +182,30 @@ class Os {
   // where it can (now, not eventually). Returns the bytes so backed afterwards; 0 where the
   // kernel has no huge pages to give.
   virtual std::uint64_t use_huge_pages() = 0;
+
+  // Interest sets (epoll(7)), for a process that waits on thousands of descriptors: each is
+  // registered once and then waited on together, level-triggered. Closing a descriptor removes
+  // it from every poller of this process (the real layer deregisters it first: epoll keys its
+  // registrations by open file, which a descriptor passed to another process keeps open).
+  virtual Result<Fd> poller_create() = 0;
+  // Adds `fd` or changes its events (ev::in, ev::out; errors and hangups are always reported).
+  virtual int poller_watch(Fd poller, Fd fd, short events) = 0;
+  virtual int poller_forget(Fd poller, Fd fd) = 0;
+  // Waits like poll() and fills `ready` (at most its size) with the descriptors that are ready
+  // and their revents; returns how many. EINTR while a caught signal is pending and untaken.
+  virtual Result<int> poller_wait(Fd poller, std::span<PollFd> ready,
+                                  std::optional<Nanos> timeout) = 0;
+
+  // A read-only file that holds `contents`, read from its start (memfd): how more bytes than a
+  // message can carry travel with a descriptor.
+  virtual Result<Fd> memory_file(std::span<const std::byte> contents) = 0;
+
+  // Bytes this socket has sent that its peer has not read yet (SIOCOUTQ): a sender can tell
+  // when every message it sent has been taken.
+  virtual Result<std::size_t> unread_bytes(Fd fd) = 0;
+
+  // Raises this process's descriptor limit to its hard limit; returns the new limit.
+  virtual Result<std::uint64_t> raise_descriptor_limit() = 0;
 };
 
 }  // namespace zyg::os

@@ -11,7 +11,7 @@
 
 namespace zyg {
 
-enum class Role : std::uint8_t { master, zygote, worker };
+enum class Role : std::uint8_t { master, zygote, worker, front };
 
 const char* to_string(Role r);
 
@@ -43,6 +43,18 @@ struct Failure {
   std::uint64_t serial = 0;  // 1, 2, ...: the how-manieth failure of this master
 };
 
+// The front process: holds every idle or arriving connection, hands requests to workers.
+struct FrontView {
+  std::uint64_t generation = 0;  // 0: none started yet
+  std::optional<Pid> pid;        // the process that exists (nullopt: none right now)
+  bool stopping = false;
+  bool kill_sent = false;
+  std::uint64_t connections = 0;  // from its last heartbeat
+  std::uint64_t waiting = 0;
+  std::uint64_t handoffs = 0;
+  int restarts = 0;  // times it died (or could not start) and was started again
+};
+
 struct StatusSnapshot {
   int budget = 0;    // W: worker slots
   int desired = 0;   // workers wanted (<= budget)
@@ -55,7 +67,8 @@ struct StatusSnapshot {
   int zygotes = 0;
   std::vector<std::string> failed_versions;  // versions that failed to load or were rolled back
   std::vector<Failure> failures;             // the most recent failures, oldest first (bounded)
-  std::vector<ProcessInfo> processes;
+  std::vector<ProcessInfo> processes;        // zygotes and workers
+  FrontView front;
 };
 
 }  // namespace zyg

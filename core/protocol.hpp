@@ -6,6 +6,7 @@
 //   zygote -> master (same pair):                       loaded, load_failed, spawned,
 //                                                       spawn_failed, worker_exited
 //   worker -> master (one datagram pair for all):       ready, busy, idle, heartbeat, exiting
+//   front -> master (seqpacket, one pair per front):    front_alive, front_notice
 #pragma once
 
 #include <array>
@@ -43,6 +44,10 @@ enum class Kind : std::uint16_t {
   idle = 42,       // done; `value` requests served so far
   heartbeat = 43,  // still alive and responsive
   exiting = 44,    // about to exit; `flag` 1 when retiring at its own limit
+  // front -> master
+  front_alive = 60,   // every heartbeat interval: `value` connections held, `id` hand-offs so
+                      // far, `reserved` requests waiting for a worker
+  front_notice = 61,  // text: something the operator should know (limits reached, failures)
 };
 
 // Laid out without padding, so every byte sent is initialised.

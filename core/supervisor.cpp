@@ -34,6 +34,7 @@ void Supervisor::on(const ev::Start& e) {
   started_ = true;
   report("start", "serving " + e.version + " with a budget of " + std::to_string(config_.budget) +
                       " worker slots");
+  start_front();
   target_ = start_zygote(e.version);
   proven_ = true;  // nothing to roll back to
   if (e.last_good && *e.last_good != e.version) last_good_ = e.last_good;
@@ -364,6 +365,13 @@ void Supervisor::on(const ev::Shutdown& e) {
     stop_zygote(zygote(*pending_));
     pending_.reset();
   }
+  if (e.graceful && front_.exists) {
+    // Workers drain once the front is gone (handle_shutdown_progress), so that every request it
+    // has handed on, or still hands on while it stops, finds a worker.
+    stop_front();
+    return;
+  }
+  if (!e.graceful && front_.exists && !front_.last_kill) kill_front("fast stop");
   for (auto& [id, w] : workers_) {
     if (live(w)) stop_worker(w, StopReason::shutdown);
     if (!e.graceful && w.state != WorkerState::exited_unreaped && !w.last_kill) {

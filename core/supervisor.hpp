@@ -38,6 +38,8 @@ class Supervisor {
   int workers_in_budget() const { return static_cast<int>(workers_.size()); }
   const SupervisorConfig& config() const { return config_; }
   bool finished() const { return exited_; }
+  // The front process's pid, when one exists and it is known.
+  std::optional<Pid> front_pid() const { return front_.exists ? front_.pid : std::nullopt; }
   // The version serving and proven (loaded, and past probation or with nothing to roll back to):
   // what a restarted master should fall back to.
   std::optional<Version> proven_version() const;
@@ -91,6 +93,21 @@ class Supervisor {
     Nanos awaiting_since{0};
     Nanos next_spawn_at{0};  // backoff
   };
+  // The front process. It is not counted in the budget and no deploy touches it.
+  struct Front {
+    std::uint64_t generation = 0;  // of the process that exists, or last existed
+    bool exists = false;           // asked for and not reaped (or known not to have started)
+    std::optional<Pid> pid;
+    Nanos started{0};
+    Nanos last_heard{0};
+    std::optional<Nanos> stop_sent;
+    std::optional<Nanos> last_kill;
+    std::string kill_why;
+    int quick_deaths = 0;  // deaths in a row, each within probation of its start
+    int restarts = 0;
+    std::optional<Nanos> restart_at;
+    ev::FrontAlive stats;
+  };
   struct ScheduledRestart {
     Version version;
     Nanos at{0};
@@ -122,6 +139,11 @@ class Supervisor {
   void on(const ev::ScaleBy& e);
   void on(const ev::Shutdown& e);
   void on(const ev::StatusRequested& e);
+  void on(const ev::FrontSpawned& e);
+  void on(const ev::FrontSpawnFailed& e);
+  void on(const ev::FrontAlive& e);
+  void on(const ev::FrontNotice& e);
+  void on(const ev::FrontExited& e);
 
   // Policies.
   void reconcile();
@@ -136,6 +158,9 @@ class Supervisor {
   void record_worker_failure(Zygote& z, const Worker& w, const std::string& what);
   void zygote_load_failed(Zygote& z, const std::string& reason);
   void zygote_crashed(const Zygote& z, ExitStatus status);
+  void keep_front();
+  void check_front_deadlines();
+  void front_gone(const std::string& what);
 
   // Actions.
   ZygoteId start_zygote(const Version& v);
@@ -144,6 +169,9 @@ class Supervisor {
   void kill_worker(Worker& w, const std::string& why);
   void stop_zygote(Zygote& z);
   void expect_reply(ZygoteId z);
+  void start_front();
+  void stop_front();
+  void kill_front(const std::string& why);
   void report(std::string what, std::string detail);
 
   // Queries.
@@ -189,6 +217,7 @@ class Supervisor {
   int exit_code_ = 0;
   std::uint64_t kills_ = 0;
   bool children_asked_ = false;  // a ListChildren is outstanding
+  Front front_;
 
   std::vector<Version> failed_versions_;
   std::vector<Failure> failures_;  // the last kFailuresKept, oldest first

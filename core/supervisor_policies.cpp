@@ -19,6 +19,7 @@ void Supervisor::reconcile() {
     handle_shutdown_progress();
     return;
   }
+  keep_front();
   if (restart_ && now_ >= restart_->at && !target_) {
     ScheduledRestart r = *restart_;
     restart_.reset();
@@ -107,6 +108,13 @@ void Supervisor::scale_down_surplus() {
 }
 
 void Supervisor::handle_shutdown_progress() {
+  if (front_.exists) {
+    stop_front();  // once: a first load that failed ends the server here too
+    return;
+  }
+  for (auto& [id, w] : workers_) {
+    if (live(w)) stop_worker(w, StopReason::shutdown);
+  }
   if (!workers_.empty()) return;
   bool any_zygote = false;
   for (auto& [id, z] : zygotes_) {
@@ -120,6 +128,7 @@ void Supervisor::handle_shutdown_progress() {
 }
 
 void Supervisor::check_deadlines() {
+  check_front_deadlines();
   for (auto it = workers_.begin(); it != workers_.end();) {
     Worker& w = it->second;
     if (w.orphaned && !w.pid && now_ - w.since >= config_.lost_worker_timeout) {
@@ -194,6 +203,8 @@ void Supervisor::forgive_stall(Nanos gap) {
     z.since += gap;
     z.awaiting_since += gap;
   }
+  front_.last_heard += gap;
+  if (front_.stop_sent) *front_.stop_sent += gap;
 }
 
 void Supervisor::check_probation() {
@@ -299,6 +310,7 @@ void Supervisor::zygote_load_failed(Zygote& z, const std::string& reason) {
     report("no-version", "the first version failed to load; stopping");
     exit_code_ = exit_code::load_failed;
     shutting_down_ = true;
+    kill_front("no version to serve");  // no worker will ever take what it holds
   }
 }
 

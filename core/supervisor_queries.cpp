@@ -121,7 +121,7 @@ bool Supervisor::knows_pid(Pid pid) const {
   for (const auto& [id, z] : zygotes_) {
     if (z.pid == pid) return true;
   }
-  return false;
+  return front_.exists && front_.pid == pid;
 }
 
 StatusSnapshot Supervisor::snapshot() const {
@@ -136,6 +136,14 @@ StatusSnapshot Supervisor::snapshot() const {
   s.zygotes = static_cast<int>(zygotes_.size());
   s.failed_versions = failed_versions_;
   s.failures = failures_;
+  s.front.generation = front_.generation;
+  if (front_.exists) s.front.pid = front_.pid;
+  s.front.stopping = front_.exists && front_.stop_sent.has_value();
+  s.front.kill_sent = front_.exists && front_.last_kill.has_value();
+  s.front.connections = front_.stats.connections;
+  s.front.waiting = front_.stats.waiting;
+  s.front.handoffs = front_.stats.handoffs;
+  s.front.restarts = front_.restarts;
   for (const auto& [id, z] : zygotes_) {
     ProcessInfo p;
     p.role = Role::zygote;

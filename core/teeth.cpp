@@ -9,7 +9,7 @@ const std::vector<std::pair<Bug, std::string>>& all() {
       {Bug::drain_before_load, "drain_before_load"},
       {Bug::forget_crashed, "forget_crashed"},
       {Bug::stale_pid_signal, "stale_pid_signal"},
-      {Bug::shutdown_listener, "shutdown_listener"},
+      {Bug::shutdown_handoff, "shutdown_handoff"},
       {Bug::drop_keepalive, "drop_keepalive"},
   };
   return bugs;

@@ -16,8 +16,8 @@ enum class Bug : std::uint8_t {
   drain_before_load,    // a deploy stops the serving workers before the new zygote has loaded
   forget_crashed,       // a crashed worker is never noticed, so never replaced
   stale_pid_signal,     // the master signals workers by pid, though it is not their parent
-  shutdown_listener,    // a draining worker shuts the shared listening socket down
-  drop_keepalive,       // a draining worker closes connections whose request it has read
+  shutdown_handoff,     // a draining worker shuts the shared hand-off socket down
+  drop_keepalive,       // a draining worker closes its connection on a request it has read
 };
 
 const std::vector<std::pair<Bug, std::string>>& all();

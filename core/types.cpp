@@ -9,6 +9,7 @@ const char* to_string(Role r) {
     case Role::master: return "master";
     case Role::zygote: return "zygote";
     case Role::worker: return "worker";
+    case Role::front: return "front";
   }
   return "?";
 }

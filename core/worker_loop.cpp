@@ -1,12 +1,15 @@
-// The worker: accepts from the shared listening socket, serves one request at a time with the app
-// its zygote loaded, and tells the master when it is ready, busy, idle and alive. SIGTERM means
-// drain: accept nothing more, finish the request in flight, answer the next request on each
-// keep-alive connection with "Connection: close", close idle connections after the normal idle
-// timeout, then exit.
+// The worker: takes a connection with a complete request from the front (core/handoff.hpp),
+// serves it with the app its zygote loaded, writes the response itself, and gives the connection
+// back. It holds a connection only while it serves a request on it. A request that is already
+// there after the response (pipelined) is served at once only if no hand-off is waiting: a
+// worker never makes a request wait while it serves another connection's.
+//
+// It tells the master when it is ready, busy, idle and alive. SIGTERM means drain: take no more
+// hand-offs, finish the request in hand, give its connection back, then exit.
 #include <algorithm>
-#include <map>
 #include <string>
 
+#include "core/handoff.hpp"
 #include "core/loops.hpp"
 #include "core/marks.hpp"
 #include "core/protocol.hpp"
@@ -16,9 +19,8 @@ namespace zyg {
 namespace {
 
 constexpr std::size_t kReadChunk = 16 * 1024;
-constexpr std::size_t kReadPerRound = 64 * 1024;    // fairness between connections
-constexpr std::size_t kPipelineOutMax = 64 * 1024;  // stop answering pipelined requests above this
-constexpr Nanos kReportRetry = 1s;                  // how long an important report may wait
+constexpr Nanos kReportRetry = 1s;  // how long an important report may wait
+constexpr Nanos kReturnRetry = 1s;  // how long a connection may wait to go back to the front
 
 class Worker {
  public:
@@ -26,9 +28,9 @@ class Worker {
 
   int run() {
     const os::Signal caught[] = {os::Signal::term};
-    os_.catch_signals(caught);
-    os_.ignore_signal(os::Signal::interrupt);  // a terminal's ^C is the master's to handle
-    os_.ignore_signal(os::Signal::hup);
+    if (os_.catch_signals(caught) != 0) return exit_code::config_error;
+    (void)os_.ignore_signal(os::Signal::interrupt);  // a terminal's ^C is the master's to handle
+    (void)os_.ignore_signal(os::Signal::hup);
     // Introduce ourselves before the app's init, which may hang: the master then knows our pid
     // even if our zygote dies before it could report it.
     report(proto::make(proto::Kind::hello, args_.id.value, os_.getpid()), true);
@@ -37,35 +39,25 @@ class Worker {
     last_heartbeat_ = os_.now();
     for (;;) {
       take_signals();
-      if (draining_ && conns_.empty()) {
+      if (draining_) {
         report(proto::make(proto::Kind::exiting, args_.id.value, os_.getpid(), served_,
                            retiring_ ? 1 : 0),
                true);
         return retiring_ ? exit_code::retired : exit_code::clean;
       }
-      wait();
-      const Nanos now = os_.now();
-      if (!draining_) accept_one(now);
-      service_connections(now);
-      expire(now);
-      if (busy_) {
-        busy_ = false;
-        report(proto::make(proto::Kind::idle, args_.id.value, os_.getpid(), served_), true);
-      }
+      if (wait_for_handoff()) take_handoff();
       heartbeat(os_.now());
     }
   }
 
  private:
+  // The connection in hand: the front's name for it, and what was read from it.
   struct Conn {
+    os::Fd fd = -1;
+    std::uint64_t id = 0;
+    std::uint64_t requests = 0;
+    bool closing = false;  // the front asked for "Connection: close"
     http::Connection http;
-    std::string out;
-    Nanos last_activity{0};
-    Nanos request_started{0};
-    Nanos write_started{0};
-    bool was_mid_request = false;
-    bool close_when_flushed = false;
-    bool eof = false;
   };
 
   // Every wait collects pending signals: a caught signal left pending makes poll return at once.
@@ -79,182 +71,172 @@ class Worker {
     if (draining_) return;
     ZYG_MARK("worker.drain");
     draining_ = true;
-    if (ZYG_BUG(shutdown_listener)) os_.shutdown(args_.listener, os::ShutdownHow::read);
+    if (ZYG_BUG(shutdown_handoff)) (void)os_.shutdown(args_.requests_in, os::ShutdownHow::read);
   }
 
-  void wait() {
-    fds_.clear();
-    const bool accepting = !draining_ && conns_.size() < args_.config.max_connections;
-    if (accepting) fds_.push_back({args_.listener, os::ev::in, 0});
-    for (auto& [fd, c] : conns_) {
-      short events = 0;
-      if (!c.close_when_flushed && !c.eof && c.http.wants_input()) events |= os::ev::in;
-      if (!c.out.empty()) events |= os::ev::out;
-      fds_.push_back({fd, events, 0});
+  bool wait_for_handoff() {
+    os::PollFd fds[] = {{args_.requests_in, os::ev::in, 0}};
+    const Nanos next = last_heartbeat_ + args_.config.heartbeat_interval;
+    auto r = os_.poll(fds, std::max(Nanos{0}, next - os_.now()));
+    if (!r.ok() || r.value == 0) return false;
+    take_signals();
+    return !draining_;
+  }
+
+  // Another hand-off is queued that no worker has taken yet.
+  bool handoff_waiting() {
+    os::PollFd fds[] = {{args_.requests_in, os::ev::in, 0}};
+    auto r = os_.poll(fds, Nanos{0});
+    return r.ok() && r.value > 0 && (fds[0].revents & os::ev::in) != 0;
+  }
+
+  void take_handoff() {
+    int error = 0;
+    auto r = handoff::receive(os_, args_.requests_in, backlog_cap(), &error);
+    if (!r && error != os::err::again && error != os::err::intr) {
+      begin_drain();  // every writer is gone (the master died): nothing more will come
+      return;
     }
-    os_.poll(fds_, std::max(Nanos{0}, next_deadline() - os_.now()));
-  }
-
-  Nanos next_deadline() const {
-    const WorkerConfig& cfg = args_.config;
-    Nanos next = last_heartbeat_ + cfg.heartbeat_interval;
-    for (const auto& [fd, c] : conns_) {
-      if (!c.out.empty()) next = std::min(next, c.write_started + cfg.write_timeout);
-      if (c.http.mid_request()) next = std::min(next, c.request_started + cfg.request_read_timeout);
-      if (c.http.idle() && c.out.empty())
-        next = std::min(next, c.last_activity + cfg.keepalive_timeout);
+    if (!r || r->conn < 0) return;  // another worker took it, or it was malformed
+    if (r->header.kind != handoff::Kind::request) {
+      (void)os_.close(r->conn);
+      return;
     }
-    return next;
-  }
-
-  bool ready(os::Fd fd, short what) const {
-    for (const os::PollFd& p : fds_) {
-      if (p.fd == fd) return (p.revents & (what | os::ev::hangup | os::ev::error)) != 0;
+    ZYG_MARK("worker.handoff");
+    Conn c{r->conn, r->header.conn, r->header.requests, (r->header.flags & handoff::closing) != 0,
+           http::Connection(args_.config.http)};
+    c.http.feed(r->bytes);
+    serve_connection(c);
+    if (busy_) {
+      busy_ = false;
+      report(proto::make(proto::Kind::idle, args_.id.value, os_.getpid(), served_), true);
     }
-    return false;
   }
 
-  void accept_one(Nanos now) {
-    if (!ready(args_.listener, os::ev::in)) return;
-    // One connection per round: the others stay queued for idle workers.
-    auto r = os_.accept(args_.listener);
-    if (!r.ok()) return;  // EAGAIN: another worker took it
-    Conn c{http::Connection(args_.config.http), {}, now, now, now, false, false, false};
-    conns_.emplace(r.value, std::move(c));
+  std::size_t backlog_cap() const {
+    const http::Limits& l = args_.config.http;
+    return l.header_bytes_max + l.body_bytes_max + l.read_bytes_max;
   }
 
-  void service_connections(Nanos now) {
-    for (auto it = conns_.begin(); it != conns_.end();) {
-      const os::Fd fd = it->first;
-      Conn& c = it->second;
-      if (ready(fd, os::ev::in) && !c.eof) read_from(fd, c, now);
-      answer(c, now);
-      if (!c.out.empty()) flush(fd, c, now);
-      if (finished(c)) {
-        os_.close(fd);
-        it = conns_.erase(it);
-      } else {
-        ++it;
+  // Serves the request handed over, and the ones after it that are already there while nobody
+  // else waits; then gives the connection back or closes it.
+  void serve_connection(Conn& c) {
+    for (;;) {
+      if (std::string interim = c.http.take_interim(); !interim.empty()) {
+        if (!write_all(c, interim)) return close(c);
       }
-    }
-  }
-
-  void read_from(os::Fd fd, Conn& c, Nanos now) {
-    std::size_t total = 0;
-    char buf[kReadChunk];
-    while (total < kReadPerRound && c.http.wants_input()) {
-      auto r = os_.read(fd, std::as_writable_bytes(std::span<char>(buf)));
-      if (r.error == os::err::again || r.error == os::err::intr) break;
-      if (!r.ok() || r.value == 0) {
-        c.eof = true;
-        c.http.feed_eof();
-        break;
-      }
-      total += r.value;
-      c.last_activity = now;
-      c.http.feed(std::string_view(buf, r.value));
-      if (!c.was_mid_request && c.http.mid_request()) c.request_started = now;
-      c.was_mid_request = c.http.mid_request();
-    }
-  }
-
-  // Serves every complete request on the connection, in order, while output stays bounded.
-  void answer(Conn& c, Nanos now) {
-    while (!c.close_when_flushed && c.out.size() < kPipelineOutMax) {
-      if (std::string interim = c.http.take_interim(); !interim.empty()) append(c, interim, now);
       http::Next next = c.http.next();
-      if (ZYG_BUG(drop_keepalive) && draining_ && std::holds_alternative<AppRequest>(next)) {
-        c.close_when_flushed = true;  // read, and dropped without an answer
-        break;
-      }
       if (auto* err = std::get_if<http::ParseError>(&next)) {
         ZYG_MARK("worker.parse-error");
-        append(c, c.http.serialize_error(*err), now);
-        c.close_when_flushed = true;
-      } else if (auto* req = std::get_if<AppRequest>(&next)) {
-        serve(c, *req);
-      } else {
-        break;
+        (void)write_all(c, c.http.serialize_error(*err));
+        return close(c);
       }
+      auto* req = std::get_if<AppRequest>(&next);
+      if (!req) return give_back(c);  // part of a next request: the front waits for the rest
+      if (!serve(c, *req)) return close(c);
+      if (c.http.should_close()) return close(c);
+      read_available(c);
+      if (ZYG_BUG(drop_keepalive) && draining_ && c.http.request_ready()) return close(c);
+      if (c.http.should_close() && !c.http.request_ready()) return close(c);
+      if (draining_ || retiring_ || !c.http.request_ready()) return give_back(c);
+      if (handoff_waiting()) {
+        ZYG_MARK("worker.pipelined-yield");
+        return give_back(c);
+      }
+      ZYG_MARK("worker.pipelined");
     }
-    if (c.http.should_close()) c.close_when_flushed = true;
-    c.was_mid_request = c.http.mid_request();
   }
 
-  void serve(Conn& c, const AppRequest& req) {
+  // Returns false when the client is gone or too slow to take the response.
+  bool serve(Conn& c, const AppRequest& req) {
     if (!busy_) {
       busy_ = true;
       report(proto::make(proto::Kind::busy, args_.id.value, os_.getpid(), served_), true);
     }
     AppResponse resp = app_.handle(req);
     ++served_;
-    const Nanos after = os_.now();
-    append(c, c.http.serialize(req, resp, draining_ || retiring_), after);
-    if (c.http.should_close()) c.close_when_flushed = true;
-    c.last_activity = after;
-    c.request_started = after;  // the clock for a pipelined partial request starts now
+    ++c.requests;
+    const std::string bytes = c.http.serialize(req, resp, c.closing);
     check_integrity();
-    heartbeat(after);
+    heartbeat(os_.now());
+    return write_all(c, bytes);
   }
 
-  void append(Conn& c, const std::string& bytes, Nanos now) {
-    if (c.out.empty()) c.write_started = now;
-    c.out += bytes;
-  }
-
-  void flush(os::Fd fd, Conn& c, Nanos now) {
-    while (!c.out.empty()) {
-      auto r = os_.write(fd, std::as_bytes(std::span<const char>(c.out.data(), c.out.size())));
+  // What the client has sent since, without waiting for more.
+  void read_available(Conn& c) {
+    char buf[kReadChunk];
+    while (c.http.wants_input()) {
+      auto r = os_.read(c.fd, std::as_writable_bytes(std::span<char>(buf)));
       if (r.error == os::err::again || r.error == os::err::intr) return;
-      if (!r.ok()) {  // the client went away: nothing more to say to it
-        c.out.clear();
-        c.close_when_flushed = true;
-        c.eof = true;
+      if (!r.ok() || r.value == 0) {
+        c.http.feed_eof();
         return;
       }
-      c.out.erase(0, r.value);
-      c.last_activity = now;
-      c.write_started = now;
+      c.http.feed(std::string_view(buf, r.value));
     }
   }
 
-  bool finished(const Conn& c) const {
-    if (!c.out.empty()) return false;
-    if (c.close_when_flushed) return true;
-    return c.eof && !c.http.mid_request();
+  // Writes everything within the write timeout; false when the client went away or stalled.
+  bool write_all(Conn& c, const std::string& bytes) {
+    std::size_t done = 0;
+    Nanos deadline = os_.now() + args_.config.write_timeout;
+    while (done < bytes.size()) {
+      auto r = os_.write(c.fd, std::as_bytes(std::span(bytes.data() + done, bytes.size() - done)));
+      if (r.ok()) {
+        done += r.value;
+        deadline = os_.now() + args_.config.write_timeout;  // progress restarts the clock
+        continue;
+      }
+      if (r.error != os::err::again && r.error != os::err::intr) return false;
+      const Nanos now = os_.now();
+      if (now >= deadline) {
+        ZYG_MARK("worker.write-timeout");
+        return false;
+      }
+      os::PollFd fds[] = {{c.fd, os::ev::out, 0}};
+      if (os_.poll(fds, deadline - now).error == os::err::intr) take_signals();
+    }
+    return true;
   }
 
-  void expire(Nanos now) {
-    const WorkerConfig& cfg = args_.config;
-    for (auto it = conns_.begin(); it != conns_.end();) {
-      Conn& c = it->second;
-      bool drop = false;
-      if (!c.out.empty() && now - c.write_started >= cfg.write_timeout) {
-        ZYG_MARK("worker.write-timeout");
-        drop = true;  // the client stopped reading
-      } else if (c.out.empty() && c.http.mid_request() &&
-                 now - c.request_started >= cfg.request_read_timeout) {
-        // A slow client cannot hold the worker: answer 408 and close.
-        ZYG_MARK("worker.read-timeout");
-        append(c, c.http.serialize_error({408, "request not received in time"}), now);
-        c.close_when_flushed = true;
-        flush(it->first, c, now);
-        drop = c.out.empty();
-      } else if (c.out.empty() && c.http.idle() && now - c.last_activity >= cfg.keepalive_timeout) {
-        ZYG_MARK("worker.keepalive-close");
-        drop = true;  // idle keep-alive connection: also how draining workers let go of them
-      }
-      if (drop) {
-        os_.close(it->first);
-        it = conns_.erase(it);
-      } else {
-        ++it;
-      }
+  void give_back(Conn& c) {
+    handoff::Header h;
+    h.kind = handoff::Kind::returned;
+    h.conn = c.id;
+    h.requests = c.requests;
+    if (send_to_front(h, c.http.remainder(), c.fd)) {
+      (void)os_.close(c.fd);
+      return;
+    }
+    ZYG_MARK("worker.return-failed");
+    close(c);  // the front is gone or stuck: an idle connection may be closed (RFC 9112 9.6)
+  }
+
+  void close(Conn& c) {
+    (void)os_.close(c.fd);
+    handoff::Header h;
+    h.kind = handoff::Kind::closed;
+    h.conn = c.id;
+    h.requests = c.requests;
+    (void)send_to_front(h, {}, -1);
+  }
+
+  // Waits (bounded) for room: the front reads returns before anything else.
+  bool send_to_front(const handoff::Header& h, const std::string& bytes, os::Fd conn) {
+    const Nanos give_up = os_.now() + kReturnRetry;
+    for (;;) {
+      const int e = handoff::send(os_, args_.returns_out, h, bytes, conn);
+      if (e == 0) return true;
+      if (e != os::err::again && e != os::err::intr) return false;
+      const Nanos now = os_.now();
+      if (now >= give_up) return false;
+      os::PollFd fds[] = {{args_.returns_out, os::ev::out, 0}};
+      if (os_.poll(fds, give_up - now).error == os::err::intr) take_signals();
     }
   }
 
   // Also called between requests: the master's hang detection measures one request, not a run
-  // of queued requests from several keep-alive connections.
+  // of pipelined ones.
   void heartbeat(Nanos now) {
     if (now - last_heartbeat_ < args_.config.heartbeat_interval) return;
     last_heartbeat_ = now;
@@ -296,8 +278,6 @@ class Worker {
   os::Os& os_;
   const WorkerArgs& args_;
   App& app_;
-  std::map<os::Fd, Conn> conns_;
-  std::vector<os::PollFd> fds_;
   Nanos last_heartbeat_{0};
   std::uint64_t served_ = 0;
   bool busy_ = false;

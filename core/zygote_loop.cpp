@@ -68,9 +68,10 @@ class Zygote {
     spec.role = Role::worker;
     spec.version = args_.version;
     spec.serial = id.value;
-    spec.keep_fds = {args_.listener, args_.report};
+    spec.keep_fds = {args_.requests_in, args_.returns_out, args_.report};
     spec.parent_death_signal = os::Signal::term;  // drain, never vanish mid-request
-    WorkerArgs wa{id, args_.version, args_.listener, args_.report, args_.worker};
+    WorkerArgs wa{id,           args_.version, args_.requests_in, args_.returns_out,
+                  args_.report, args_.worker};
     // Shared ownership: over real fork the worker has its own copy anyway; in the simulator
     // processes share one address space and a worker may outlive its zygote.
     std::shared_ptr<App> app = app_;

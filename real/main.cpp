@@ -172,6 +172,10 @@ int main(int argc, char** argv) {
       cxxopts::value<std::size_t>()->default_value("1048576"));
   add("max-header-bytes", "request line and headers above this get 431",
       cxxopts::value<std::size_t>()->default_value("8192"));
+  add("max-connections",
+      "connections the front holds at once (idle, arriving, waiting for a worker); beyond it, "
+      "new connections wait in the listening socket's backlog",
+      cxxopts::value<std::size_t>()->default_value("10000"));
   add("max-requests", "a worker retires after this many requests (0: never)",
       cxxopts::value<std::uint64_t>()->default_value("0"));
   add("huge-pages",
@@ -243,11 +247,8 @@ int main(int argc, char** argv) {
   if (w.keepalive_timeout <= Nanos{0} || w.request_read_timeout <= Nanos{0}) {
     return usage("timeouts must be positive");
   }
-  if (w.keepalive_timeout >= sup.graceful_timeout) {
-    return usage(
-        "--graceful-timeout-ms must exceed --keepalive-timeout-ms: draining workers keep "
-        "idle connections until the keep-alive timeout");
-  }
+  cfg.max_connections = args["max-connections"].as<std::size_t>();
+  if (cfg.max_connections == 0) return usage("--max-connections must be at least 1");
   auto run_dir =
       prepare_run_dir(args.count("run-dir") ? args["run-dir"].as<std::string>() : "", error);
   if (!run_dir) return usage(error);

@@ -8,8 +8,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 
@@ -75,6 +77,15 @@ class LinuxOs final : public os::Os {
   os::Usage usage() override;
   std::uint64_t use_huge_pages() override;
 
+  os::Result<os::Fd> poller_create() override;
+  int poller_watch(os::Fd poller, os::Fd fd, short events) override;
+  int poller_forget(os::Fd poller, os::Fd fd) override;
+  os::Result<int> poller_wait(os::Fd poller, std::span<os::PollFd> ready,
+                              std::optional<Nanos> timeout) override;
+  os::Result<os::Fd> memory_file(std::span<const std::byte> contents) override;
+  os::Result<std::size_t> unread_bytes(os::Fd fd) override;
+  os::Result<std::uint64_t> raise_descriptor_limit() override;
+
  private:
   struct Asio;  // io_context, signal_set, timer and the per-descriptor cache
 
@@ -86,7 +97,11 @@ class LinuxOs final : public os::Os {
   void wait_once(std::span<os::PollFd> fds, std::optional<Nanos> timeout);
   void drain();
 
+  // Removes `fd` from every poller it is registered with, before it is closed.
+  void unwatch(os::Fd fd);
+
   std::unique_ptr<Asio> asio_;
+  std::map<os::Fd, std::set<os::Fd>> watched_;  // descriptor -> the pollers it is registered with
 };
 
 }  // namespace zyg::real

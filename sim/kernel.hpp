@@ -44,6 +44,7 @@ struct Packet {
 struct ChannelEnd {
   std::deque<Packet> inbox;
   int holders = 0;
+  bool shut_read = false;  // shutdown(SHUT_RD): for every holder of this end
   Waiters waiters;
 };
 
@@ -67,7 +68,7 @@ struct Connection {
   Nanos reset_at{-1};
   bool queued = true;  // in the accept queue, not yet accepted
   int holders = 0;
-  Slot last_reader = kNoSlot;  // the process that read from it last
+  Slot last_reader = kNoSlot;  // the process that read from it last, or received it since
   Slot accepted_by = kNoSlot;
   Waiters waiters;
 };
@@ -80,12 +81,31 @@ struct Listener {
   Waiters waiters;
 };
 
+// An interest set (epoll): descriptor numbers of the process that made it, and their events.
+struct Poller {
+  std::map<Fd, short> interest;
+};
+
+// A memory file (memfd): bytes read from a shared offset.
+struct MemoryFile {
+  std::string bytes;
+  std::size_t offset = 0;
+};
+
 struct File {
-  enum class Kind : std::uint8_t { channel, listener, connection } kind = Kind::channel;
+  enum class Kind : std::uint8_t {
+    channel,
+    listener,
+    connection,
+    poller,
+    memory
+  } kind = Kind::channel;
   std::shared_ptr<Channel> channel;
   int end = 0;
   std::shared_ptr<Listener> listener;
   std::shared_ptr<Connection> conn;
+  std::shared_ptr<Poller> poller;
+  std::shared_ptr<MemoryFile> memory;
 };
 
 enum class RunState : std::uint8_t { runnable, blocked, zombie };
@@ -146,6 +166,8 @@ class KernelListener {
   virtual void on_process_reaped(const Process&, const Process& /*reaper*/) {}
   virtual void on_signal(Slot /*sender*/, Pid /*target*/, const Process* /*target*/, os::Signal) {}
   virtual void on_accept(const Process&, const Connection&) {}
+  // A process received a connection's descriptor in a message (a hand-off, or one given back).
+  virtual void on_connection_received(const Process&, const Connection&) {}
   virtual void on_term_taken(const Process&) {}
   virtual void on_master_died(const Process&) {}
   // A process begins a fork (spawn): a fault injector may strike it mid-fork.
@@ -215,6 +237,13 @@ class Kernel {
   int sys_shutdown(Fd fd);
   int sys_close(Fd fd);
   os::Result<int> sys_poll(std::span<os::PollFd> fds, std::optional<Nanos> timeout);
+  os::Result<Fd> sys_poller_create();
+  int sys_poller_watch(Fd poller, Fd fd, short events);
+  int sys_poller_forget(Fd poller, Fd fd);
+  os::Result<int> sys_poller_wait(Fd poller, std::span<os::PollFd> ready,
+                                  std::optional<Nanos> timeout);
+  os::Result<Fd> sys_memory_file(std::span<const std::byte> contents);
+  os::Result<std::size_t> sys_unread_bytes(Fd fd);
   void sys_sleep(Nanos d);  // the app's own time (loading, serving)
   void sys_hang();          // blocks until killed
 

@@ -44,6 +44,8 @@ void Kernel::hold(const File& f, int delta) {
       f.conn->holders += delta;
       if (delta < 0 && f.conn->holders == 0) release_connection(*f.conn);
       break;
+    case File::Kind::poller:
+    case File::Kind::memory: break;  // no peer to tell
   }
 }
 
@@ -108,6 +110,10 @@ void Kernel::register_waiter(Process& p, Fd fd) {
       break;
     case File::Kind::listener: f.listener->waiters.slots.push_back(p.slot); break;
     case File::Kind::connection: f.conn->waiters.slots.push_back(p.slot); break;
+    case File::Kind::poller:
+      for (const auto& [watched, events] : f.poller->interest) register_waiter(p, watched);
+      break;
+    case File::Kind::memory: break;  // always readable
   }
 }
 
@@ -122,7 +128,7 @@ short Kernel::readiness(Process& p, os::PollFd& pfd) {
       const ChannelEnd& mine = ch.ends[f.end];
       const ChannelEnd& peer = ch.ends[1 - f.end];
       const bool seq = ch.kind == os::ChannelKind::seqpacket;
-      if (!mine.inbox.empty()) r |= os::ev::in;
+      if (!mine.inbox.empty() || mine.shut_read) r |= os::ev::in;
       if (seq && peer.holders == 0) r |= os::ev::hangup;
       if (peer.holders > 0 && peer.inbox.size() < ch.capacity) r |= os::ev::out;
       break;
@@ -137,6 +143,15 @@ short Kernel::readiness(Process& p, os::PollFd& pfd) {
       if (c.to_client.size() < kSendBufferBytes) r |= os::ev::out;
       break;
     }
+    case File::Kind::poller: {
+      const std::shared_ptr<Poller> poller = f.poller;  // readiness() may not change it
+      for (const auto& [watched, events] : poller->interest) {
+        os::PollFd probe{watched, events, 0};
+        if (readiness(p, probe) != 0) r |= os::ev::in;
+      }
+      break;
+    }
+    case File::Kind::memory: r |= os::ev::in; break;
   }
   return static_cast<short>(r & (pfd.events | os::ev::error | os::ev::hangup | 0x020));
 }
@@ -165,8 +180,11 @@ os::Result<std::pair<Fd, Fd>> Kernel::sys_socketpair(os::ChannelKind kind) {
   auto ch = std::make_shared<Channel>();
   ch->kind = kind;
   ch->capacity = kind == os::ChannelKind::datagram ? 512 : 256;
-  File a{File::Kind::channel, ch, 0, nullptr, nullptr};
-  File b{File::Kind::channel, ch, 1, nullptr, nullptr};
+  File a;
+  a.channel = ch;
+  File b;
+  b.channel = ch;
+  b.end = 1;
   ch->ends[0].holders = 1;
   ch->ends[1].holders = 1;
   const Fd fa = add_fd(p, a);
@@ -181,7 +199,7 @@ os::Result<std::size_t> Kernel::sys_send(Fd fd, std::span<const std::byte> bytes
   if (f->kind != File::Kind::channel) return os::Result<std::size_t>::fail(os::err::inval);
   Channel& ch = *f->channel;
   ChannelEnd& peer = ch.ends[1 - f->end];
-  if (peer.holders == 0) return os::Result<std::size_t>::fail(os::err::pipe);
+  if (peer.holders == 0 || peer.shut_read) return os::Result<std::size_t>::fail(os::err::pipe);
   if (peer.inbox.size() >= ch.capacity) return os::Result<std::size_t>::fail(os::err::again);
   Packet pk;
   pk.bytes.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
@@ -205,6 +223,7 @@ os::Result<std::size_t> Kernel::sys_recv(Fd fd, std::span<std::byte> into,
   const int end = f->end;
   ChannelEnd& mine = ch->ends[end];
   if (mine.inbox.empty()) {
+    if (mine.shut_read) return {0, 0};
     if (ch->kind == os::ChannelKind::seqpacket && ch->ends[1 - end].holders == 0) return {0, 0};
     return os::Result<std::size_t>::fail(os::err::again);
   }
@@ -216,6 +235,14 @@ os::Result<std::size_t> Kernel::sys_recv(Fd fd, std::span<std::byte> into,
   for (File& pf : pk.fds) {
     const Fd nfd = add_fd(p, pf);  // the in-flight hold becomes this descriptor's
     if (passed) passed->push_back(nfd);
+    if (pf.kind == File::Kind::connection) {
+      // Whoever holds it now answers for what was read from it.
+      pf.conn->last_reader = p.slot;
+      trace_.add("received");
+      trace_.add(pf.conn->id);
+      trace_.add(p.slot);
+      if (listener_) listener_->on_connection_received(p, *pf.conn);
+    }
   }
   wake_all(ch->ends[1 - end].waiters);
   wake_all(mine.waiters);
@@ -228,7 +255,9 @@ os::Result<Fd> Kernel::sys_listen(int backlog) {
   l->backlog = static_cast<std::size_t>(std::max(backlog, 1));
   l->holders = 1;
   listener_obj_ = l;
-  File f{File::Kind::listener, nullptr, 0, l, nullptr};
+  File f;
+  f.kind = File::Kind::listener;
+  f.listener = l;
   return {add_fd(p, f), 0};
 }
 
@@ -249,12 +278,22 @@ os::Result<Fd> Kernel::sys_accept(Fd fd) {
   trace_.add(c->id);
   trace_.add(p.slot);
   if (listener_) listener_->on_accept(p, *c);
-  return {add_fd(p, File{File::Kind::connection, nullptr, 0, nullptr, c}), 0};
+  File held;
+  held.kind = File::Kind::connection;
+  held.conn = c;
+  return {add_fd(p, std::move(held)), 0};
 }
 
 os::Result<std::size_t> Kernel::sys_read(Fd fd, std::span<std::byte> into) {
   File* f = file(fd);
   if (!f) return os::Result<std::size_t>::fail(os::err::badf);
+  if (f->kind == File::Kind::memory) {
+    MemoryFile& m = *f->memory;
+    const std::size_t n = std::min(into.size(), m.bytes.size() - m.offset);
+    std::copy_n(reinterpret_cast<const std::byte*>(m.bytes.data() + m.offset), n, into.begin());
+    m.offset += n;
+    return {n, 0};
+  }
   if (f->kind != File::Kind::connection) return os::Result<std::size_t>::fail(os::err::inval);
   Connection& c = *f->conn;
   if (c.reset) return os::Result<std::size_t>::fail(os::err::connreset);
@@ -292,6 +331,11 @@ int Kernel::sys_shutdown(Fd fd) {
     // On Linux this stops the listening socket for every process that shares it.
     f->listener->shut = true;
     release_listener(*f->listener);
+  } else if (f->kind == File::Kind::channel) {
+    // So does shutting a socket down for reading: its queue is dropped, readers see end of
+    // file, and senders to it get EPIPE.
+    f->channel->ends[f->end].shut_read = true;
+    release_channel_end(*f->channel, f->end);
   }
   return 0;
 }
@@ -302,8 +346,74 @@ int Kernel::sys_close(Fd fd) {
   if (it == p.fds.end()) return os::err::badf;
   File f = std::move(it->second);
   p.fds.erase(it);
+  // As the real layer does: a closed descriptor leaves every poller of this process.
+  for (auto& [other, g] : p.fds) {
+    if (g.kind == File::Kind::poller) g.poller->interest.erase(fd);
+  }
   hold(f, -1);
   return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pollers and memory files
+
+os::Result<Fd> Kernel::sys_poller_create() {
+  File f;
+  f.kind = File::Kind::poller;
+  f.poller = std::make_shared<Poller>();
+  return {add_fd(current(), std::move(f)), 0};
+}
+
+int Kernel::sys_poller_watch(Fd poller, Fd fd, short events) {
+  File* pf = file(poller);
+  if (!pf || pf->kind != File::Kind::poller) return os::err::badf;
+  if (!file(fd) || fd == poller) return os::err::badf;
+  pf->poller->interest[fd] = events;
+  return 0;
+}
+
+int Kernel::sys_poller_forget(Fd poller, Fd fd) {
+  File* pf = file(poller);
+  if (!pf || pf->kind != File::Kind::poller) return os::err::badf;
+  return pf->poller->interest.erase(fd) == 1 ? 0 : 2;  // ENOENT
+}
+
+// poll() over the interest set, in descriptor order.
+os::Result<int> Kernel::sys_poller_wait(Fd poller, std::span<os::PollFd> ready,
+                                        std::optional<Nanos> timeout) {
+  File* pf = file(poller);
+  if (!pf || pf->kind != File::Kind::poller) return os::Result<int>::fail(os::err::badf);
+  if (ready.empty()) return os::Result<int>::fail(os::err::inval);
+  const std::shared_ptr<Poller> set = pf->poller;
+  std::vector<os::PollFd> fds;
+  fds.reserve(set->interest.size());
+  for (const auto& [fd, events] : set->interest) fds.push_back({fd, events, 0});
+  auto r = sys_poll(fds, timeout);
+  if (!r.ok()) return r;
+  int n = 0;
+  for (const os::PollFd& p : fds) {
+    if (p.revents == 0 || static_cast<std::size_t>(n) == ready.size()) continue;
+    ready[static_cast<std::size_t>(n++)] = p;
+  }
+  return {n, 0};
+}
+
+// What waits in the peer's inbox: messages sent from this end that nobody has read.
+os::Result<std::size_t> Kernel::sys_unread_bytes(Fd fd) {
+  File* f = file(fd);
+  if (!f) return os::Result<std::size_t>::fail(os::err::badf);
+  if (f->kind != File::Kind::channel) return os::Result<std::size_t>::fail(os::err::inval);
+  std::size_t n = 0;
+  for (const Packet& pk : f->channel->ends[1 - f->end].inbox) n += pk.bytes.size();
+  return {n, 0};
+}
+
+os::Result<Fd> Kernel::sys_memory_file(std::span<const std::byte> contents) {
+  File f;
+  f.kind = File::Kind::memory;
+  f.memory = std::make_shared<MemoryFile>();
+  f.memory->bytes.assign(reinterpret_cast<const char*>(contents.data()), contents.size());
+  return {add_fd(current(), std::move(f)), 0};
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -113,6 +113,34 @@ class SimOs final : public os::Os {
   os::Usage usage() override { return {me().rss_bytes, Nanos{0}}; }
   std::uint64_t use_huge_pages() override { return 0; }  // memory is a number here
 
+  os::Result<os::Fd> poller_create() override {
+    k_.syscall();
+    return k_.sys_poller_create();
+  }
+  int poller_watch(os::Fd poller, os::Fd fd, short events) override {
+    k_.syscall();
+    return k_.sys_poller_watch(poller, fd, events);
+  }
+  int poller_forget(os::Fd poller, os::Fd fd) override {
+    k_.syscall();
+    return k_.sys_poller_forget(poller, fd);
+  }
+  os::Result<int> poller_wait(os::Fd poller, std::span<os::PollFd> ready,
+                              std::optional<Nanos> timeout) override {
+    k_.syscall();
+    return k_.sys_poller_wait(poller, ready, timeout);
+  }
+  os::Result<os::Fd> memory_file(std::span<const std::byte> contents) override {
+    k_.syscall();
+    return k_.sys_memory_file(contents);
+  }
+  os::Result<std::size_t> unread_bytes(os::Fd fd) override {
+    k_.syscall();
+    return k_.sys_unread_bytes(fd);
+  }
+  // Descriptors are not a scarce resource in the simulated kernel.
+  os::Result<std::uint64_t> raise_descriptor_limit() override { return {1u << 20, 0}; }
+
  private:
   Process& me() {
     k_.syscall();

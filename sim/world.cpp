@@ -288,6 +288,9 @@ void World::faults_off() {
 }
 
 bool World::explains(Slot reader, Nanos when) const {
+  // A first version that cannot load: the master refuses to start, so nothing ever serves what
+  // the front took in meanwhile.
+  if (const VersionSpec* first = sc_.version(sc_.initial); first && first->load_fails) return true;
   if (reader == kNoSlot) {
     if (master_down_) return true;
     for (const auto& [from, to] : down_) {
@@ -386,6 +389,10 @@ void World::on_accept(const Process& p, const Connection&) {
   checker_.accepted(kernel_.now(), p.slot);
 }
 
+void World::on_connection_received(const Process& p, const Connection&) {
+  checker_.connection_received(kernel_.now(), p.slot);
+}
+
 void World::on_term_taken(const Process& p) {
   if (p.role == Role::worker) checker_.drain_began(kernel_.now(), p.slot);
 }
@@ -426,12 +433,13 @@ void World::on_master_died(const Process& p) {
   const int old = generation_;
   std::vector<Slot> rest;
   for (const auto& [slot, q] : kernel_.processes()) {
-    if (q.generation == old && q.run != RunState::zombie) rest.push_back(slot);
+    if (q.generation != old) continue;
+    // What its processes held is explained by the crash, also for those that died with it
+    // (the front, by its parent-death signal).
+    faulted_.insert(slot);
+    if (q.run != RunState::zombie) rest.push_back(slot);
   }
-  for (Slot s : rest) {
-    faulted_.insert(s);
-    kernel_.signal_slot(s, os::Signal::term);
-  }
+  for (Slot s : rest) kernel_.signal_slot(s, os::Signal::term);
   const Nanos since = kernel_.now();
   kernel_.at(kernel_.now() + 100ms, 4, [this, since] { restart_check(since); });
 }

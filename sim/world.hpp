@@ -81,6 +81,7 @@ class World final : public KernelListener, public MasterObserver, public FaultRe
   void on_process_reaped(const Process& p, const Process& reaper) override;
   void on_signal(Slot sender, Pid target, const Process* p, os::Signal sig) override;
   void on_accept(const Process& p, const Connection& c) override;
+  void on_connection_received(const Process& p, const Connection& c) override;
   void on_term_taken(const Process& p) override;
   void on_master_died(const Process& p) override;
   void on_livelock(const Process& p) override;

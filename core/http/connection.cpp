@@ -300,6 +300,7 @@ Next Connection::next() {
     ++unanswered_;
     AppRequest req = std::move(*ready_);
     ready_.reset();
+    raw_begin_ = msg_begin_;  // the parser starts afresh where this request ended
     return req;
   }
   if (error_ && !error_reported_) {
@@ -357,6 +358,13 @@ std::string Connection::serialize_error(const ParseError& e) {
   out += body;
   return out;
 }
+
+bool Connection::request_ready() {
+  pump();
+  return ready_.has_value();
+}
+
+std::string Connection::remainder() const { return in_.substr(std::min(raw_begin_, in_.size())); }
 
 bool Connection::should_close() const { return finished(); }
 
@@ -466,11 +474,12 @@ void Connection::skip_empty_lines() {
 // Drops consumed bytes once they are at least half the buffer; a header being parsed is kept
 // whole for check_header().
 void Connection::compact() {
-  const std::size_t drop = parser_->is_header_done() ? pos_ : msg_begin_;
+  const std::size_t drop = std::min(parser_->is_header_done() ? pos_ : msg_begin_, raw_begin_);
   if (drop == 0 || drop * 2 < in_.size()) return;
   in_.erase(0, drop);
   pos_ -= drop;
   msg_begin_ -= std::min(msg_begin_, drop);
+  raw_begin_ -= drop;
 }
 
 }  // namespace zyg::http

@@ -78,6 +78,14 @@ class Connection {
   // 431 (or 413 if the cut falls in a body).
   bool wants_input() const;
 
+  // For a process that reads requests and hands their connection on (the front):
+  // a complete request is buffered, and the next next() returns it.
+  bool request_ready();
+  // The bytes received and not yet returned by next() as a request, exactly as they arrived
+  // (a complete request, part of one, pipelined ones): what the next holder of the connection
+  // must be given. Empty lines between requests may be left out.
+  std::string remainder() const;
+
  private:
   void pump();
   bool parsable();
@@ -99,6 +107,7 @@ class Connection {
   std::string in_;  // received bytes; the parser has consumed [0, pos_)
   std::size_t pos_ = 0;
   std::size_t msg_begin_ = 0;  // where the current request starts; kept until its header is parsed
+  std::size_t raw_begin_ = 0;  // where the first request next() has not returned starts: kept
   std::optional<AppRequest> ready_;
   std::optional<ParseError> error_;
   bool error_reported_ = false;

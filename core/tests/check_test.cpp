@@ -39,14 +39,25 @@ TEST(Checker, SignalsOnlyToOwnChildren) {
   EXPECT_TRUE(mentions(c, "not the sender's unreaped child"));
 }
 
-TEST(Checker, NoAcceptAfterDrainBegan) {
+TEST(Checker, NoHandoffAfterDrainBegan) {
   Checker c(4);
   c.process_started(Nanos{1}, 1, 10, Role::worker, "A", 1, 1);
-  c.accepted(Nanos{2}, 1);
+  c.connection_received(Nanos{2}, 1);
   EXPECT_TRUE(c.ok());
   c.drain_began(Nanos{3}, 1);
-  c.accepted(Nanos{4}, 1);
-  EXPECT_TRUE(mentions(c, "accepted a connection after it began draining"));
+  c.connection_received(Nanos{4}, 1);
+  EXPECT_TRUE(mentions(c, "took a connection after it began draining"));
+}
+
+TEST(Checker, OnlyTheFrontAccepts) {
+  Checker c(4);
+  c.process_started(Nanos{1}, 1, 10, Role::front, "", 1, 1);
+  c.process_started(Nanos{1}, 2, 11, Role::worker, "A", 1, 1);
+  c.accepted(Nanos{2}, 1);
+  c.connection_received(Nanos{2}, 1);  // a connection given back
+  EXPECT_TRUE(c.ok());
+  c.accepted(Nanos{3}, 2);
+  EXPECT_TRUE(mentions(c, "a worker (pid 11) accepted a connection; only the front does"));
 }
 
 TEST(Checker, RequestOutcomes) {

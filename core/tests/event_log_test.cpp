@@ -39,7 +39,12 @@ std::vector<Event> one_of_each() {
           ev::ScaleTo{3},
           ev::ScaleBy{-1},
           ev::Shutdown{false},
-          ev::StatusRequested{9}};
+          ev::StatusRequested{9},
+          ev::FrontSpawned{1, 506},
+          ev::FrontSpawnFailed{2, 24},
+          ev::FrontAlive{10000, 3, 77},
+          ev::FrontNotice{"holding 10000 connections"},
+          ev::FrontExited{2, ExitStatus::killed_by(9)}};
 }
 
 TEST(EventLog, EveryEventSurvivesTheRoundTrip) {

@@ -68,6 +68,18 @@ void Harness::apply(const Commands& cmds) {
     }
     if (auto* x = std::get_if<cmd::KillWorker>(&c)) killed_.insert(x->worker);
     if (auto* x = std::get_if<cmd::StopZygote>(&c)) zygotes_stopped_.insert(x->zygote);
+    // The front starts at once and, unless told to hang, stops as soon as it is asked to.
+    if (auto* x = std::get_if<cmd::StartFront>(&c)) {
+      front_generation_ = x->generation;
+      front_pid_ = next_pid_++;
+      replies_.push_back(ev::FrontSpawned{x->generation, front_pid_});
+    }
+    if (std::holds_alternative<cmd::StopFront>(c) && !front_ignores_stop_) {
+      replies_.push_back(ev::FrontExited{front_generation_, ExitStatus::exited(0)});
+    }
+    if (std::holds_alternative<cmd::KillFront>(c)) {
+      replies_.push_back(ev::FrontExited{front_generation_, ExitStatus::killed_by(9)});
+    }
     if (std::holds_alternative<cmd::ListChildren>(c)) {
       replies_.push_back(ev::ChildrenListed{unknown_children_});
     }

@@ -41,6 +41,12 @@ class Harness {
   void unknown_children(std::vector<Pid> pids) { unknown_children_ = std::move(pids); }
   // The requested worker was never forked (its zygote died first): no process exists for it.
   void never_forked(WorkerId w) { exists_.erase(w); }
+  // The front process dies (reaped with this status); a hung one ignores StopFront.
+  void front_dies(ExitStatus s = ExitStatus::killed_by(9)) {
+    feed(ev::FrontExited{front_generation_, s});
+  }
+  void front_ignores_stop() { front_ignores_stop_ = true; }
+  std::uint64_t front_generation() const { return front_generation_; }
 
   // What happened.
   const Supervisor& supervisor() const { return sup_; }
@@ -76,6 +82,9 @@ class Harness {
   std::set<WorkerId> killed_;
   std::set<ZygoteId> zygotes_stopped_;
   std::set<ZygoteId> unresponsive_;
+  std::uint64_t front_generation_ = 0;
+  Pid front_pid_ = 0;
+  bool front_ignores_stop_ = false;
   std::vector<Event> replies_;
   std::vector<std::string> log_;
   std::vector<std::string> event_lines_;

@@ -1,0 +1,84 @@
+#include "core/handoff.hpp"
+
+#include <array>
+
+namespace zyg::handoff {
+
+int send(os::Os& os, os::Fd channel, Header h, std::string_view bytes, os::Fd conn) {
+  const std::string msg = encode(h, bytes);
+  os::Fd memory = -1;
+  if (!fits_inline(bytes.size())) {
+    auto m = os.memory_file(std::as_bytes(std::span(bytes.data(), bytes.size())));
+    if (!m.ok()) return m.error;
+    memory = m.value;
+  }
+  std::array<os::Fd, 2> pass{conn, memory};
+  const std::size_t npass = (conn >= 0 ? 1u : 0u) + (memory >= 0 ? 1u : 0u);
+  if (conn < 0) pass[0] = memory;
+  auto r = os.send_message(channel, std::as_bytes(std::span(msg.data(), msg.size())),
+                           std::span<const os::Fd>(pass.data(), npass));
+  if (memory >= 0) (void)os.close(memory);  // the receiver has its own copy now, or none was sent
+  return r.ok() ? 0 : r.error;
+}
+
+namespace {
+
+void close_all(os::Os& os, const std::vector<os::Fd>& fds) {
+  for (os::Fd fd : fds) (void)os.close(fd);
+}
+
+// Reads the whole memory file; false when it holds more than `bytes_max` or fails.
+bool read_memory(os::Os& os, os::Fd fd, std::size_t expected, std::size_t bytes_max,
+                 std::string& out) {
+  if (expected > bytes_max) return false;
+  out.resize(expected);
+  std::size_t done = 0;
+  while (done < expected) {
+    auto r = os.read(fd, std::as_writable_bytes(std::span(out.data() + done, expected - done)));
+    if (r.error == os::err::intr) continue;
+    if (!r.ok() || r.value == 0) return false;
+    done += r.value;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<Received> receive(os::Os& os, os::Fd channel, std::size_t bytes_max, int* error) {
+  std::array<std::byte, kMessageMax + 1> buf{};
+  std::vector<os::Fd> fds;
+  auto r = os.recv_message(channel, buf, &fds);
+  if (!r.ok() || r.value == 0) {
+    close_all(os, fds);
+    if (error) *error = r.ok() ? os::err::pipe : r.error;  // end of file: every writer is gone
+    return std::nullopt;
+  }
+  Received out;
+  auto d = decode(std::span(buf.data(), r.value));
+  const bool wants_conn = d && d->header.kind != Kind::closed;
+  const bool memory = d && (d->header.flags & handoff::in_memory) != 0;
+  const std::size_t fds_expected = (wants_conn ? 1u : 0u) + (memory ? 1u : 0u);
+  if (!d || fds.size() != fds_expected) {
+    close_all(os, fds);
+    out.header.kind = Kind{0};
+    return out;
+  }
+  out.header = d->header;
+  if (memory) {
+    const os::Fd file = fds.back();
+    fds.pop_back();
+    const bool ok = read_memory(os, file, d->header.bytes, bytes_max, out.bytes);
+    (void)os.close(file);
+    if (!ok) {
+      close_all(os, fds);
+      out.header.kind = Kind{0};
+      return out;
+    }
+  } else {
+    out.bytes.assign(d->inline_bytes);
+  }
+  if (wants_conn) out.conn = fds.front();
+  return out;
+}
+
+}  // namespace zyg::handoff

@@ -1,0 +1,109 @@
+// The front <-> worker wire protocol: how a connection with a complete request travels to an
+// idle worker and back. One message per seqpacket, the connection's descriptor passed with it
+// (SCM_RIGHTS), and the bytes already read from it after a fixed header: inline when they fit
+// kInlineMax, else in a memory file passed as a second descriptor.
+//
+//   front -> workers (one seqpacket pair; every idle worker reads the same end, so the kernel
+//                     gives each hand-off to one of them):     request
+//   workers -> front (one seqpacket pair; every worker writes the same end): returned, closed
+//
+// Both pairs are made by the master and kept open by it, so messages in flight survive a
+// restart of the front.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "core/os.hpp"
+
+namespace zyg::handoff {
+
+inline constexpr std::uint32_t kMagic = 0x5a594832;   // "ZYH2"
+inline constexpr std::size_t kInlineMax = 16 * 1024;  // larger byte runs go in a memory file
+inline constexpr std::size_t kMessageMax = 32 + kInlineMax;
+
+enum class Kind : std::uint16_t {
+  request = 1,   // front -> worker: a complete request is in `bytes`; serve it
+  returned = 2,  // worker -> front: the connection is idle again; `bytes` were read past it
+  closed = 3,    // worker -> front: the worker closed the connection (no descriptor passed)
+};
+
+enum Flag : std::uint16_t {
+  closing = 1,    // request: answer with "Connection: close" (the front is stopping)
+  in_memory = 2,  // the bytes are in the memory file passed as the second descriptor
+};
+
+// Laid out without padding, so every byte sent is initialised.
+struct Header {
+  std::uint32_t magic = kMagic;
+  Kind kind = Kind::request;
+  std::uint16_t flags = 0;
+  std::uint64_t conn = 0;      // the front's name for the connection, never reused
+  std::uint64_t requests = 0;  // requests served on it so far (returned: including this turn's)
+  std::uint32_t bytes = 0;     // how many bytes follow (inline) or the memory file holds
+  std::uint32_t reserved = 0;
+};
+
+static_assert(sizeof(Header) == 32, "a small fixed header, with no padding");
+static_assert(std::has_unique_object_representations_v<Header>);
+static_assert(kMessageMax == sizeof(Header) + kInlineMax);
+
+// The header followed by `bytes` when they fit inline; else the header alone, flagged in_memory
+// (the caller passes the bytes in a memory file).
+inline std::string encode(Header h, std::string_view bytes) {
+  h.bytes = static_cast<std::uint32_t>(bytes.size());
+  const bool fits = bytes.size() <= kInlineMax;
+  if (!fits) h.flags = static_cast<std::uint16_t>(h.flags | in_memory);
+  std::string out(sizeof(Header), '\0');
+  std::memcpy(out.data(), &h, sizeof(Header));
+  if (fits) out.append(bytes);
+  return out;
+}
+
+inline bool fits_inline(std::size_t bytes) { return bytes <= kInlineMax; }
+
+struct Decoded {
+  Header header;
+  std::string_view inline_bytes;  // empty when in_memory
+};
+
+// Parses one received message; nothing on a wrong size, magic or length (a stray writer).
+inline std::optional<Decoded> decode(std::span<const std::byte> msg) {
+  if (msg.size() < sizeof(Header)) return std::nullopt;
+  Decoded d;
+  std::memcpy(&d.header, msg.data(), sizeof(Header));
+  const Header& h = d.header;
+  if (h.magic != kMagic) return std::nullopt;
+  const std::size_t rest = msg.size() - sizeof(Header);
+  if (h.flags & in_memory) {
+    if (rest != 0) return std::nullopt;
+  } else if (rest != h.bytes) {
+    return std::nullopt;
+  }
+  d.inline_bytes = {reinterpret_cast<const char*>(msg.data()) + sizeof(Header), rest};
+  return d;
+}
+
+// Sends one message with the connection `conn` (and a memory file for bytes that do not fit
+// inline). Returns 0 or the errno; EAGAIN when the other side has no room now.
+int send(os::Os& os, os::Fd channel, Header h, std::string_view bytes, os::Fd conn);
+
+// One received message with its descriptors and its bytes (read from the memory file if they
+// came in one, at most `bytes_max`).
+struct Received {
+  Header header;
+  os::Fd conn = -1;  // -1 when none came (closed, or a malformed message)
+  std::string bytes;
+};
+// nullopt: nothing to read (EAGAIN), or the channel failed (`*error` set then). A malformed
+// message is consumed, its descriptors closed, and returned with conn -1 and kind 0.
+std::optional<Received> receive(os::Os& os, os::Fd channel, std::size_t bytes_max, int* error);
+
+}  // namespace zyg::handoff

@@ -1,0 +1,145 @@
+// The OS seam over Linux, continued: interest sets (epoll), memory files (memfd) and the
+// descriptor limit, for the front process that holds every idle connection.
+#include <linux/sockios.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <vector>
+
+#include "real/os_linux.hpp"
+
+namespace zyg::real {
+
+namespace {
+
+std::uint32_t epoll_events(short events) {
+  std::uint32_t e = 0;
+  if (events & os::ev::in) e |= EPOLLIN | EPOLLRDHUP;
+  if (events & os::ev::out) e |= EPOLLOUT;
+  return e;
+}
+
+short poll_events(std::uint32_t e) {
+  short r = 0;
+  if (e & (EPOLLIN | EPOLLRDHUP)) r |= os::ev::in;
+  if (e & EPOLLOUT) r |= os::ev::out;
+  if (e & EPOLLERR) r |= os::ev::error;
+  if (e & EPOLLHUP) r |= os::ev::hangup;
+  return r;
+}
+
+}  // namespace
+
+os::Result<os::Fd> LinuxOs::poller_create() {
+  const int fd = ::epoll_create1(EPOLL_CLOEXEC);
+  if (fd < 0) return os::Result<os::Fd>::fail(errno);
+  return {fd, 0};
+}
+
+int LinuxOs::poller_watch(os::Fd poller, os::Fd fd, short events) {
+  epoll_event e{};
+  e.events = epoll_events(events);
+  e.data.fd = fd;
+  auto& pollers = watched_[fd];
+  const int op = pollers.count(poller) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  if (::epoll_ctl(poller, op, fd, &e) != 0) {
+    if (pollers.empty()) watched_.erase(fd);
+    return errno;
+  }
+  pollers.insert(poller);
+  return 0;
+}
+
+int LinuxOs::poller_forget(os::Fd poller, os::Fd fd) {
+  auto it = watched_.find(fd);
+  if (it == watched_.end() || it->second.erase(poller) == 0) return ENOENT;
+  if (it->second.empty()) watched_.erase(it);
+  if (::epoll_ctl(poller, EPOLL_CTL_DEL, fd, nullptr) != 0) return errno;
+  return 0;
+}
+
+void LinuxOs::unwatch(os::Fd fd) {
+  if (auto it = watched_.find(fd); it != watched_.end()) {
+    for (os::Fd poller : it->second) ::epoll_ctl(poller, EPOLL_CTL_DEL, fd, nullptr);
+    watched_.erase(it);
+  }
+  // A poller being closed: its registrations go with it.
+  for (auto it = watched_.begin(); it != watched_.end();) {
+    it->second.erase(fd);
+    it = it->second.empty() ? watched_.erase(it) : std::next(it);
+  }
+}
+
+// Ready descriptors are taken with a zero timeout; waiting goes through poll() on the epoll
+// descriptor itself, so signals interrupt it exactly as they interrupt poll().
+os::Result<int> LinuxOs::poller_wait(os::Fd poller, std::span<os::PollFd> ready,
+                                     std::optional<Nanos> timeout) {
+  if (ready.empty()) return os::Result<int>::fail(EINVAL);
+  const Nanos deadline = timeout ? now() + std::max(*timeout, Nanos{0}) : Nanos{0};
+  std::vector<epoll_event> events(ready.size());
+  for (;;) {
+    const int n = ::epoll_wait(poller, events.data(), static_cast<int>(events.size()), 0);
+    if (n < 0 && errno != EINTR) return os::Result<int>::fail(errno);
+    if (n > 0) {
+      for (int i = 0; i < n; ++i) {
+        const auto k = static_cast<std::size_t>(i);
+        ready[k] = os::PollFd{events[k].data.fd, 0, poll_events(events[k].events)};
+      }
+      return {n, 0};
+    }
+    std::optional<Nanos> left;
+    if (timeout) {
+      left = deadline - now();
+      if (*left <= Nanos{0}) return {0, 0};
+    }
+    os::PollFd self[] = {{poller, os::ev::in, 0}};
+    auto r = poll(self, left);
+    if (!r.ok()) return r;
+    if (r.value == 0) return {0, 0};
+  }
+}
+
+os::Result<os::Fd> LinuxOs::memory_file(std::span<const std::byte> contents) {
+  const int fd = ::memfd_create("zygote-bytes", MFD_CLOEXEC);
+  if (fd < 0) return os::Result<os::Fd>::fail(errno);
+  std::size_t done = 0;
+  while (done < contents.size()) {
+    const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int e = errno;
+      ::close(fd);
+      return os::Result<os::Fd>::fail(e);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::lseek(fd, 0, SEEK_SET) != 0) {
+    const int e = errno;
+    ::close(fd);
+    return os::Result<os::Fd>::fail(e);
+  }
+  return {fd, 0};
+}
+
+os::Result<std::size_t> LinuxOs::unread_bytes(os::Fd fd) {
+  int n = 0;
+  if (::ioctl(fd, SIOCOUTQ, &n) != 0) return os::Result<std::size_t>::fail(errno);
+  return {static_cast<std::size_t>(std::max(n, 0)), 0};
+}
+
+os::Result<std::uint64_t> LinuxOs::raise_descriptor_limit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return os::Result<std::uint64_t>::fail(errno);
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) return os::Result<std::uint64_t>::fail(errno);
+  }
+  return {static_cast<std::uint64_t>(lim.rlim_cur), 0};
+}
+
+}  // namespace zyg::real
