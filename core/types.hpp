@@ -46,8 +46,17 @@ enum class ZygoteState : std::uint8_t {
   exited_unreaped  // reported dead (failed to load or crashed) but not yet reaped
 };
 
+// Where a deploy stands (docs/ARCHITECTURE.md, "The life of a deploy"): Supervisor::phase().
+enum class DeployPhase : std::uint8_t {
+  serving,      // the serving version is proven (or has nothing to prove itself against)
+  loading,      // a deploy's zygote is loading; nothing of the serving version is touched yet
+  rolling_out,  // the new version has loaded; its workers are replacing the old ones
+  probation,    // every wanted worker is new and ready; the previous zygote stays resident
+};
+
 const char* to_string(WorkerState s);
 const char* to_string(ZygoteState s);
+const char* to_string(DeployPhase p);
 
 // Why a worker was asked to stop; kept for reports and to classify its exit.
 enum class StopReason : std::uint8_t {
