@@ -1,9 +1,9 @@
 #include "core/supervisor.hpp"
 
 #include <algorithm>
-#include <cassert>
 #include <utility>
 
+#include "core/assert.hpp"
 #include "core/marks.hpp"
 #include "core/teeth.hpp"
 
@@ -11,11 +11,11 @@ namespace zyg {
 
 Supervisor::Supervisor(SupervisorConfig config)
     : config_(std::move(config)), desired_(config_.desired_workers()) {
-  assert(!config_.validate().has_value());
+  ZYG_ASSERT(!config_.validate().has_value(), *config_.validate());
 }
 
 Commands Supervisor::step(const Event& event, Nanos now) {
-  assert(now >= now_ && "time never goes backwards");
+  ZYG_ASSERT(now >= now_, "time went backwards: ", now.count(), "ns after ", now_.count(), "ns");
   const Nanos gap = now - now_;
   now_ = std::max(now, now_);
   out_.clear();

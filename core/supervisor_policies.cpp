@@ -2,9 +2,9 @@
 #include "core/supervisor.hpp"
 
 #include <algorithm>
-#include <cassert>
 #include <utility>
 
+#include "core/assert.hpp"
 #include "core/marks.hpp"
 #include "core/teeth.hpp"
 
@@ -338,7 +338,8 @@ ZygoteId Supervisor::start_zygote(const Version& v) {
 }
 
 void Supervisor::request_worker(Zygote& z) {
-  assert(ZYG_BUG(count_only_serving) || workers_in_budget() < config_.budget);
+  ZYG_ASSERT(ZYG_BUG(count_only_serving) || workers_in_budget() < config_.budget,
+             workers_in_budget(), " workers in a budget of ", config_.budget);
   Worker w;
   w.id = WorkerId{next_worker_++};
   w.zygote = z.id;

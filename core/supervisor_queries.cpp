@@ -2,7 +2,6 @@
 #include "core/supervisor.hpp"
 
 #include <algorithm>
-#include <cassert>
 #include <utility>
 
 #include "core/marks.hpp"
