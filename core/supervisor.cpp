@@ -160,9 +160,8 @@ void Supervisor::on(const ev::ZygoteExited& e) {
     if (w.zygote != z.id) continue;
     w.orphaned = true;
     if (live(w)) {
-      w.state = WorkerState::draining;
       w.stop = StopReason::zygote_gone;
-      w.since = now_;
+      set_state(w, WorkerState::draining);
     }
     if (w.state == WorkerState::draining && !w.stop_deadline) {
       w.stop_deadline = now_ + config_.graceful_timeout;
@@ -212,10 +211,7 @@ Supervisor::Worker* Supervisor::heard(WorkerId id, std::initializer_list<WorkerS
   Worker* w = find(id);
   if (!w) return nullptr;
   w->last_heard = now_;
-  if (std::find(from.begin(), from.end(), w->state) != from.end()) {
-    w->state = to;
-    w->since = now_;
-  }
+  if (std::find(from.begin(), from.end(), w->state) != from.end()) set_state(*w, to);
   return w;
 }
 
@@ -252,8 +248,8 @@ void Supervisor::on(const ev::WorkerExiting& e) {
   if (!w) return;
   w->last_heard = now_;
   w->retiring = w->retiring || e.retiring;
-  w->state = WorkerState::exited_unreaped;
-  w->since = now_;
+  // A worker says "exiting" once, as its last word; a repeated report would change nothing.
+  if (w->state != WorkerState::exited_unreaped) set_state(*w, WorkerState::exited_unreaped);
 }
 
 void Supervisor::on(const ev::WorkerExited& e) {

@@ -140,6 +140,9 @@ class Supervisor {
   void zygote_load_failed(Zygote& z, const std::string& reason);
   void zygote_crashed(const Zygote& z, ExitStatus status);
 
+  // The one place a worker's state changes: asserts the change is in kWorkerTransitions.
+  void set_state(Worker& w, WorkerState to);
+
   // Actions.
   ZygoteId start_zygote(const Version& v);
   void request_worker(Zygote& z);

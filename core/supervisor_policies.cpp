@@ -70,7 +70,7 @@ void Supervisor::rollout_step() {
       if (ZYG_BUG(kill_busy_on_deploy) && pick->state == WorkerState::busy) {
         kill_worker(*pick, "deploy");
         pick->stop = StopReason::deploy;
-        pick->state = WorkerState::draining;
+        set_state(*pick, WorkerState::draining);
         continue;
       }
       stop_worker(*pick, StopReason::deploy);
@@ -354,8 +354,7 @@ void Supervisor::request_worker(Zygote& z) {
 void Supervisor::stop_worker(Worker& w, StopReason why) {
   if (!live(w)) return;
   w.stop = why;
-  w.state = WorkerState::draining;
-  w.since = now_;
+  set_state(w, WorkerState::draining);
   if (w.orphaned) {
     // We are its parent and signal it now: the drain starts now.
     w.stop_deadline = now_ + config_.graceful_timeout;
@@ -393,10 +392,16 @@ void Supervisor::stop_zygote(Zygote& z) {
   for (auto& [id, w] : workers_) {
     if (w.zygote == z.id && live(w)) {
       w.stop = shutting_down_ ? StopReason::shutdown : StopReason::zygote_gone;
-      w.state = WorkerState::draining;
-      w.since = now_;  // its drain starts at the zygote's exit (ev::ZygoteExited)
+      set_state(w, WorkerState::draining);  // its drain starts at the zygote's exit
     }
   }
+}
+
+void Supervisor::set_state(Worker& w, WorkerState to) {
+  ZYG_ASSERT(legal_transition(w.state, to), "worker ", w.id.value, " of ", w.version, ": ",
+             to_string(w.state), " -> ", to_string(to), " is not in kWorkerTransitions");
+  w.state = to;
+  w.since = now_;
 }
 
 void Supervisor::expect_reply(ZygoteId id) {
