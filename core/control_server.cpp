@@ -72,8 +72,9 @@ void ControlServer::accept_clients() {
     }
     if (!refusal.empty()) {
       const std::string line = control::error_reply(refusal);
-      os_.write(fd, std::as_bytes(std::span(line)));  // best effort: it fits a fresh socket
-      os_.close(fd);
+      // Best effort: the line fits a fresh socket's buffer, and the client is refused either way.
+      static_cast<void>(os_.write(fd, std::as_bytes(std::span(line))));
+      os::close_quietly(os_, fd);
       continue;
     }
     clients_[next_client_++] = Client{fd, {}, {}, false, os_.now() + control::kClientTimeout};
@@ -137,7 +138,7 @@ void ControlServer::write_reply(Client& c) {
 }
 
 void ControlServer::drop(Client& c) {
-  os_.close(c.fd);
+  os::close_quietly(os_, c.fd);
   c.fd = -1;
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/assert.hpp"
 #include "core/control.hpp"
 #include "core/control_server.hpp"
 #include "core/loops.hpp"
@@ -24,11 +25,18 @@ class Master {
 
   int run() {
     os_.set_title(cfg_.title + ": master [" + cfg_.app_path + "]");
-    os_.become_subreaper();  // orphaned workers come to us, so they stay counted and reaped
+    // Orphaned workers come to us, so they stay counted and reaped. Without it they would go to
+    // init, beyond the budget and unseen: refuse to run (a restart would fail the same way).
+    if (const int e = os_.become_subreaper(); e != 0) {
+      error("cannot become a child subreaper (errno " + std::to_string(e) +
+            "): orphaned workers would escape the budget");
+      return exit_code::config_error;
+    }
     const os::Signal caught[] = {os::Signal::hup,  os::Signal::term, os::Signal::interrupt,
                                  os::Signal::quit, os::Signal::ttin, os::Signal::ttou,
                                  os::Signal::child};
-    os_.catch_signals(caught);
+    const int caught_error = os_.catch_signals(caught);
+    ZYG_ASSERT(caught_error == 0, "errno ", caught_error);  // constants: only a bug can fail
     if (!open_listener() || !open_report_channel() || !open_control()) {
       return exit_code::config_error;
     }
@@ -167,7 +175,8 @@ class Master {
       fds_.push_back({z.channel, events, 0});
     }
     control_.add_poll_fds(fds_);
-    os_.poll(fds_, std::max(Nanos{0}, next_tick_ - os_.now()));
+    // What is ready is in fds_; EINTR means signals, which the round takes next.
+    static_cast<void>(os_.poll(fds_, std::max(Nanos{0}, next_tick_ - os_.now())));
   }
 
   void handle_signals() {
@@ -200,7 +209,7 @@ class Master {
       auto r = os_.recv_message(it->second.channel, buf, nullptr);
       if (r.error == os::err::again || r.error == os::err::intr) return;
       if (!r.ok() || r.value == 0) {  // the zygote is gone; its exit arrives by reaping
-        os_.close(it->second.channel);
+        os::close_quietly(os_, it->second.channel);
         it->second.channel = -1;
         return;
       }
@@ -288,7 +297,7 @@ class Master {
         if (m.kind == proto::Kind::spawn)
           pending_.push_back(ev::SpawnFailed{WorkerId{m.id}, os::err::pipe});
       }
-      if (z.channel >= 0) os_.close(z.channel);
+      if (z.channel >= 0) os::close_quietly(os_, z.channel);
       zygotes_.erase(zid);
       drain_pending();
       feed(ev::ZygoteExited{zid, x.status});
@@ -344,9 +353,9 @@ class Master {
     AppLoader* loader = &loader_;
     spec.main = [za, loader](os::Os& zos) { return run_zygote(zos, za, *loader); };
     auto pid = os_.spawn(std::move(spec));
-    os_.close(theirs);
+    os::close_quietly(os_, theirs);
     if (!pid.ok()) {
-      os_.close(mine);
+      os::close_quietly(os_, mine);
       pending_.push_back(ev::ZygoteSpawnFailed{c.zygote, pid.error});
       return;
     }
@@ -363,13 +372,13 @@ class Master {
 
   void run(const cmd::StopWorker& c) {
     if (ZYG_BUG(stale_pid_signal) && c.pid > 0) {
-      os_.kill(c.pid, os::Signal::term);  // not our child: the pid may name another process
+      signal_child(c.pid, os::Signal::term);  // not our child: the pid may name another process
       return;
     }
     if (c.via.value != 0) {
       to_zygote(c.via, proto::make(proto::Kind::stop, c.worker.value));
     } else if (c.pid > 0) {
-      os_.kill(c.pid, os::Signal::term);  // an orphan: our own unreaped child
+      signal_child(c.pid, os::Signal::term);  // an orphan: our own unreaped child
     }
   }
 
@@ -377,7 +386,7 @@ class Master {
     if (c.via.value != 0) {
       to_zygote(c.via, proto::make(proto::Kind::kill, c.worker.value));
     } else if (c.pid > 0) {
-      os_.kill(c.pid, os::Signal::kill);
+      signal_child(c.pid, os::Signal::kill);
     }
   }
 
@@ -387,7 +396,7 @@ class Master {
 
   void run(const cmd::KillZygote& c) {
     auto it = zygotes_.find(c.zygote);
-    if (it != zygotes_.end()) os_.kill(it->second.pid, os::Signal::kill);  // unreaped child
+    if (it != zygotes_.end()) signal_child(it->second.pid, os::Signal::kill);
   }
 
   void run(const cmd::ListChildren&) {
@@ -434,6 +443,10 @@ class Master {
       z.outbox.pop_front();
     }
   }
+
+  // Signals an unreaped child of ours (so the pid cannot have been reused). It cannot fail but
+  // with ESRCH, which is no news: the child's exit arrives by reaping.
+  void signal_child(Pid pid, os::Signal s) { static_cast<void>(os_.kill(pid, s)); }
 
   void error(const std::string& what) {
     if (observer_) observer_->on_error(os_.now(), what);

@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 
+#include "core/assert.hpp"
 #include "core/loops.hpp"
 #include "core/marks.hpp"
 #include "core/protocol.hpp"
@@ -26,9 +27,13 @@ class Worker {
 
   int run() {
     const os::Signal caught[] = {os::Signal::term};
-    os_.catch_signals(caught);
-    os_.ignore_signal(os::Signal::interrupt);  // a terminal's ^C is the master's to handle
-    os_.ignore_signal(os::Signal::hup);
+    // The signals are constants: only a bug can make these fail.
+    const int caught_error = os_.catch_signals(caught);
+    ZYG_ASSERT(caught_error == 0, "errno ", caught_error);
+    const int int_error = os_.ignore_signal(os::Signal::interrupt);  // ^C is the master's
+    ZYG_ASSERT(int_error == 0, "errno ", int_error);
+    const int hup_error = os_.ignore_signal(os::Signal::hup);
+    ZYG_ASSERT(hup_error == 0, "errno ", hup_error);
     // Introduce ourselves before the app's init, which may hang: the master then knows our pid
     // even if our zygote dies before it could report it.
     report(proto::make(proto::Kind::hello, args_.id.value, os_.getpid()), true);
@@ -79,7 +84,9 @@ class Worker {
     if (draining_) return;
     ZYG_MARK("worker.drain");
     draining_ = true;
-    if (ZYG_BUG(shutdown_listener)) os_.shutdown(args_.listener, os::ShutdownHow::read);
+    if (ZYG_BUG(shutdown_listener)) {
+      static_cast<void>(os_.shutdown(args_.listener, os::ShutdownHow::read));  // a planted bug
+    }
   }
 
   void wait() {
@@ -92,7 +99,8 @@ class Worker {
       if (!c.out.empty()) events |= os::ev::out;
       fds_.push_back({fd, events, 0});
     }
-    os_.poll(fds_, std::max(Nanos{0}, next_deadline() - os_.now()));
+    // What is ready is in fds_; EINTR means signals, which the round takes next.
+    static_cast<void>(os_.poll(fds_, std::max(Nanos{0}, next_deadline() - os_.now())));
   }
 
   Nanos next_deadline() const {
@@ -131,7 +139,7 @@ class Worker {
       answer(c, now);
       if (!c.out.empty()) flush(fd, c, now);
       if (finished(c)) {
-        os_.close(fd);
+        os::close_quietly(os_, fd);
         it = conns_.erase(it);
       } else {
         ++it;
@@ -245,7 +253,7 @@ class Worker {
         drop = true;  // idle keep-alive connection: also how draining workers let go of them
       }
       if (drop) {
-        os_.close(it->first);
+        os::close_quietly(os_, it->first);
         it = conns_.erase(it);
       } else {
         ++it;
