@@ -59,6 +59,7 @@ nlohmann::json to_json(const StatusSnapshot& s) {
   nlohmann::json j;
   j["budget"] = s.budget;
   j["desired"] = s.desired;
+  j["phase"] = to_string(s.phase);
   j["serving"] = s.serving;
   j["serving_proven"] = s.serving_proven;
   j["loading"] = s.loading;

@@ -1,7 +1,8 @@
 #include "core/marks.hpp"
 
 #include <algorithm>
-#include <cassert>
+
+#include "core/assert.hpp"
 
 namespace zyg::marks {
 
@@ -89,7 +90,7 @@ const std::vector<std::string>& catalogue() {
 void hit(const char* name) {
   auto& t = table();
   auto it = t.find(name);
-  assert(it != t.end() && "every mark is in the catalogue");
+  ZYG_ASSERT(it != t.end(), "a mark missing from the catalogue: ", name);
   if (it != t.end()) it->second += 1;
 }
 

@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "core/assert.hpp"
 #include "core/control.hpp"
+#include "core/control_server.hpp"
 #include "core/loops.hpp"
 #include "core/protocol.hpp"
 #include "core/teeth.hpp"
@@ -23,11 +25,18 @@ class Master {
 
   int run() {
     os_.set_title(cfg_.title + ": master [" + cfg_.app_path + "]");
-    os_.become_subreaper();  // orphaned workers come to us, so they stay counted and reaped
+    // Orphaned workers come to us, so they stay counted and reaped. Without it they would go to
+    // init, beyond the budget and unseen: refuse to run (a restart would fail the same way).
+    if (const int e = os_.become_subreaper(); e != 0) {
+      error("cannot become a child subreaper (errno " + std::to_string(e) +
+            "): orphaned workers would escape the budget");
+      return exit_code::config_error;
+    }
     const os::Signal caught[] = {os::Signal::hup,  os::Signal::term, os::Signal::interrupt,
                                  os::Signal::quit, os::Signal::ttin, os::Signal::ttou,
                                  os::Signal::child};
-    os_.catch_signals(caught);
+    const int caught_error = os_.catch_signals(caught);
+    ZYG_ASSERT(caught_error == 0, "errno ", caught_error);  // constants: only a bug can fail
     if (!open_listener() || !open_report_channel() || !open_handoff_channels() || !open_control()) {
       return exit_code::config_error;
     }
@@ -51,8 +60,7 @@ class Master {
         feed(ev::Tick{});
       }
     }
-    for (auto& [id, c] : control_) os_.close(c.fd);
-    control_.clear();
+    control_.close_all();
     return *exit_code_;
   }
 
@@ -86,119 +94,22 @@ class Master {
     return true;
   }
 
-  // A control client: its request line coming in, then its reply going out.
-  struct ControlClient {
-    os::Fd fd = -1;
-    std::string in;
-    std::string out;
-    bool answered = false;
-    Nanos deadline{0};
-  };
-
   bool open_control() {
     if (cfg_.control_path.empty()) return true;
-    os::Endpoint e;
-    e.unix_path = cfg_.control_path;
-    e.unix_mode = 0600;
-    auto r = os_.listen(e, control::kBacklog);
-    if (!r.ok()) {
-      error(r.error == os::err::addrinuse
-                ? "the control socket " + cfg_.control_path +
-                      " is in use: another server runs with this run directory"
-                : "cannot open the control socket " + cfg_.control_path + ": errno " +
-                      std::to_string(r.error));
-      return false;
-    }
-    control_listener_ = r.value;
-    return true;
+    return control_.open(cfg_.control_path);
   }
 
   void serve_control() {
-    if (control_listener_ < 0) return;
-    accept_control();
-    const Nanos now = os_.now();
-    std::vector<std::uint64_t> done;
-    for (auto& [id, c] : control_) {
-      if (!c.answered) read_control(id, c);
-      if (c.answered) write_control(c);
-      const bool finished = c.answered && c.out.empty();
-      if (finished || c.fd < 0 || now >= c.deadline) done.push_back(id);
-    }
-    for (std::uint64_t id : done) {
-      if (control_[id].fd >= 0) os_.close(control_[id].fd);
-      control_.erase(id);
-    }
+    control_.serve([this](std::uint64_t client, const control::Request& req) {
+      return answer_control(client, req);
+    });
   }
 
-  void accept_control() {
-    for (int i = 0; i < 16; ++i) {
-      auto r = os_.accept(control_listener_);
-      if (!r.ok()) return;
-      const os::Fd fd = r.value;
-      auto peer = os_.peer_uid(fd);
-      std::string refusal;
-      if (!peer.ok() || (peer.value != os_.uid() && peer.value != 0)) {
-        refusal = "permission denied: the control socket serves its owner only";
-        error("control: refused a client of uid " +
-              (peer.ok() ? std::to_string(peer.value) : std::string("unknown")));
-      } else if (control_.size() >= control::kMaxClients) {
-        refusal = "busy: " + std::to_string(control::kMaxClients) + " control clients already";
-      }
-      if (!refusal.empty()) {
-        const std::string line = control::error_reply(refusal);
-        os_.write(fd, std::as_bytes(std::span(line)));  // best effort: it fits a fresh socket
-        os_.close(fd);
-        continue;
-      }
-      control_[next_control_++] =
-          ControlClient{fd, {}, {}, false, os_.now() + control::kClientTimeout};
-    }
-  }
-
-  void read_control(std::uint64_t id, ControlClient& c) {
-    char buf[control::kMaxRequestBytes + 1];
-    for (;;) {
-      auto r = os_.read(c.fd, std::as_writable_bytes(std::span(buf)));
-      if (r.error == os::err::again || r.error == os::err::intr) return;
-      if (!r.ok()) {
-        os_.close(c.fd);
-        c.fd = -1;
-        return;
-      }
-      const bool eof = r.value == 0;
-      c.in.append(buf, r.value);
-      const std::size_t nl = c.in.find('\n');
-      if (nl != std::string::npos || eof) {
-        // End of file ends the line too ("printf status | nc -U" works).
-        if (eof && c.in.empty()) {
-          os_.close(c.fd);
-          c.fd = -1;
-          return;
-        }
-        answer_control(id, c, c.in.substr(0, nl));
-        return;
-      }
-      if (c.in.size() > control::kMaxRequestBytes) {
-        c.answered = true;
-        c.out = control::error_reply("request longer than " +
-                                     std::to_string(control::kMaxRequestBytes) + " bytes");
-        return;
-      }
-    }
-  }
-
-  void answer_control(std::uint64_t id, ControlClient& c, const std::string& line) {
-    c.answered = true;
-    c.in.clear();
-    auto parsed = control::parse(line);
-    if (auto* why = std::get_if<std::string>(&parsed)) {
-      c.out = control::error_reply(*why);
-      return;
-    }
-    const control::Request& req = std::get<control::Request>(parsed);
+  // A control request: the reply now, or (a status) later, when the supervisor's cmd::Status runs.
+  std::optional<std::string> answer_control(std::uint64_t client, const control::Request& req) {
     if (std::holds_alternative<control::Status>(req)) {
-      feed(ev::StatusRequested{id});  // answered by cmd::Status
-      return;
+      feed(ev::StatusRequested{client});  // answered by cmd::Status
+      return std::nullopt;
     }
     reports_.clear();
     collecting_reports_ = true;
@@ -210,10 +121,7 @@ class Master {
         feed(ev::DeployRequested{*v});
       }
       collecting_reports_ = false;
-      if (!v) {
-        c.out = control::error_reply("cannot resolve the app directory " + cfg_.app_path);
-        return;
-      }
+      if (!v) return control::error_reply("cannot resolve the app directory " + cfg_.app_path);
     } else {
       feed(ev::ScaleTo{std::get<control::Scale>(req).workers});
       collecting_reports_ = false;
@@ -222,20 +130,7 @@ class Master {
     for (const cmd::Report& r : reports_)
       reports.push_back({{"what", r.what}, {"detail", r.detail}});
     fields["reports"] = std::move(reports);
-    c.out = control::ok_reply(std::move(fields));
-  }
-
-  void write_control(ControlClient& c) {
-    while (!c.out.empty() && c.fd >= 0) {
-      auto r = os_.write(c.fd, std::as_bytes(std::span(c.out)));
-      if (r.error == os::err::again || r.error == os::err::intr) return;
-      if (!r.ok()) {
-        os_.close(c.fd);
-        c.fd = -1;
-        return;
-      }
-      c.out.erase(0, r.value);
-    }
+    return control::ok_reply(std::move(fields));
   }
 
   // Both hand-off pairs live as long as the master: a front or worker that dies never takes
@@ -301,12 +196,10 @@ class Master {
       if (!z.outbox.empty()) events |= os::ev::out;
       fds_.push_back({z.channel, events, 0});
     }
-    if (control_listener_ >= 0) fds_.push_back({control_listener_, os::ev::in, 0});
-    for (const auto& [id, c] : control_) {
-      if (c.fd >= 0) fds_.push_back({c.fd, c.answered ? os::ev::out : os::ev::in, 0});
-    }
+    control_.add_poll_fds(fds_);
     if (front_.channel >= 0) fds_.push_back({front_.channel, os::ev::in, 0});
-    os_.poll(fds_, std::max(Nanos{0}, next_tick_ - os_.now()));
+    // What is ready is in fds_; EINTR means signals, which the round takes next.
+    static_cast<void>(os_.poll(fds_, std::max(Nanos{0}, next_tick_ - os_.now())));
   }
 
   void handle_signals() {
@@ -339,7 +232,7 @@ class Master {
       auto r = os_.recv_message(it->second.channel, buf, nullptr);
       if (r.error == os::err::again || r.error == os::err::intr) return;
       if (!r.ok() || r.value == 0) {  // the zygote is gone; its exit arrives by reaping
-        os_.close(it->second.channel);
+        os::close_quietly(os_, it->second.channel);
         it->second.channel = -1;
         return;
       }
@@ -453,7 +346,7 @@ class Master {
         if (m.kind == proto::Kind::spawn)
           pending_.push_back(ev::SpawnFailed{WorkerId{m.id}, os::err::pipe});
       }
-      if (z.channel >= 0) os_.close(z.channel);
+      if (z.channel >= 0) os::close_quietly(os_, z.channel);
       zygotes_.erase(zid);
       drain_pending();
       feed(ev::ZygoteExited{zid, x.status});
@@ -517,9 +410,9 @@ class Master {
     AppLoader* loader = &loader_;
     spec.main = [za, loader](os::Os& zos) { return run_zygote(zos, za, *loader); };
     auto pid = os_.spawn(std::move(spec));
-    os_.close(theirs);
+    os::close_quietly(os_, theirs);
     if (!pid.ok()) {
-      os_.close(mine);
+      os::close_quietly(os_, mine);
       pending_.push_back(ev::ZygoteSpawnFailed{c.zygote, pid.error});
       return;
     }
@@ -578,13 +471,13 @@ class Master {
 
   void run(const cmd::StopWorker& c) {
     if (ZYG_BUG(stale_pid_signal) && c.pid > 0) {
-      os_.kill(c.pid, os::Signal::term);  // not our child: the pid may name another process
+      signal_child(c.pid, os::Signal::term);  // not our child: the pid may name another process
       return;
     }
     if (c.via.value != 0) {
       to_zygote(c.via, proto::make(proto::Kind::stop, c.worker.value));
     } else if (c.pid > 0) {
-      os_.kill(c.pid, os::Signal::term);  // an orphan: our own unreaped child
+      signal_child(c.pid, os::Signal::term);  // an orphan: our own unreaped child
     }
   }
 
@@ -592,7 +485,7 @@ class Master {
     if (c.via.value != 0) {
       to_zygote(c.via, proto::make(proto::Kind::kill, c.worker.value));
     } else if (c.pid > 0) {
-      os_.kill(c.pid, os::Signal::kill);
+      signal_child(c.pid, os::Signal::kill);
     }
   }
 
@@ -602,7 +495,7 @@ class Master {
 
   void run(const cmd::KillZygote& c) {
     auto it = zygotes_.find(c.zygote);
-    if (it != zygotes_.end()) os_.kill(it->second.pid, os::Signal::kill);  // unreaped child
+    if (it != zygotes_.end()) signal_child(it->second.pid, os::Signal::kill);
   }
 
   void run(const cmd::ListChildren&) {
@@ -624,9 +517,7 @@ class Master {
     if (collecting_reports_) reports_.push_back(r);
   }
   void run(const cmd::Status& s) {
-    auto it = control_.find(s.request);
-    if (it == control_.end()) return;
-    it->second.out = control::ok_reply({{"status", control::to_json(s.snapshot)}});
+    control_.answer(s.request, control::ok_reply({{"status", control::to_json(s.snapshot)}}));
   }
   void run(const cmd::Exit& c) { exit_code_ = c.code; }
 
@@ -652,6 +543,10 @@ class Master {
     }
   }
 
+  // Signals an unreaped child of ours (so the pid cannot have been reused). It cannot fail but
+  // with ESRCH, which is no news: the child's exit arrives by reaping.
+  void signal_child(Pid pid, os::Signal s) { static_cast<void>(os_.kill(pid, s)); }
+
   void error(const std::string& what) {
     if (observer_) observer_->on_error(os_.now(), what);
   }
@@ -666,9 +561,7 @@ class Master {
   os::Fd report_send_ = -1;
   HandoffChannels handoff_;
   FrontLink front_;
-  os::Fd control_listener_ = -1;
-  std::map<std::uint64_t, ControlClient> control_;
-  std::uint64_t next_control_ = 1;
+  ControlServer control_{os_, [this](const std::string& what) { error(what); }};
   std::vector<cmd::Report> reports_;  // collected while a control request is being answered
   bool collecting_reports_ = false;
 

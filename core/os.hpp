@@ -62,9 +62,10 @@ inline constexpr int connreset = 104;
 inline constexpr int notconn = 107;
 }  // namespace err
 
-// A value or an errno.
+// A value or an errno. [[nodiscard]], like every errno-returning method below: a caller handles
+// the error or says why it need not (docs/ARCHITECTURE.md, "Errors").
 template <class T>
-struct Result {
+struct [[nodiscard]] Result {
   T value{};
   int error = 0;
   bool ok() const { return error == 0; }
@@ -135,17 +136,17 @@ class Os {
 
   // Processes.
   virtual Result<Pid> spawn(ChildSpec spec) = 0;
-  virtual int kill(Pid pid, Signal sig) = 0;         // 0 or errno
+  [[nodiscard]] virtual int kill(Pid pid, Signal sig) = 0;  // 0 or errno
   virtual Result<std::optional<Reaped>> reap() = 0;  // waitpid(-1, WNOHANG); ECHILD when no child
   [[noreturn]] virtual void exit(int code) = 0;      // _exit: no destructors, no atexit
   virtual void set_title(const std::string& title) = 0;
-  virtual int become_subreaper() = 0;  // orphaned descendants are reparented here
+  [[nodiscard]] virtual int become_subreaper() = 0;  // orphaned descendants are reparented here
   // This process's children that are not reaped yet (zombies included), in ascending pid order.
   virtual Result<std::vector<Pid>> children() = 0;
 
   // Signals.
-  virtual int catch_signals(std::span<const Signal> signals) = 0;
-  virtual int ignore_signal(Signal sig) = 0;
+  [[nodiscard]] virtual int catch_signals(std::span<const Signal> signals) = 0;
+  [[nodiscard]] virtual int ignore_signal(Signal sig) = 0;
   virtual std::vector<Signal> take_signals() = 0;  // each pending signal once, by number
 
   // Descriptors.
@@ -159,11 +160,11 @@ class Os {
                                            std::span<const Fd> pass) = 0;
   virtual Result<std::size_t> recv_message(Fd fd, std::span<std::byte> into,
                                            std::vector<Fd>* passed) = 0;
-  virtual int shutdown(Fd fd, ShutdownHow how) = 0;
+  [[nodiscard]] virtual int shutdown(Fd fd, ShutdownHow how) = 0;
   // The user id of the process at the other end of a connected unix socket (SO_PEERCRED).
   virtual Result<std::uint32_t> peer_uid(Fd fd) = 0;
   virtual std::uint32_t uid() = 0;  // this process's real user id
-  virtual int close(Fd fd) = 0;
+  [[nodiscard]] virtual int close(Fd fd) = 0;
   // Waits until a descriptor is ready, a caught signal arrives (EINTR) or the timeout passes
   // (nullopt: no timeout). Returns how many descriptors are ready.
   virtual Result<int> poll(std::span<PollFd> fds, std::optional<Nanos> timeout) = 0;
@@ -173,7 +174,7 @@ class Os {
   virtual Result<std::string> realpath(const std::string& path) = 0;
   // A small state file (the last version that served), read whole / replaced atomically.
   virtual Result<std::string> read_file(const std::string& path) = 0;
-  virtual int write_file(const std::string& path, const std::string& contents) = 0;
+  [[nodiscard]] virtual int write_file(const std::string& path, const std::string& contents) = 0;
 
   // Self-inspection.
   virtual Usage usage() = 0;
@@ -189,8 +190,8 @@ class Os {
   // registrations by open file, which a descriptor passed to another process keeps open).
   virtual Result<Fd> poller_create() = 0;
   // Adds `fd` or changes its events (ev::in, ev::out; errors and hangups are always reported).
-  virtual int poller_watch(Fd poller, Fd fd, short events) = 0;
-  virtual int poller_forget(Fd poller, Fd fd) = 0;
+  [[nodiscard]] virtual int poller_watch(Fd poller, Fd fd, short events) = 0;
+  [[nodiscard]] virtual int poller_forget(Fd poller, Fd fd) = 0;
   // Waits like poll() and fills `ready` (at most its size) with the descriptors that are ready
   // and their revents; returns how many. EINTR while a caught signal is pending and untaken.
   virtual Result<int> poller_wait(Fd poller, std::span<PollFd> ready,
@@ -207,5 +208,9 @@ class Os {
   // Raises this process's descriptor limit to its hard limit; returns the new limit.
   virtual Result<std::uint64_t> raise_descriptor_limit() = 0;
 };
+
+// close(2) releases the descriptor whatever it returns (Linux), and on a socket or a pipe an error
+// leaves nothing to do: the close that needs no answer.
+inline void close_quietly(Os& os, Fd fd) { static_cast<void>(os.close(fd)); }
 
 }  // namespace zyg::os

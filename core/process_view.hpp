@@ -56,8 +56,9 @@ struct FrontView {
 };
 
 struct StatusSnapshot {
-  int budget = 0;    // W: worker slots
-  int desired = 0;   // workers wanted (<= budget)
+  int budget = 0;   // W: worker slots
+  int desired = 0;  // workers wanted (<= budget)
+  DeployPhase phase = DeployPhase::serving;
   Version serving;   // the version new workers run ("" before the first load)
   Version loading;   // a deploy waiting for its zygote to load
   Version fallback;  // a proven version kept resident until `serving` proves itself

@@ -1,9 +1,9 @@
 #include "core/supervisor.hpp"
 
 #include <algorithm>
-#include <cassert>
 #include <utility>
 
+#include "core/assert.hpp"
 #include "core/marks.hpp"
 #include "core/teeth.hpp"
 
@@ -11,11 +11,11 @@ namespace zyg {
 
 Supervisor::Supervisor(SupervisorConfig config)
     : config_(std::move(config)), desired_(config_.desired_workers()) {
-  assert(!config_.validate().has_value());
+  ZYG_ASSERT(!config_.validate().has_value(), *config_.validate());
 }
 
 Commands Supervisor::step(const Event& event, Nanos now) {
-  assert(now >= now_ && "time never goes backwards");
+  ZYG_ASSERT(now >= now_, "time went backwards: ", now.count(), "ns after ", now_.count(), "ns");
   const Nanos gap = now - now_;
   now_ = std::max(now, now_);
   out_.clear();
@@ -35,7 +35,7 @@ void Supervisor::on(const ev::Start& e) {
   report("start", "serving " + e.version + " with a budget of " + std::to_string(config_.budget) +
                       " worker slots");
   start_front();
-  target_ = start_zygote(e.version);
+  serving_ = start_zygote(e.version);
   proven_ = true;  // nothing to roll back to
   if (e.last_good && *e.last_good != e.version) last_good_ = e.last_good;
 }
@@ -45,8 +45,8 @@ void Supervisor::on(const ev::DeployRequested& e) {
     report("deploy-refused", "deploy of " + e.version + " refused: the server is not serving");
     return;
   }
-  if (pending_) {
-    Zygote& p = zygote(*pending_);
+  if (loading_) {
+    Zygote& p = zygote(*loading_);
     if (p.version == e.version) {
       ZYG_MARK("deploy.noop");
       report("deploy-noop", e.version + " is already loading");
@@ -55,14 +55,14 @@ void Supervisor::on(const ev::DeployRequested& e) {
     ZYG_MARK("deploy.supersede-loading");
     report("deploy-superseded", "deploy of " + p.version + " superseded by " + e.version);
     stop_zygote(p);
-    pending_.reset();
+    loading_.reset();
   }
   if (restart_ && restart_->version == e.version) {
     ZYG_MARK("deploy.noop");
     report("deploy-noop", e.version + " is already the version being restarted");
     return;
   }
-  if (target_ && zygote(*target_).version == e.version) {
+  if (serving_ && zygote(*serving_).version == e.version) {
     ZYG_MARK("deploy.noop");
     report("deploy-noop", e.version + " is already serving");
     return;
@@ -72,8 +72,8 @@ void Supervisor::on(const ev::DeployRequested& e) {
     // Instant rollback: the previous version's zygote is still resident and loaded.
     ZYG_MARK("deploy.instant-rollback");
     report("deploy", "back to resident " + e.version);
-    ZygoteId previous = *target_;
-    target_ = *fallback_;
+    ZygoteId previous = *serving_;
+    serving_ = *fallback_;
     fallback_.reset();
     proven_ = true;
     rollout_complete_at_.reset();
@@ -82,10 +82,10 @@ void Supervisor::on(const ev::DeployRequested& e) {
   }
   // A scheduled restart of the serving version stands: it serves until the new one has loaded.
   report("deploy", "loading " + e.version);
-  pending_ = start_zygote(e.version);
-  if (ZYG_BUG(drain_before_load) && target_) {
+  loading_ = start_zygote(e.version);
+  if (ZYG_BUG(drain_before_load) && serving_) {
     for (auto& [id, w] : workers_) {
-      if (w.zygote == *target_ && live(w)) stop_worker(w, StopReason::deploy);
+      if (w.zygote == *serving_ && live(w)) stop_worker(w, StopReason::deploy);
     }
   }
 }
@@ -99,13 +99,13 @@ void Supervisor::on(const ev::ZygoteSpawnFailed& e) {
   if (!z) return;
   const std::string why =
       "could not start the zygote process (errno " + std::to_string(e.error) + ")";
-  if (target_ == e.zygote) {
+  if (serving_ == e.zygote) {
     // Out of processes or memory for a moment says nothing about the code: the version meant
     // to serve is retried with backoff, like a crashed zygote.
     report("zygote-spawn-failed", z->version + ": " + why);
     const Zygote gone = *z;
     zygotes_.erase(e.zygote);
-    target_.reset();
+    serving_.reset();
     if (!shutting_down_) zygote_crashed(gone, ExitStatus::exited(exit_code::load_failed));
     return;
   }
@@ -120,10 +120,10 @@ void Supervisor::on(const ev::ZygoteLoaded& e) {
   z->state = ZygoteState::loaded;
   z->since = now_;
   if (!ever_loaded_) ever_loaded_ = true;
-  if (pending_ == e.zygote) {
-    pending_.reset();
+  if (loading_ == e.zygote) {
+    loading_.reset();
     begin_rollout(e.zygote);
-  } else if (target_ == e.zygote) {
+  } else if (serving_ == e.zygote) {
     report("zygote-loaded", z->version + " loaded");
   }
 }
@@ -161,9 +161,8 @@ void Supervisor::on(const ev::ZygoteExited& e) {
     if (w.zygote != z.id) continue;
     w.orphaned = true;
     if (live(w)) {
-      w.state = WorkerState::draining;
       w.stop = StopReason::zygote_gone;
-      w.since = now_;
+      set_state(w, WorkerState::draining);
     }
     if (w.state == WorkerState::draining && !w.stop_deadline) {
       w.stop_deadline = now_ + config_.graceful_timeout;
@@ -171,21 +170,21 @@ void Supervisor::on(const ev::ZygoteExited& e) {
   }
   // A zygote killed while loading the version meant to serve says nothing about the code: that
   // is a crash, restarted with backoff below. Any other death while loading is a load failure.
-  const bool crashed_target = e.status.signaled && target_ == z.id;
-  if (z.state == ZygoteState::loading && !z.stop_requested && !crashed_target) {
+  const bool crashed_serving = e.status.signaled && serving_ == z.id;
+  if (z.state == ZygoteState::loading && !z.stop_requested && !crashed_serving) {
     zygote_load_failed(z, "zygote exited while loading: " + to_string(e.status));
   }
-  if (pending_ == z.id) {
-    pending_.reset();
+  if (loading_ == z.id) {
+    loading_.reset();
   } else if (fallback_ == z.id) {
     fallback_.reset();
     if (!z.stop_requested) {
       report("fallback-lost", "resident " + z.version + " exited: " + to_string(e.status));
     }
-  } else if (target_ == z.id) {
-    // The target is only ever stopped after it stopped being the target, so this is a crash or
+  } else if (serving_ == z.id) {
+    // The serving zygote is only ever stopped after it stopped serving, so this is a crash or
     // a failed (re)load.
-    target_.reset();
+    serving_.reset();
     if (!shutting_down_) zygote_crashed(z, e.status);
   }
 }
@@ -213,10 +212,7 @@ Supervisor::Worker* Supervisor::heard(WorkerId id, std::initializer_list<WorkerS
   Worker* w = find(id);
   if (!w) return nullptr;
   w->last_heard = now_;
-  if (std::find(from.begin(), from.end(), w->state) != from.end()) {
-    w->state = to;
-    w->since = now_;
-  }
+  if (std::find(from.begin(), from.end(), w->state) != from.end()) set_state(*w, to);
   return w;
 }
 
@@ -253,8 +249,8 @@ void Supervisor::on(const ev::WorkerExiting& e) {
   if (!w) return;
   w->last_heard = now_;
   w->retiring = w->retiring || e.retiring;
-  w->state = WorkerState::exited_unreaped;
-  w->since = now_;
+  // A worker says "exiting" once, as its last word; a repeated report would change nothing.
+  if (w->state != WorkerState::exited_unreaped) set_state(*w, WorkerState::exited_unreaped);
 }
 
 void Supervisor::on(const ev::WorkerExited& e) {
@@ -361,9 +357,9 @@ void Supervisor::on(const ev::Shutdown& e) {
   }
   shutting_down_ = true;
   restart_.reset();
-  if (pending_) {
-    stop_zygote(zygote(*pending_));
-    pending_.reset();
+  if (loading_) {
+    stop_zygote(zygote(*loading_));
+    loading_.reset();
   }
   if (e.graceful && front_.exists) {
     // Workers drain once the front is gone (handle_shutdown_progress), so that every request it

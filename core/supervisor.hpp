@@ -34,6 +34,9 @@ class Supervisor {
   Commands step(const Event& event, Nanos now);
 
   StatusSnapshot snapshot() const;
+  // A deploy loading comes first: whatever the serving version was doing (a rollout, its
+  // probation) goes on meanwhile.
+  DeployPhase phase() const;
   // Worker processes accounted for: every state, exited-but-unreaped included. Never above budget.
   int workers_in_budget() const { return static_cast<int>(workers_.size()); }
   const SupervisorConfig& config() const { return config_; }
@@ -162,6 +165,9 @@ class Supervisor {
   void check_front_deadlines();
   void front_gone(const std::string& what);
 
+  // The one place a worker's state changes: asserts the change is in kWorkerTransitions.
+  void set_state(Worker& w, WorkerState to);
+
   // Actions.
   ZygoteId start_zygote(const Version& v);
   void request_worker(Zygote& z);
@@ -184,7 +190,7 @@ class Supervisor {
   bool live(const Worker& w) const;  // counts toward the wanted number: not asked to stop
   int live_workers_of(ZygoteId z) const;
   int serving_workers() const;   // ready or busy
-  int old_live_workers() const;  // live workers of any zygote but the target
+  int old_live_workers() const;  // live workers of any zygote but the serving one
   int changing() const;
   Nanos backoff_delay(int failures) const;
   void mark_failed(const Version& v, const std::string& reason);
@@ -201,9 +207,9 @@ class Supervisor {
   std::uint64_t next_zygote_ = 1;
 
   // Deploy state: the version workers should run, a deploy still loading, and the last proven
-  // version kept resident (for instant rollback) until the target proves itself.
-  std::optional<ZygoteId> target_;
-  std::optional<ZygoteId> pending_;
+  // version kept resident (for instant rollback) until the serving version proves itself.
+  std::optional<ZygoteId> serving_;
+  std::optional<ZygoteId> loading_;
   std::optional<ZygoteId> fallback_;
   bool proven_ = false;
   std::optional<Nanos> rollout_complete_at_;

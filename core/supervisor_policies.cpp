@@ -2,9 +2,9 @@
 #include "core/supervisor.hpp"
 
 #include <algorithm>
-#include <cassert>
 #include <utility>
 
+#include "core/assert.hpp"
 #include "core/marks.hpp"
 #include "core/teeth.hpp"
 
@@ -20,41 +20,41 @@ void Supervisor::reconcile() {
     return;
   }
   keep_front();
-  if (restart_ && now_ >= restart_->at && !target_) {
+  if (restart_ && now_ >= restart_->at && !serving_) {
     ScheduledRestart r = *restart_;
     restart_.reset();
     ZYG_MARK("zygote.restart");
     report("zygote-restart", "restarting the zygote of " + r.version + " (attempt " +
                                  std::to_string(r.attempt) + ")");
-    target_ = start_zygote(r.version);
-    zygote(*target_).restarts = r.attempt;
+    serving_ = start_zygote(r.version);
+    zygote(*serving_).restarts = r.attempt;
   }
   rollout_step();
   scale_down_surplus();
   check_probation();
 }
 
-// Moves workers toward: `desired_` live workers of the target, none of any other zygote, within
+// Moves workers toward: `desired_` live workers of the serving zygote, none of any other, within
 // the budget at every instant and with at most `max_changing` in transition when that is set.
 void Supervisor::rollout_step() {
-  if (!target_) return;
-  Zygote& t = zygote(*target_);
+  if (!serving_) return;
+  Zygote& t = zygote(*serving_);
   if (t.state != ZygoteState::loaded) return;
   const int k = config_.max_changing;
   for (;;) {
-    const int target_live = live_workers_of(t.id);
+    const int serving_live = live_workers_of(t.id);
     const int total = ZYG_BUG(count_only_serving) ? serving_workers() : workers_in_budget();
     const bool under_limit = k == 0 || changing() < k;
     // The limit paces a rollout; it never keeps capacity below desired - k (a new worker that
     // crashed is replaced even while old ones are still draining).
-    const bool below_floor = k != 0 && target_live + old_live_workers() < desired_ - k;
-    if (target_live < desired_ && total < config_.budget && (under_limit || below_floor) &&
+    const bool below_floor = k != 0 && serving_live + old_live_workers() < desired_ - k;
+    if (serving_live < desired_ && total < config_.budget && (under_limit || below_floor) &&
         now_ >= t.next_spawn_at) {
       request_worker(t);
       continue;
     }
-    // Old workers: every live worker that is not the target's. Prefer idle ones, then the ones
-    // not yet serving, then busy ones (which finish their request before exiting).
+    // Old workers: every live worker that is not the serving zygote's. Prefer idle ones, then the
+    // ones not yet serving, then busy ones (which finish their request before exiting).
     Worker* pick = nullptr;
     auto rank = [](const Worker& w) {
       switch (w.state) {
@@ -71,7 +71,7 @@ void Supervisor::rollout_step() {
       if (ZYG_BUG(kill_busy_on_deploy) && pick->state == WorkerState::busy) {
         kill_worker(*pick, "deploy");
         pick->stop = StopReason::deploy;
-        pick->state = WorkerState::draining;
+        set_state(*pick, WorkerState::draining);
         continue;
       }
       stop_worker(*pick, StopReason::deploy);
@@ -81,10 +81,10 @@ void Supervisor::rollout_step() {
   }
 }
 
-// More live target workers than wanted (scale down): stop the least useful first.
+// More live serving workers than wanted (scale down): stop the least useful first.
 void Supervisor::scale_down_surplus() {
-  if (!target_) return;
-  int surplus = live_workers_of(*target_) - desired_;
+  if (!serving_) return;
+  int surplus = live_workers_of(*serving_) - desired_;
   if (surplus <= 0) return;
   auto rank = [](const Worker& w) {
     switch (w.state) {
@@ -95,7 +95,7 @@ void Supervisor::scale_down_surplus() {
   };
   std::vector<Worker*> candidates;
   for (auto& [id, w] : workers_) {
-    if (w.zygote == *target_ && live(w)) candidates.push_back(&w);
+    if (w.zygote == *serving_ && live(w)) candidates.push_back(&w);
   }
   // Newest first within a rank: ids grow, so reverse id order. Stable and deterministic.
   std::stable_sort(candidates.begin(), candidates.end(), [&](Worker* a, Worker* b) {
@@ -208,8 +208,8 @@ void Supervisor::forgive_stall(Nanos gap) {
 }
 
 void Supervisor::check_probation() {
-  if (!target_ || proven_) return;
-  const Zygote& t = zygote(*target_);
+  if (!serving_ || proven_) return;
+  const Zygote& t = zygote(*serving_);
   bool complete = t.state == ZygoteState::loaded && live_workers_of(t.id) == desired_;
   for (const auto& [id, w] : workers_) {
     if (w.zygote != t.id) complete = false;  // old workers still around
@@ -234,8 +234,8 @@ void Supervisor::check_probation() {
 
 void Supervisor::begin_rollout(ZygoteId loaded) {
   Zygote& z = zygote(loaded);
-  if (target_) {
-    Zygote& previous = zygote(*target_);
+  if (serving_) {
+    Zygote& previous = zygote(*serving_);
     if (proven_ && !previous.load_failure_reported) {
       // The serving version is proven: keep its zygote resident for instant rollback (once a
       // restarted one has loaded again, if it was restarting).
@@ -254,7 +254,7 @@ void Supervisor::begin_rollout(ZygoteId loaded) {
     zygote(*fallback_).restarts = restart_->attempt;
     restart_.reset();
   }
-  target_ = loaded;
+  serving_ = loaded;
   proven_ = !fallback_;
   rollout_complete_at_.reset();
   ZYG_MARK("deploy.rollout");
@@ -262,12 +262,12 @@ void Supervisor::begin_rollout(ZygoteId loaded) {
 }
 
 void Supervisor::roll_back(const std::string& why) {
-  Zygote& bad = zygote(*target_);
+  Zygote& bad = zygote(*serving_);
   Zygote& good = zygote(*fallback_);
   ZYG_MARK("rollback.crash-loop");
   report("rollback", bad.version + " rolled back to " + good.version + ": " + why);
   mark_failed(bad.version, "rolled back to " + good.version + ": " + why);
-  target_ = good.id;
+  serving_ = good.id;
   fallback_.reset();
   proven_ = true;
   rollout_complete_at_.reset();
@@ -277,13 +277,13 @@ void Supervisor::roll_back(const std::string& why) {
 void Supervisor::record_worker_failure(Zygote& z, const Worker& w, const std::string& what) {
   z.consecutive_failures += 1;
   if (w.served == 0) z.early_failures += 1;
-  if (target_ == z.id && !proven_) rollout_complete_at_.reset();  // probation starts over
+  if (serving_ == z.id && !proven_) rollout_complete_at_.reset();  // probation starts over
   ZYG_MARK("respawn.backoff");
   z.next_spawn_at = now_ + backoff_delay(z.consecutive_failures);
   report("worker-failed", "worker " + std::to_string(w.id.value) + " of " + z.version + " " + what +
                               "; next spawn in " + ms_text(z.next_spawn_at - now_));
   const bool crash_loop = z.early_failures >= config_.crash_loop_limit;
-  if (crash_loop && target_ == z.id && !proven_ && fallback_ &&
+  if (crash_loop && serving_ == z.id && !proven_ && fallback_ &&
       zygote(*fallback_).state == ZygoteState::loaded) {
     roll_back(std::to_string(z.early_failures) + " workers died before serving a request");
   }
@@ -296,15 +296,15 @@ void Supervisor::zygote_load_failed(Zygote& z, const std::string& reason) {
   report("load-failed", z.version + " failed to load: " + reason);
   mark_failed(z.version, "failed to load: " + reason);
   if (zygotes_.count(z.id) != 0) stop_zygote(z);
-  if (!ever_loaded_ && target_ == z.id && !shutting_down_ && last_good_) {
+  if (!ever_loaded_ && serving_ == z.id && !shutting_down_ && last_good_) {
     // The version on disk does not load, but the last one that served is known: serve it.
     ZYG_MARK("start.last-good");
     report("fallback", "starting the last version that served, " + *last_good_);
-    target_.reset();
-    target_ = start_zygote(*std::exchange(last_good_, std::nullopt));
+    serving_.reset();
+    serving_ = start_zygote(*std::exchange(last_good_, std::nullopt));
     return;
   }
-  if (!ever_loaded_ && target_ == z.id && !shutting_down_) {
+  if (!ever_loaded_ && serving_ == z.id && !shutting_down_) {
     // Nothing has ever served: there is no version to keep running. Say so and stop.
     ZYG_MARK("start.no-version");
     report("no-version", "the first version failed to load; stopping");
@@ -314,7 +314,7 @@ void Supervisor::zygote_load_failed(Zygote& z, const std::string& reason) {
   }
 }
 
-// The target's zygote is gone (crashed, or a restart failed to load). Named rule: an unproven
+// The serving zygote is gone (crashed, or a restart failed to load). Named rule: an unproven
 // version whose zygote dies is rolled back; a proven one is restarted with backoff.
 void Supervisor::zygote_crashed(const Zygote& z, ExitStatus status) {
   if (!z.load_failure_reported) {
@@ -325,7 +325,7 @@ void Supervisor::zygote_crashed(const Zygote& z, ExitStatus status) {
     report("rollback", z.version + " rolled back: its zygote died before it proved itself");
     mark_failed(z.version,
                 "rolled back: its zygote died (" + to_string(status) + ") before it proved itself");
-    target_ = *fallback_;
+    serving_ = *fallback_;
     fallback_.reset();
     proven_ = true;
     rollout_complete_at_.reset();
@@ -350,7 +350,8 @@ ZygoteId Supervisor::start_zygote(const Version& v) {
 }
 
 void Supervisor::request_worker(Zygote& z) {
-  assert(ZYG_BUG(count_only_serving) || workers_in_budget() < config_.budget);
+  ZYG_ASSERT(ZYG_BUG(count_only_serving) || workers_in_budget() < config_.budget,
+             workers_in_budget(), " workers in a budget of ", config_.budget);
   Worker w;
   w.id = WorkerId{next_worker_++};
   w.zygote = z.id;
@@ -365,8 +366,7 @@ void Supervisor::request_worker(Zygote& z) {
 void Supervisor::stop_worker(Worker& w, StopReason why) {
   if (!live(w)) return;
   w.stop = why;
-  w.state = WorkerState::draining;
-  w.since = now_;
+  set_state(w, WorkerState::draining);
   if (w.orphaned) {
     // We are its parent and signal it now: the drain starts now.
     w.stop_deadline = now_ + config_.graceful_timeout;
@@ -404,10 +404,16 @@ void Supervisor::stop_zygote(Zygote& z) {
   for (auto& [id, w] : workers_) {
     if (w.zygote == z.id && live(w)) {
       w.stop = shutting_down_ ? StopReason::shutdown : StopReason::zygote_gone;
-      w.state = WorkerState::draining;
-      w.since = now_;  // its drain starts at the zygote's exit (ev::ZygoteExited)
+      set_state(w, WorkerState::draining);  // its drain starts at the zygote's exit
     }
   }
+}
+
+void Supervisor::set_state(Worker& w, WorkerState to) {
+  ZYG_ASSERT(legal_transition(w.state, to), "worker ", w.id.value, " of ", w.version, ": ",
+             to_string(w.state), " -> ", to_string(to), " is not in kWorkerTransitions");
+  w.state = to;
+  w.since = now_;
 }
 
 void Supervisor::expect_reply(ZygoteId id) {

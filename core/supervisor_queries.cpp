@@ -2,7 +2,6 @@
 #include "core/supervisor.hpp"
 
 #include <algorithm>
-#include <cassert>
 #include <utility>
 
 #include "core/marks.hpp"
@@ -23,7 +22,7 @@ const Supervisor::Zygote* Supervisor::find(ZygoteId id) const {
   return it == zygotes_.end() ? nullptr : &it->second;
 }
 
-// For ids the deploy state holds (target_, pending_, fallback_): they always name a record.
+// For ids the deploy state holds (serving_, loading_, fallback_): they always name a record.
 Supervisor::Zygote& Supervisor::zygote(ZygoteId id) { return zygotes_.at(id); }
 const Supervisor::Zygote& Supervisor::zygote(ZygoteId id) const { return zygotes_.at(id); }
 
@@ -39,7 +38,7 @@ bool Supervisor::live(const Worker& w) const {
 
 int Supervisor::old_live_workers() const {
   int n = 0;
-  for (const auto& [id, w] : workers_) n += (live(w) && target_ && w.zygote != *target_) ? 1 : 0;
+  for (const auto& [id, w] : workers_) n += (live(w) && serving_ && w.zygote != *serving_) ? 1 : 0;
   return n;
 }
 
@@ -60,7 +59,8 @@ int Supervisor::live_workers_of(ZygoteId z) const {
 int Supervisor::changing() const {
   int n = 0;
   for (const auto& [id, w] : workers_) {
-    const bool new_not_ready = target_ && w.zygote == *target_ && w.state == WorkerState::starting;
+    const bool new_not_ready =
+        serving_ && w.zygote == *serving_ && w.state == WorkerState::starting;
     const bool leaving = !live(w);
     n += (new_not_ready || leaving) ? 1 : 0;
   }
@@ -84,8 +84,8 @@ void Supervisor::mark_failed(const Version& v, const std::string& reason) {
 }
 
 std::optional<Version> Supervisor::proven_version() const {
-  if (!target_ || !proven_) return std::nullopt;
-  const Zygote& t = zygote(*target_);
+  if (!serving_ || !proven_) return std::nullopt;
+  const Zygote& t = zygote(*serving_);
   if (t.state != ZygoteState::loaded) return std::nullopt;
   return t.version;
 }
@@ -124,12 +124,19 @@ bool Supervisor::knows_pid(Pid pid) const {
   return front_.exists && front_.pid == pid;
 }
 
+DeployPhase Supervisor::phase() const {
+  if (loading_) return DeployPhase::loading;
+  if (proven_) return DeployPhase::serving;
+  return rollout_complete_at_ ? DeployPhase::probation : DeployPhase::rolling_out;
+}
+
 StatusSnapshot Supervisor::snapshot() const {
   StatusSnapshot s;
+  s.phase = phase();
   s.budget = config_.budget;
   s.desired = desired_;
-  if (target_) s.serving = zygote(*target_).version;
-  if (pending_) s.loading = zygote(*pending_).version;
+  if (serving_) s.serving = zygote(*serving_).version;
+  if (loading_) s.loading = zygote(*loading_).version;
   if (fallback_) s.fallback = zygote(*fallback_).version;
   s.serving_proven = proven_;
   s.shutting_down = shutting_down_;

@@ -35,6 +35,16 @@ const char* to_string(ZygoteState s) {
   return "?";
 }
 
+const char* to_string(DeployPhase p) {
+  switch (p) {
+    case DeployPhase::serving: return "serving";
+    case DeployPhase::loading: return "loading";
+    case DeployPhase::rolling_out: return "rolling out";
+    case DeployPhase::probation: return "on probation";
+  }
+  return "?";
+}
+
 const char* to_string(StopReason r) {
   switch (r) {
     case StopReason::none: return "none";

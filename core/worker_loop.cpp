@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <string>
 
+#include "core/assert.hpp"
 #include "core/handoff.hpp"
 #include "core/loops.hpp"
 #include "core/marks.hpp"

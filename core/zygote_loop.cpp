@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 
+#include "core/assert.hpp"
 #include "core/loops.hpp"
 #include "core/protocol.hpp"
 
@@ -18,7 +19,8 @@ class Zygote {
   int run() {
     os_.set_title(args_.title + ": zygote [" + args_.version + "]");
     const os::Signal caught[] = {os::Signal::child, os::Signal::term};
-    os_.catch_signals(caught);
+    const int caught_error = os_.catch_signals(caught);
+    ZYG_ASSERT(caught_error == 0, "errno ", caught_error);  // constants: only a bug can fail
     LoadResult loaded = loader_.load(args_.version, args_.app_args);
     if (!loaded.app) {
       proto::Message m = proto::make(proto::Kind::load_failed, args_.id.value, os_.getpid());
@@ -34,7 +36,7 @@ class Zygote {
 
     for (;;) {
       os::PollFd fds[] = {{args_.channel, os::ev::in, 0}};
-      os_.poll(fds, std::nullopt);
+      static_cast<void>(os_.poll(fds, std::nullopt));  // the channel is read whatever it says
       take_signals();
       if (term_) return exit_code::clean;
       reap_children();
@@ -90,7 +92,8 @@ class Zygote {
   // Always answered, so the master knows this zygote is responsive and when the drain began.
   void signal(WorkerId id, os::Signal s) {
     auto it = children_.find(id);
-    if (it != children_.end()) os_.kill(it->second, s);  // an unreaped child: never a reused pid
+    // An unreaped child: never a reused pid, so no error but ESRCH, and the reply goes anyway.
+    if (it != children_.end()) static_cast<void>(os_.kill(it->second, s));
     send(proto::make(proto::Kind::signalled, id.value, 0, static_cast<std::uint64_t>(s)));
   }
 

@@ -63,7 +63,8 @@ std::optional<json> ask(const std::string& path, const std::string& request,
 void print_status(const json& s, std::ostream& out) {
   const json& w = s["workers"];
   out << "serving:  " << s.value("serving", "")
-      << (s.value("serving_proven", false) ? "" : " (on probation)") << "\n";
+      << (s.value("serving_proven", false) ? "" : " (not yet proven)") << "\n";
+  out << "phase:    " << s.value("phase", "") << "\n";
   if (!s.value("loading", "").empty())
     out << "loading:  " << s["loading"].get<std::string>() << "\n";
   if (!s.value("fallback", "").empty())

@@ -13,8 +13,10 @@ files=$(find "$dir" -type f \( -name '*.hpp' -o -name '*.cpp' -o -name '*.h' \) 
 [ -n "$files" ] || { echo "no sources under $dir" >&2; exit 2; }
 
 found=0
+# The one exception: core/assert.cpp writes a failed assertion to stderr and aborts.
+allowed='(^|/)assert\.cpp:[0-9]+:#include <(cstdio|cstdlib)>$'
 # shellcheck disable=SC2086
-if hits=$(grep -nE "#[[:space:]]*include[[:space:]]*[<\"]($headers)[>\"]" $files); then
+if hits=$(grep -nE "#[[:space:]]*include[[:space:]]*[<\"]($headers)[>\"]" $files | grep -vE "$allowed"); then
   echo "core/ must not include OS, thread, clock or random headers:"; echo "$hits"; found=1
 fi
 # shellcheck disable=SC2086

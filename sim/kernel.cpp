@@ -1,11 +1,11 @@
 #include "sim/kernel.hpp"
 
 #include <algorithm>
-#include <cassert>
 #include <exception>
 
 #include <boost/context/fixedsize_stack.hpp>
 
+#include "core/assert.hpp"
 #include "core/marks.hpp"
 #include "sim/sim_os.hpp"
 
@@ -150,7 +150,7 @@ void Kernel::syscall() {
 }
 
 Process& Kernel::current() {
-  assert(running_ != kNoSlot);
+  ZYG_ASSERT(running_ != kNoSlot, "a system call with no process running");
   return proc(running_);
 }
 

@@ -2,8 +2,7 @@
 // behalf of that process, which must be the one running.
 #pragma once
 
-#include <cassert>
-
+#include "core/assert.hpp"
 #include "core/os.hpp"
 #include "sim/kernel.hpp"
 
@@ -145,7 +144,8 @@ class SimOs final : public os::Os {
   Process& me() {
     k_.syscall();
     Process& p = k_.current();
-    assert(p.slot == slot_ && "an Os is used only by its own process");
+    ZYG_ASSERT(p.slot == slot_, "an Os is used only by its own process: slot ", slot_,
+               " used by slot ", p.slot);
     return p;
   }
 

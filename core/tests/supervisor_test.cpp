@@ -281,6 +281,24 @@ TEST(Deploy, ProvenVersionRetiresTheFallbackZygote) {
   EXPECT_TRUE(h.supervisor().snapshot().serving_proven);
 }
 
+TEST(Deploy, PhasesAreServingLoadingRollingOutProbationServing) {
+  SupervisorConfig c = config_with(2);
+  c.probation = 10s;
+  Harness h(c);
+  serve(h, "A");
+  EXPECT_EQ(h.supervisor().phase(), DeployPhase::serving);
+  ZygoteId b = h.deploy("B");
+  EXPECT_EQ(h.supervisor().phase(), DeployPhase::loading);
+  h.load(b);
+  EXPECT_EQ(h.supervisor().phase(), DeployPhase::rolling_out);
+  for (WorkerId w : h.workers_of("A")) h.exit_worker(w);
+  h.spawn_all();
+  EXPECT_EQ(h.supervisor().phase(), DeployPhase::probation);
+  EXPECT_EQ(h.supervisor().snapshot().phase, DeployPhase::probation);
+  h.advance(10s);
+  EXPECT_EQ(h.supervisor().phase(), DeployPhase::serving);
+}
+
 TEST(Deploy, RollingBackToTheResidentZygoteStartsNoNewZygote) {
   Harness h(config_with(2));
   serve(h, "A");

@@ -20,6 +20,15 @@ Kernel::Config small(Pid pid_max = 16) {
   return c;
 }
 
+// What a wait reports does not matter to these tests: only the time passing, or the wake-up.
+void poll_quietly(os::Os& os, std::span<os::PollFd> fds, Nanos timeout) {
+  static_cast<void>(os.poll(fds, timeout));
+}
+void pause_for(os::Os& os, Nanos d) { poll_quietly(os, {}, d); }
+
+// A child whose pid the test does not need.
+void spawn_quietly(os::Os& os, os::ChildSpec spec) { static_cast<void>(os.spawn(std::move(spec))); }
+
 os::ChildSpec program(std::function<int(os::Os&)> main, std::vector<os::Fd> keep = {}) {
   os::ChildSpec s;
   s.title = "test";
@@ -33,7 +42,7 @@ os::Reaped reap_one(os::Os& os) {
   for (;;) {
     auto r = os.reap();
     if (r.ok() && r.value) return *r.value;
-    os.poll({}, 10ms);
+    pause_for(os, 10ms);
   }
 }
 
@@ -61,9 +70,9 @@ TEST(Kernel, ZombieHoldsItsPidUntilReaped) {
   Kernel k(small(4));  // pids 2..4: the parent and at most two children
   std::vector<int> errors;
   k.spawn_root(program([&](os::Os& os) {
-                 os.spawn(program([](os::Os&) { return 3; }));
-                 os.spawn(program([](os::Os&) { return 4; }));
-                 os.poll({}, 1s);  // both children are zombies now
+                 spawn_quietly(os, program([](os::Os&) { return 3; }));
+                 spawn_quietly(os, program([](os::Os&) { return 4; }));
+                 pause_for(os, 1s);  // both children are zombies now
                  auto third = os.spawn(program([](os::Os&) { return 0; }));
                  errors.push_back(third.error);  // no pid left
                  auto a = reap_one(os);
@@ -88,11 +97,11 @@ TEST(Kernel, ChildExitSignalsCoalesce) {
   k.spawn_root(program([&](os::Os& os) {
                  const Signal caught[] = {Signal::child};
                  os.catch_signals(caught);
-                 for (int i = 0; i < 3; ++i) os.spawn(program([](os::Os&) { return 0; }));
-                 os.spawn(program([](os::Os& c) {
-                   c.poll({}, 5s);
-                   return 0;
-                 }));
+                 for (int i = 0; i < 3; ++i) spawn_quietly(os, program([](os::Os&) { return 0; }));
+                 spawn_quietly(os, program([](os::Os& c) {
+                                 pause_for(c, 5s);
+                                 return 0;
+                               }));
                  // Sleep through three exits without taking signals: one pending SIGCHLD.
                  k.sys_sleep(1s);
                  for (Signal s : os.take_signals()) chld_seen += s == Signal::child ? 1 : 0;
@@ -123,14 +132,14 @@ TEST(Kernel, TermCaughtIgnoredOrFatal_KillAlwaysFatal) {
                  }));
                  auto ignorer = os.spawn(program([](os::Os& c) {
                    c.ignore_signal(Signal::term);
-                   c.poll({}, 2s);
+                   pause_for(c, 2s);
                    return 5;
                  }));
                  auto plain = os.spawn(program([](os::Os& c) {
-                   c.poll({}, 10s);
+                   pause_for(c, 10s);
                    return 0;
                  }));
-                 os.poll({}, 100ms);
+                 pause_for(os, 100ms);
                  os.kill(catcher.value, Signal::term);
                  os.kill(ignorer.value, Signal::term);
                  os.kill(plain.value, Signal::term);
@@ -160,7 +169,7 @@ TEST(Kernel, StoppedProcessRunsOnlyAfterContinue) {
   Pid child = 0;
   k.spawn_root(program([&](os::Os& os) {
                  child = os.spawn(program([&](os::Os& c) {
-                             c.poll({}, 1s);
+                             pause_for(c, 1s);
                              finished = c.now();
                              return 0;
                            }))
@@ -189,15 +198,15 @@ TEST(Kernel, ParentDeathSignalAndSubreaper) {
                    os::ChildSpec g = program([&](os::Os& c) {
                      const Signal t[] = {Signal::term};
                      c.catch_signals(t);
-                     c.poll({}, 10s);
+                     pause_for(c, 10s);
                      for (Signal s : c.take_signals())
                        seen.push_back(std::string("grandchild got ") + os::to_string(s));
                      seen.push_back("grandchild parent is now " + std::to_string(c.getppid()));
                      return 0;
                    });
                    g.parent_death_signal = Signal::term;
-                   m.spawn(std::move(g));
-                   m.poll({}, 1s);
+                   spawn_quietly(m, std::move(g));
+                   pause_for(m, 1s);
                    return 0;  // dies, orphaning its child
                  }));
                  reap_one(os);                 // the middle process
@@ -222,14 +231,16 @@ TEST(Kernel, ChildKeepsOnlyAllowlistedDescriptors) {
       program([&](os::Os& os) {
         auto kept = os.socketpair(os::ChannelKind::seqpacket).value;
         auto other = os.socketpair(os::ChannelKind::seqpacket).value;
-        os.spawn(program(
-            [&, kept, other](os::Os& c) {
-              const std::byte b[1] = {std::byte{1}};
-              results.push_back(static_cast<int>(c.send_message(kept.second, b, {}).error));
-              results.push_back(static_cast<int>(c.send_message(other.second, b, {}).error));
-              return 0;
-            },
-            {kept.second}));
+        spawn_quietly(
+            os,
+            program(
+                [&, kept, other](os::Os& c) {
+                  const std::byte b[1] = {std::byte{1}};
+                  results.push_back(static_cast<int>(c.send_message(kept.second, b, {}).error));
+                  results.push_back(static_cast<int>(c.send_message(other.second, b, {}).error));
+                  return 0;
+                },
+                {kept.second}));
         reap_one(os);
         return 0;
       }),
@@ -245,10 +256,10 @@ TEST(Kernel, SeqpacketSeesEndOfFileWhenEveryHolderCloses) {
   std::vector<std::string> seen;
   k.spawn_root(program([&](os::Os& os) {
                  auto [a, b] = os.socketpair(os::ChannelKind::seqpacket).value;
-                 os.spawn(program([](os::Os&) { return 0; }, {b}));  // holds b, then exits
+                 spawn_quietly(os, program([](os::Os&) { return 0; }, {b}));  // holds b, then exits
                  os.close(b);
                  os::PollFd fds[] = {{a, os::ev::in, 0}};
-                 os.poll(fds, 5s);
+                 poll_quietly(os, fds, 5s);
                  seen.push_back((fds[0].revents & os::ev::hangup) ? "hangup" : "none");
                  std::byte buf[8];
                  auto r = os.recv_message(a, buf, nullptr);
@@ -268,19 +279,19 @@ TEST(Kernel, AcceptQueueIsBoundedAndOutlivesTheAcceptors) {
   std::vector<os::Fd> accepted;
   k.spawn_root(program([&](os::Os& os) {
                  listener = os.listen({}, 2).value;
-                 os.poll({}, 1s);  // nobody accepts yet: connections queue
+                 pause_for(os, 1s);  // nobody accepts yet: connections queue
                  // A new process inherits the socket and takes what waited.
-                 os.spawn(program(
-                     [&](os::Os& c) {
-                       for (;;) {
-                         auto r = c.accept(listener);
-                         if (!r.ok()) break;
-                         accepted.push_back(r.value);
-                       }
-                       return 0;
-                     },
-                     {listener}));
-                 os.poll({}, 10s);
+                 spawn_quietly(os, program(
+                                       [&](os::Os& c) {
+                                         for (;;) {
+                                           auto r = c.accept(listener);
+                                           if (!r.ok()) break;
+                                           accepted.push_back(r.value);
+                                         }
+                                         return 0;
+                                       },
+                                       {listener}));
+                 pause_for(os, 10s);
                  return 0;
                }),
                1);
@@ -296,9 +307,9 @@ TEST(Kernel, ShuttingDownAListenerResetsWhatIsQueuedForEveryHolder) {
   Kernel k(small());
   k.spawn_root(program([&](os::Os& os) {
                  auto l = os.listen({}, 8).value;
-                 os.poll({}, 1s);
+                 pause_for(os, 1s);
                  os.shutdown(l, os::ShutdownHow::read);
-                 os.poll({}, 10s);
+                 pause_for(os, 10s);
                  return 0;
                }),
                1);
@@ -315,12 +326,12 @@ TEST(Kernel, ClosingWithUnreadDataResets) {
   k.spawn_root(program([&](os::Os& os) {
                  auto l = os.listen({}, 8).value;
                  os::PollFd fds[] = {{l, os::ev::in, 0}};
-                 os.poll(fds, 5s);
+                 poll_quietly(os, fds, 5s);
                  auto c = os.accept(l).value;
                  os::PollFd cf[] = {{c, os::ev::in, 0}};
-                 os.poll(cf, 5s);
+                 poll_quietly(os, cf, 5s);
                  os.close(c);  // the request was never read
-                 os.poll({}, 10s);
+                 pause_for(os, 10s);
                  return 0;
                }),
                1);
@@ -340,7 +351,7 @@ TEST(Kernel, APollingSpinIsKilledAsALivelock) {
   } watch;
   k.set_listener(&watch);
   k.spawn_root(program([](os::Os& os) {
-                 for (int i = 0; i < 10'000'000; ++i) os.poll({}, Nanos{0});  // never blocks
+                 for (int i = 0; i < 10'000'000; ++i) pause_for(os, Nanos{0});  // never blocks
                  return 0;
                }),
                1);
