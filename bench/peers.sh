@@ -6,8 +6,11 @@
 #
 #   keepalive      32 clients, keep-alive 100%
 #   close          32 clients, one connection per request (keep-alive 0%)
-#   mixed-ka       as keepalive, 1 request in 20 taking 200 ms (?ms=200); short requests apart
-#   mixed-close    as close, the same mix
+#   mixed-ka       32 clients keep-alive, 1 request in 20 taking 200 ms (?ms=200), each client
+#                  pausing 200 ms between requests: about 55% of the 4 workers' capacity for this
+#                  mix, so that a short request waits only where the server makes it wait (behind
+#                  a long one on its worker); short and long requests' percentiles apart
+#   mixed-close    as mixed-ka, one connection per request
 #   held-without   as keepalive, just before held-with
 #   held-with      as keepalive, while 1,000 slow clients (partial heads) and 10,000 idle
 #                  keep-alive connections are held
@@ -81,10 +84,10 @@ long_every=20
 long_ms=200
 if [ -n "$quick" ]; then
   duration_ms=1000 clients=4 slow=20 idle=100 hold_setup_ms=3000 request_timeout_ms=3000
-  warmup_ms=300
+  warmup_ms=300 mixed_think_ms=20
 else
   duration_ms=8000 clients=32 slow=1000 idle=10000 hold_setup_ms=15000 request_timeout_ms=10000
-  warmup_ms=1000
+  warmup_ms=1000 mixed_think_ms=200
 fi
 
 dir=$(mktemp -d)
@@ -235,8 +238,9 @@ for name in "${servers[@]}"; do
     --keepalive-percent 0 --allow-failures >/dev/null
   measure_keepalive_with_spread "$name"
   measure "$name" close --keepalive-percent 0
-  measure "$name" mixed-ka --keepalive-percent 100 --long-every "$long_every" --long-ms "$long_ms"
-  measure "$name" mixed-close --keepalive-percent 0 --long-every "$long_every" --long-ms "$long_ms"
+  mix=(--long-every "$long_every" --long-ms "$long_ms" --think-ms "$mixed_think_ms")
+  measure "$name" mixed-ka --keepalive-percent 100 "${mix[@]}"
+  measure "$name" mixed-close --keepalive-percent 0 "${mix[@]}"
   measure "$name" held-without --keepalive-percent 100
   measure "$name" held-with --keepalive-percent 100 --slow-clients "$slow" \
     --idle-connections "$idle" --hold-setup-ms "$hold_setup_ms"
@@ -247,6 +251,7 @@ commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 "$python" "$here/peers/report.py" write "$out" --commit "$commit" --quick "${quick:-0}" \
   --workers "$workers" --latency-ms "$latency_ms" --long-every "$long_every" --long-ms "$long_ms" \
   --clients "$clients" --duration-ms "$duration_ms" --slow "$slow" --idle "$idle" \
+  --mixed-think-ms "$mixed_think_ms" \
   --servers "${servers[@]}"
 "$python" "$here/peers/report.py" check "$out/peers.json"
 echo "peers: wrote $out/peers.md and $out/peers.json in $((SECONDS - started)) s"

@@ -68,7 +68,8 @@ def ratios(runs, ideal_rps):
         "mixed_short_p50_keepalive_vs_close": ratio(mka["latency_ms_short"]["p50"],
                                                     mclose["latency_ms_short"]["p50"]),
         "held_p99_with_vs_without": ratio(held["latency_ms"]["p99"], without["latency_ms"]["p99"]),
-        "held_failed": held["failed"] + held["idle_connections"]["failed"],
+        "held_clients_failed": held["failed"],
+        "held_idle_failed": held["idle_connections"]["failed"],
     }
 
 
@@ -95,7 +96,8 @@ def write(args):
         "config": {"workers": args.workers, "latency_ms": args.latency_ms,
                    "ideal_rps": ideal, "long_every": args.long_every, "long_ms": args.long_ms,
                    "clients": args.clients, "duration_ms": args.duration_ms,
-                   "slow_clients": args.slow, "idle_connections": args.idle},
+                   "mixed_think_ms": args.mixed_think_ms, "slow_clients": args.slow,
+                   "idle_connections": args.idle},
         "servers": servers,
     }
     with open(os.path.join(out, "peers.json"), "w") as f:
@@ -103,6 +105,13 @@ def write(args):
         f.write("\n")
     with open(os.path.join(out, "peers.md"), "w") as f:
         f.write(markdown(report))
+
+
+def mixed_utilisation(c):
+    """Offered load over capacity in the mixed runs, for closed-loop clients that pause."""
+    mean_ms = ((c["long_every"] - 1) * c["latency_ms"] + c["long_ms"]) / c["long_every"]
+    offered = c["clients"] / (c["mixed_think_ms"] + mean_ms)
+    return offered / (c["workers"] / mean_ms)
 
 
 def fmt(v, digits=1):
@@ -118,9 +127,13 @@ def markdown(r):
         "Peers: gunicorn %s, uWSGI %s, waitress %s on CPython %s (/usr/bin/python3). "
         "%d workers or threads each; the app sleeps %d ms a request (testapp latency_ms %d, "
         "bench/peers/app.py); one zygote-load client, %d clients, %d ms a run; ideal "
-        "W / service time = %.0f req/s." % (
+        "W / service time = %.0f req/s. The mixed runs: 1 request in %d asks for %d ms "
+        "(?ms=%d), each client pauses %d ms between requests: about %.0f%% of the workers' "
+        "capacity for that mix." % (
             v["gunicorn"], v["uwsgi"], v["waitress"], m["python"], c["workers"],
-            c["latency_ms"], c["latency_ms"], c["clients"], c["duration_ms"], c["ideal_rps"]),
+            c["latency_ms"], c["latency_ms"], c["clients"], c["duration_ms"], c["ideal_rps"],
+            c["long_every"], c["long_ms"], c["long_ms"], c["mixed_think_ms"],
+            100 * mixed_utilisation(c)),
         "",
         "*failed*: the clients' failed requests (and, in the slow+idle run, the idle "
         "connections' that failed or never got an answer); *retried*: requests sent again once "
@@ -148,21 +161,24 @@ def markdown(r):
         "",
         "| server | keep-alive / one-conn req/s [>= 0.95] | keep-alive / ideal %.0f req/s "
         "[>= 0.95] | keep-alive / one-conn p50 [<= 1.1] | mixed: short p50 keep-alive / "
-        "one-conn [<= 1.2] | p99 with / without slow+idle [<= 1.5] | failed with slow+idle "
-        "[0] |" % c["ideal_rps"],
+        "one-conn [<= 1.2] | p99 with / without slow+idle [<= 1.5] | failed with slow+idle: "
+        "clients' requests, idle connections [0, 0] |" % c["ideal_rps"],
         "|---|---|---|---|---|---|---|",
     ]
     for s in r["servers"]:
         q = s["ratios"]
-        lines.append("| %s | %s | %s | %s | %s | %s | %d |" % (
+        lines.append("| %s | %s | %s | %s | %s | %s | %d, %d |" % (
             s["name"], fmt(q["keepalive_vs_close_rps"], 2), fmt(q["keepalive_vs_ideal_rps"], 2),
             fmt(q["keepalive_vs_close_p50"], 2), fmt(q["mixed_short_p50_keepalive_vs_close"], 2),
-            fmt(q["held_p99_with_vs_without"], 2), q["held_failed"]))
+            fmt(q["held_p99_with_vs_without"], 2), q["held_clients_failed"],
+            q["held_idle_failed"]))
     lines += [
         "",
         "Held connections in the slow+idle run (%d slow clients sending a partial head, %d idle "
         "keep-alive connections after one request; the load starts once they hold, or after "
-        "the setup bound): where each ended; ages are from connect to the server's close." % (
+        "the setup bound): where each ended; ages are from connect to the server's close. A "
+        "connection is open at the end even if it only sits in the kernel's accept queue: the "
+        "handshake and the partial head need no accept." % (
             c["slow_clients"], c["idle_connections"]),
         "",
         "| server | setup s | slow: open at end | slow: closed by server (age p50 s) | slow: "
@@ -252,7 +268,7 @@ def main():
     w.add_argument("--quick", default="0")
     w.add_argument("--servers", nargs="+", required=True)
     for flag in ("workers", "latency-ms", "long-every", "long-ms", "clients", "duration-ms",
-                 "slow", "idle"):
+                 "slow", "idle", "mixed-think-ms"):
         w.add_argument("--" + flag, type=int, required=True)
     c = sub.add_parser("check")
     c.add_argument("peers_json")
