@@ -137,11 +137,13 @@ def markdown(r):
         "",
         "*failed*: the clients' failed requests (and, in the slow+idle run, the idle "
         "connections' that failed or never got an answer); *retried*: requests sent again once "
-        "because a reused keep-alive connection was closed before any byte of the answer.",
+        "because a reused keep-alive connection was closed before any byte of the answer; *ok per "
+        "client*: the fewest and the most requests one client got answered (far apart: the "
+        "server starves some connections while it serves others).",
         "",
         "| server | case | req/s | p50 ms | p99 ms | short p50 ms | long p50 ms | failed | "
-        "retried |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "retried | ok per client, min-max |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in r["servers"]:
         for case in CASES:
@@ -149,12 +151,13 @@ def markdown(r):
             mixed = case.startswith("mixed")
             answered = run["latency_ms_short"]["count"] + run["latency_ms_long"]["count"]
             failed = run["failed"] + run["idle_connections"]["failed"]
-            lines.append("| %s | %s | %.0f | %s | %s | %s | %s | %d | %d |" % (
+            lines.append("| %s | %s | %.0f | %s | %s | %s | %s | %d | %d | %d-%d |" % (
                 s["name"], CASE_TITLES[case], run["requests_per_second"],
                 fmt(run["latency_ms"]["p50"] if answered else None),
                 fmt(run["latency_ms"]["p99"] if answered else None),
                 fmt(run["latency_ms_short"]["p50"]) if mixed else "",
-                fmt(run["latency_ms_long"]["p50"]) if mixed else "", failed, run["retried"]))
+                fmt(run["latency_ms_long"]["p50"]) if mixed else "", failed, run["retried"],
+                run["ok_per_client"]["min"], run["ok_per_client"]["max"]))
     lines += [
         "",
         "Ratios issue 11 names (its targets in brackets):",

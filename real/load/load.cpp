@@ -62,6 +62,7 @@ struct Client {
   Epoll::Watch watch;
   bool keepalive = false;
   bool is_long = false;     // this request asks for --long-ms
+  std::uint64_t ok = 0;     // requests of this client that got a 2xx
   bool on_reused = false;   // this attempt was sent on a reused connection
   bool retry_done = false;  // this request was already retried once
   TimePoint next_start;     // waiting: when the next request may start
@@ -236,7 +237,10 @@ void Runner::attempt_failed(Client& c, Outcome outcome, TimePoint now) {
 
 void Runner::finish(Client& c, Outcome outcome, TimePoint now) {
   switch (outcome) {
-    case Outcome::ok: ++s_.ok; break;
+    case Outcome::ok:
+      ++s_.ok;
+      ++c.ok;
+      break;
     case Outcome::non2xx: ++s_.non2xx; break;
     case Outcome::reset: ++s_.reset; break;
     case Outcome::timeout: ++s_.timeout; break;
@@ -352,6 +356,12 @@ Summary Runner::run() {
   s_.p90_ms = latency_.percentile(0.90);
   s_.p99_ms = latency_.percentile(0.99);
   s_.max_ms = latency_.max_ms();
+  std::vector<std::uint64_t> per_client;
+  for (const Client& c : clients_) per_client.push_back(c.ok);
+  std::sort(per_client.begin(), per_client.end());
+  s_.client_ok_min = per_client.front();
+  s_.client_ok_p50 = per_client[per_client.size() / 2];
+  s_.client_ok_max = per_client.back();
   s_.short_requests = short_latency_.summary();
   s_.long_requests = long_latency_.summary();
   return s_;

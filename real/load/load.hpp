@@ -95,6 +95,9 @@ struct Summary {
   // With --long-every: the requests made long (?ms=...) and the others, apart.
   Latency short_requests, long_requests;
   HeldSummary slow, idle;
+  // Requests that got a 2xx, per client: the least, the median and the most. Far apart, they say
+  // the server serves some connections and starves others (keep-alive pinned to one worker).
+  std::uint64_t client_ok_min = 0, client_ok_p50 = 0, client_ok_max = 0;
   bool hard_deadline_hit = false;
   // When failed requests ended, in ms since the load began (the first kFailureTimesKept), so
   // that a failure can be set against a fault injected at a known time.

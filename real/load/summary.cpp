@@ -87,6 +87,8 @@ nlohmann::json to_json(const Summary& s, const Options& o) {
       {"elapsed_s", s.elapsed_s},
       {"requests_per_second", s.requests_per_second()},
       {"latency_ms", {{"p50", s.p50_ms}, {"p90", s.p90_ms}, {"p99", s.p99_ms}, {"max", s.max_ms}}},
+      {"ok_per_client",
+       {{"min", s.client_ok_min}, {"p50", s.client_ok_p50}, {"max", s.client_ok_max}}},
       {"latency_ms_short", latency_json(s.short_requests)},
       {"latency_ms_long", latency_json(s.long_requests)},
       {"slow_clients", held_json(s.slow)},

@@ -56,6 +56,11 @@ TEST(Load, KeepAliveClientsReuseTheirConnection) {
   EXPECT_EQ(server.accepted(), 4u);
   EXPECT_EQ(s.reused, s.requests() - 4);
   EXPECT_GT(s.reused, 0u);
+  EXPECT_GT(s.client_ok_min, 0u);
+  EXPECT_LE(s.client_ok_min, s.client_ok_p50);
+  EXPECT_LE(s.client_ok_p50, s.client_ok_max);
+  EXPECT_LE(s.client_ok_max, s.ok);
+  EXPECT_EQ(to_json(s, o)["ok_per_client"]["max"], s.client_ok_max);
 }
 
 TEST(Load, NoKeepAliveOpensAConnectionPerRequest) {
