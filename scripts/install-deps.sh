@@ -9,6 +9,9 @@ packages=(
   librapidcheck-dev libgtest-dev libgmock-dev libbenchmark-dev libcxxopts-dev nlohmann-json3-dev
   # benchmarks: nginx as the machine's ceiling, wrk as the HTTP load client, gnuplot for the plots
   nginx-light wrk gnuplot-nox
+  # benchmarks: the peers (bench/peers.sh): gunicorn sync, uWSGI and waitress on Debian's Python,
+  # and ss to count connections per server process
+  gunicorn uwsgi-core uwsgi-plugin-python3 python3-waitress iproute2
 )
 
 missing=()

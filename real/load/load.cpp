@@ -1,9 +1,9 @@
-// The event loop of zygote-load: one poll(2) loop over non-blocking sockets, one state machine
-// per client (waiting -> connecting -> sending -> reading -> waiting).
+// The event loop of zygote-load: one epoll(7) loop over non-blocking sockets, one state machine
+// per client (waiting -> connecting -> sending -> reading -> waiting), beside the held
+// connections (held.hpp), which are opened first and share the loop.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,6 +16,9 @@
 #include <vector>
 
 #include "core/http/response_parser.hpp"
+#include "real/load/epoll.hpp"
+#include "real/load/held.hpp"
+#include "real/load/histogram.hpp"
 #include "real/load/load.hpp"
 
 namespace zyg::load {
@@ -27,41 +30,39 @@ using Ms = std::chrono::milliseconds;
 
 enum class Outcome { ok, non2xx, reset, timeout, connect_failed };
 
-// Latencies in log buckets 1% wide (microseconds), so memory stays fixed however long the run.
-class Histogram {
- public:
-  void add(double ms) {
-    const double us = std::max(ms * 1000.0, 1.0);
-    const auto b = static_cast<std::size_t>(std::log(us) / std::log(growth));
-    ++counts_[std::min(b, counts_.size() - 1)];
-    ++total_;
-    max_ms_ = std::max(max_ms_, ms);
-  }
-  double percentile(double p) const {  // the upper edge of the bucket holding rank ceil(p*n)
-    if (total_ == 0) return 0;
-    const auto rank = static_cast<std::uint64_t>(std::ceil(p * static_cast<double>(total_)));
-    std::uint64_t seen = 0;
-    for (std::size_t b = 0; b < counts_.size(); ++b) {
-      seen += counts_[b];
-      if (seen >= std::max<std::uint64_t>(rank, 1))
-        return std::min(std::pow(growth, static_cast<double>(b + 1)) / 1000.0, max_ms_);
-    }
-    return max_ms_;
-  }
-  double max_ms() const { return max_ms_; }
-
- private:
-  static constexpr double growth = 1.01;
-  std::vector<std::uint64_t> counts_ = std::vector<std::uint64_t>(2400, 0);  // up to ~6.6e4 s
-  std::uint64_t total_ = 0;
-  double max_ms_ = 0;
+struct Address {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
 };
+
+Address loopback_address(const std::string& host, std::uint16_t port) {
+  Address a;
+  if (host == "::1") {
+    sockaddr_in6 v6{};
+    v6.sin6_family = AF_INET6;
+    v6.sin6_port = htons(port);
+    v6.sin6_addr = in6addr_loopback;
+    std::memcpy(&a.addr, &v6, sizeof v6);
+    a.len = sizeof v6;
+  } else {  // 127.0.0.1 or localhost
+    sockaddr_in v4{};
+    v4.sin_family = AF_INET;
+    v4.sin_port = htons(port);
+    v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::memcpy(&a.addr, &v4, sizeof v4);
+    a.len = sizeof v4;
+  }
+  return a;
+}
 
 struct Client {
   enum class Phase { waiting, connecting, sending, reading };
   Phase phase = Phase::waiting;
   int fd = -1;
+  Epoll::Watch watch;
   bool keepalive = false;
+  bool is_long = false;     // this request asks for --long-ms
+  std::uint64_t ok = 0;     // requests of this client that got a 2xx
   bool on_reused = false;   // this attempt was sent on a reused connection
   bool retry_done = false;  // this request was already retried once
   TimePoint next_start;     // waiting: when the next request may start
@@ -77,10 +78,10 @@ struct Client {
 
 class Runner {
  public:
-  explicit Runner(const Options& options) : o_(options), clients_(to_size(options.clients)) {
+  explicit Runner(const Options& options)
+      : o_(options), clients_(to_size(options.clients)), held_(o_, addr_, addr_len_, epoll_) {
     for (std::size_t i = 0; i < clients_.size(); ++i)
       clients_[i].keepalive = i * 100 < clients_.size() * to_size(o_.keepalive_percent);
-    set_address();
   }
   ~Runner() {
     for (Client& c : clients_) close_fd(c);
@@ -95,7 +96,9 @@ class Runner {
     return static_cast<std::size_t>(std::max<std::int64_t>(v, 0));
   }
 
-  void set_address();
+  void hold_connections();
+  void watch(Client& c);
+  void dispatch(std::uint64_t key, TimePoint now);
   void start_request(Client& c, TimePoint now);
   void open_connection(Client& c, TimePoint now);
   void on_connected(Client& c, TimePoint now);
@@ -105,41 +108,29 @@ class Runner {
   void attempt_failed(Client& c, Outcome outcome, TimePoint now);
   void finish(Client& c, Outcome outcome, TimePoint now);
   void close_fd(Client& c);
-  int poll_timeout_ms(TimePoint now) const;
-  void poll_once(TimePoint now);
+  int wait_timeout_ms(TimePoint now) const;
+  void wait_once(TimePoint now);
 
   const Options& o_;
   std::vector<Client> clients_;
-  sockaddr_storage addr_{};
-  socklen_t addr_len_ = 0;
+  const Address address_ = loopback_address(o_.host, o_.port);
+  const sockaddr_storage& addr_ = address_.addr;
+  const socklen_t addr_len_ = address_.len;
+  Epoll epoll_;
+  std::vector<epoll_event> ready_ = std::vector<epoll_event>(256);
+  HeldConnections held_;
   std::uint64_t request_counter_ = 0;
   TimePoint start_, stop_at_, hard_deadline_, final_window_;
-  Histogram latency_;
+  Histogram latency_, short_latency_, long_latency_;
   Summary s_;
 };
-
-void Runner::set_address() {
-  if (o_.host == "::1") {
-    sockaddr_in6 a{};
-    a.sin6_family = AF_INET6;
-    a.sin6_port = htons(o_.port);
-    a.sin6_addr = in6addr_loopback;
-    std::memcpy(&addr_, &a, sizeof a);
-    addr_len_ = sizeof a;
-  } else {  // 127.0.0.1 or localhost
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(o_.port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    std::memcpy(&addr_, &a, sizeof a);
-    addr_len_ = sizeof a;
-  }
-}
 
 void Runner::start_request(Client& c, TimePoint now) {
   ++request_counter_;
   std::string target = o_.path;
-  if (o_.long_every > 0 && request_counter_ % static_cast<std::uint64_t>(o_.long_every) == 0)
+  c.is_long =
+      o_.long_every > 0 && request_counter_ % static_cast<std::uint64_t>(o_.long_every) == 0;
+  if (c.is_long)
     target +=
         (target.find('?') == std::string::npos ? "?ms=" : "&ms=") + std::to_string(o_.long_ms);
   c.request = "GET " + target + " HTTP/1.1\r\nHost: " + o_.host + "\r\n";
@@ -154,7 +145,7 @@ void Runner::start_request(Client& c, TimePoint now) {
     c.parser = {};
     c.sent = 0;
     c.phase = Client::Phase::sending;
-    return;
+    return on_writable(c, now);  // a keep-alive socket's buffer has room: no wait for it
   }
   close_fd(c);
   open_connection(c, now);
@@ -216,7 +207,9 @@ void Runner::complete(Client& c, TimePoint now) {
   const int status = c.parser.status();
   const bool ok = status >= 200 && status < 300;
   if (!ok) ++s_.status_counts[status];
-  latency_.add(std::chrono::duration<double, std::milli>(now - c.started).count());
+  const double ms = std::chrono::duration<double, std::milli>(now - c.started).count();
+  latency_.add(ms);
+  (c.is_long ? long_latency_ : short_latency_).add(ms);
   if (ok) {
     std::string word = last_word(c.parser.body_head(), c.parser.body_size());
     if (!word.empty() && c.parser.body_size() <= 200) {
@@ -244,7 +237,10 @@ void Runner::attempt_failed(Client& c, Outcome outcome, TimePoint now) {
 
 void Runner::finish(Client& c, Outcome outcome, TimePoint now) {
   switch (outcome) {
-    case Outcome::ok: ++s_.ok; break;
+    case Outcome::ok:
+      ++s_.ok;
+      ++c.ok;
+      break;
     case Outcome::non2xx: ++s_.non2xx; break;
     case Outcome::reset: ++s_.reset; break;
     case Outcome::timeout: ++s_.timeout; break;
@@ -263,9 +259,33 @@ void Runner::finish(Client& c, Outcome outcome, TimePoint now) {
 void Runner::close_fd(Client& c) {
   if (c.fd >= 0) ::close(c.fd);
   c.fd = -1;
+  Epoll::forget(c.watch);
 }
 
-int Runner::poll_timeout_ms(TimePoint now) const {
+// Interest follows the phase; a waiting client keeps its registration (a keep-alive request
+// then costs no epoll_ctl) unless its idle socket reports something (see dispatch).
+void Runner::watch(Client& c) {
+  if (c.fd < 0 || c.phase == Client::Phase::waiting) return;
+  const auto key = static_cast<std::uint64_t>(&c - clients_.data());
+  epoll_.set(c.fd, key, c.watch, c.phase == Client::Phase::reading ? EPOLLIN : EPOLLOUT);
+}
+
+void Runner::dispatch(std::uint64_t key, TimePoint now) {
+  if ((key & HeldConnections::kKeyBit) != 0)
+    return held_.on_event(static_cast<std::size_t>(key & ~HeldConnections::kKeyBit), now);
+  Client& c = clients_[static_cast<std::size_t>(key)];
+  switch (c.phase) {
+    case Client::Phase::connecting: on_connected(c, now); break;
+    case Client::Phase::sending: on_writable(c, now); break;
+    case Client::Phase::reading: on_readable(c, now); break;
+    case Client::Phase::waiting:  // an idle keep-alive socket closed or sent something
+      if (c.fd >= 0) epoll_.set(c.fd, key, c.watch, 0);
+      return;
+  }
+  watch(c);
+}
+
+int Runner::wait_timeout_ms(TimePoint now) const {
   TimePoint next = std::min(hard_deadline_, now + Ms(100));
   if (now < stop_at_) next = std::min(next, stop_at_);
   for (const Client& c : clients_) {
@@ -278,32 +298,31 @@ int Runner::poll_timeout_ms(TimePoint now) const {
   return static_cast<int>(std::chrono::ceil<Ms>(next - now).count());
 }
 
-void Runner::poll_once(TimePoint now) {
-  std::vector<pollfd> fds;
-  std::vector<Client*> owners;
-  for (Client& c : clients_) {
-    if (!c.busy()) continue;
-    const short events = c.phase == Client::Phase::reading ? POLLIN : POLLOUT;
-    fds.push_back({c.fd, events, 0});
-    owners.push_back(&c);
-  }
-  const int timeout = poll_timeout_ms(now);
-  if (::poll(fds.data(), fds.size(), timeout) <= 0) return;
+void Runner::wait_once(TimePoint now) {
+  const int n = epoll_.wait(ready_, wait_timeout_ms(now));
   now = Clock::now();
-  for (std::size_t i = 0; i < fds.size(); ++i) {
-    if (fds[i].revents == 0) continue;
-    Client& c = *owners[i];
-    switch (c.phase) {
-      case Client::Phase::connecting: on_connected(c, now); break;
-      case Client::Phase::sending: on_writable(c, now); break;
-      case Client::Phase::reading: on_readable(c, now); break;
-      case Client::Phase::waiting: break;
-    }
+  for (int i = 0; i < n; ++i) dispatch(ready_[static_cast<std::size_t>(i)].data.u64, now);
+  held_.check_deadlines(now);
+}
+
+// Opens the held connections and waits until each holds, or failed, or --hold-setup-ms passed.
+void Runner::hold_connections() {
+  if (held_.empty()) return;
+  const TimePoint setup_deadline = Clock::now() + Ms(o_.hold_setup_ms);
+  held_.open_more(Clock::now());
+  for (TimePoint now = Clock::now(); !held_.settled() && now < setup_deadline; now = Clock::now()) {
+    const auto left = std::chrono::ceil<Ms>(setup_deadline - now).count();
+    const int n = epoll_.wait(ready_, static_cast<int>(std::min<std::int64_t>(left, 100)));
+    now = Clock::now();
+    for (int i = 0; i < n; ++i) dispatch(ready_[static_cast<std::size_t>(i)].data.u64, now);
+    held_.check_deadlines(now);
   }
 }
 
 Summary Runner::run() {
+  hold_connections();
   start_ = Clock::now();
+  held_.load_started(start_);
   s_.start_monotonic_ms =
       std::chrono::duration<double, std::milli>(start_.time_since_epoch()).count();
 
@@ -322,34 +341,55 @@ Summary Runner::run() {
         finish(c, Outcome::timeout, now);
       } else if (!c.busy() && now < stop_at_ && now >= c.next_start) {
         start_request(c, now);
+        watch(c);
       }
       any_busy = any_busy || c.busy();
     }
     if (now >= stop_at_ && !any_busy) break;
-    poll_once(now);
+    wait_once(now);
   }
+  held_.end();
+  s_.slow = held_.slow();
+  s_.idle = held_.idle();
   s_.elapsed_s = std::chrono::duration<double>(Clock::now() - start_).count();
   s_.p50_ms = latency_.percentile(0.50);
   s_.p90_ms = latency_.percentile(0.90);
   s_.p99_ms = latency_.percentile(0.99);
   s_.max_ms = latency_.max_ms();
+  std::vector<std::uint64_t> per_client;
+  for (const Client& c : clients_) per_client.push_back(c.ok);
+  std::sort(per_client.begin(), per_client.end());
+  s_.client_ok_min = per_client.front();
+  s_.client_ok_p50 = per_client[per_client.size() / 2];
+  s_.client_ok_max = per_client.back();
+  s_.short_requests = short_latency_.summary();
+  s_.long_requests = long_latency_.summary();
   return s_;
-}
-
-// Room for one socket per client plus slack, if the hard limit allows it.
-void raise_fd_limit(int clients) {
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
-  const auto want = static_cast<rlim_t>(clients) + 64;
-  if (lim.rlim_cur >= want) return;
-  lim.rlim_cur = std::min(want, lim.rlim_max);
-  ::setrlimit(RLIMIT_NOFILE, &lim);
 }
 
 }  // namespace
 
+// The soft limit up to the hard one: 10,000 held connections need as many descriptors.
+void raise_fd_limit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
+  lim.rlim_cur = lim.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &lim);
+}
+
+std::string fd_limit_error(const Options& o) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return {};
+  const auto need = static_cast<rlim_t>(o.clients) + static_cast<rlim_t>(o.slow_clients) +
+                    static_cast<rlim_t>(o.idle_connections) + 64;
+  if (lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur >= need) return {};
+  return "--clients + --slow-clients + --idle-connections need " + std::to_string(need) +
+         " descriptors; RLIMIT_NOFILE allows " + std::to_string(lim.rlim_cur) +
+         " (raise the hard limit: ulimit -Hn)";
+}
+
 Summary run_load(const Options& options) {
-  raise_fd_limit(options.clients);
+  raise_fd_limit();
   Runner runner(options);
   return runner.run();
 }

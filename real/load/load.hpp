@@ -1,4 +1,4 @@
-// zygote-load: a bounded HTTP/1.1 load client for tests and benchmarks. One thread, one poll(2)
+// zygote-load: a bounded HTTP/1.1 load client for tests and benchmarks. One thread, one epoll(7)
 // loop, N clients against one loopback address; every request ends in exactly one outcome.
 //
 //   ok              2xx response
@@ -10,6 +10,11 @@
 // `retried` is counted beside them: a request sent on a REUSED keep-alive connection that closes
 // or resets before any byte of the response arrived is sent again once on a new connection
 // (RFC 9112 section 9.3.1); the retried attempt then ends in one of the outcomes above.
+//
+// Held connections, beside the clients and counted apart from them (HeldSummary): slow clients
+// (--slow-clients) send a partial request head and hold; idle connections (--idle-connections)
+// make one keep-alive request and then sit idle. They are opened first, and the clients' load
+// starts once every one of them holds (or after --hold-setup-ms); they are held until it ends.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +41,41 @@ struct Options {
   std::int64_t idle_reuse_max_ms = 4000;
   std::string json_file;  // empty: no JSON file
   bool allow_failures = false;
+  int slow_clients = 0;                // connections that send a partial head and hold
+  int idle_connections = 0;            // keep-alive connections idle after one request
+  std::int64_t hold_setup_ms = 15000;  // the longest wait for them before the load starts
+};
+
+// Latency of one set of requests: count and percentiles in ms.
+struct Latency {
+  std::uint64_t count = 0;
+  double p50_ms = 0, p90_ms = 0, p99_ms = 0, max_ms = 0;
+};
+
+// One class of held connections (slow clients or idle connections). A connection that holds is
+// "ready": a slow client once its partial head is sent, an idle connection once its request got
+// a 2xx. Every wanted connection ends in exactly one of: open_at_end, closed_by_server (after it
+// was ready), connect_failed or request_failed (before it was ready; for an idle connection, a
+// request that got no 2xx), pending_at_end (still connecting or waiting for its answer when the
+// load ended), not_opened (never tried: the earlier ones filled every in-flight slot all along).
+struct HeldSummary {
+  std::uint64_t wanted = 0;
+  std::uint64_t ready_at_load_start = 0;  // holding when the clients' load began
+  std::uint64_t connect_failed = 0;       // refused, reset or timed out while connecting
+  std::uint64_t request_failed = 0;       // idle: non-2xx, reset or timeout before its answer
+  std::uint64_t closed_by_server = 0;     // after it was ready (idle: a 2xx with close counts)
+  std::uint64_t closed_during_setup = 0;  // of closed_by_server, before the load began
+  std::uint64_t answered = 0;             // slow: the server sent bytes (an error response)
+  std::uint64_t open_at_end = 0;
+  std::uint64_t pending_at_end = 0;
+  std::uint64_t not_opened = 0;
+  double setup_ms = 0;  // from opening the first to the load's start
+  // How long a connection closed by the server had been open (from its connect), in ms.
+  double close_age_min_ms = 0, close_age_p50_ms = 0, close_age_max_ms = 0;
+
+  std::uint64_t failed() const {
+    return connect_failed + request_failed + pending_at_end + not_opened;
+  }
 };
 
 struct Summary {
@@ -52,6 +92,12 @@ struct Summary {
   std::map<std::string, std::uint64_t> last_word_final_2s;  // completed in the final 2 s
   double elapsed_s = 0;
   double p50_ms = 0, p90_ms = 0, p99_ms = 0, max_ms = 0;
+  // With --long-every: the requests made long (?ms=...) and the others, apart.
+  Latency short_requests, long_requests;
+  HeldSummary slow, idle;
+  // Requests that got a 2xx, per client: the least, the median and the most. Far apart, they say
+  // the server serves some connections and starves others (keep-alive pinned to one worker).
+  std::uint64_t client_ok_min = 0, client_ok_p50 = 0, client_ok_max = 0;
   bool hard_deadline_hit = false;
   // When failed requests ended, in ms since the load began (the first kFailureTimesKept), so
   // that a failure can be set against a fault injected at a known time.
@@ -73,6 +119,11 @@ std::variant<Options, Exit> parse_command_line(int argc, const char* const* argv
 
 // Empty when the options are usable; else why not (bad usage, exit 2).
 std::string validate(const Options& options);
+
+// Raises this process's RLIMIT_NOFILE soft limit to its hard limit (run_load does it too).
+void raise_fd_limit();
+// Empty when the descriptor limit has room for every socket the options open; else why not.
+std::string fd_limit_error(const Options& options);
 
 // Runs the load. Precondition: validate(options) is empty.
 Summary run_load(const Options& options);

@@ -16,6 +16,11 @@ int main(int argc, char** argv) {
     return exit->status;
   }
   const Options& options = std::get<Options>(parsed);
+  raise_fd_limit();
+  if (std::string error = fd_limit_error(options); !error.empty()) {
+    std::cerr << "zygote-load: " << error << "\n";
+    return 2;
+  }
   const Summary summary = run_load(options);
   std::cout << summary_line(summary) << std::endl;
   if (!options.json_file.empty()) {

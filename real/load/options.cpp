@@ -9,6 +9,7 @@ namespace {
 
 constexpr std::int64_t max_duration_ms = 600000;
 constexpr int max_clients = 2000;
+constexpr int max_held = 20000;  // per class of held connections
 
 std::string check_range(const char* name, std::int64_t value, std::int64_t lo, std::int64_t hi) {
   if (value >= lo && value <= hi) return {};
@@ -46,6 +47,9 @@ std::string validate(const Options& o) {
   check(check_range("think-ms", o.think_ms, 0, max_duration_ms));
   check(check_range("request-timeout-ms", o.request_timeout_ms, 1, max_duration_ms));
   check(check_range("idle-reuse-max-ms", o.idle_reuse_max_ms, 0, max_duration_ms));
+  check(check_range("slow-clients", o.slow_clients, 0, max_held));
+  check(check_range("idle-connections", o.idle_connections, 0, max_held));
+  check(check_range("hold-setup-ms", o.hold_setup_ms, 0, max_duration_ms));
   return error;
 }
 
@@ -65,6 +69,9 @@ std::variant<Options, Exit> parse_command_line(int argc, const char* const* argv
     ("think-ms", "pause between a client's requests", cxxopts::value<std::int64_t>()->default_value("0"))
     ("request-timeout-ms", "limit per request attempt", cxxopts::value<std::int64_t>()->default_value("30000"))
     ("idle-reuse-max-ms", "never reuse a connection idle longer than this", cxxopts::value<std::int64_t>()->default_value("4000"))
+    ("slow-clients", "extra connections that send a partial request head and hold it (max 20000)", cxxopts::value<int>()->default_value("0"))
+    ("idle-connections", "extra keep-alive connections idle after one request (max 20000)", cxxopts::value<int>()->default_value("0"))
+    ("hold-setup-ms", "the load starts once those hold, or after this long", cxxopts::value<std::int64_t>()->default_value("15000"))
     ("json", "write the summary as JSON to FILE", cxxopts::value<std::string>())
     ("allow-failures", "exit 0 even if requests failed")
     ("h,help", "print this help");
@@ -89,6 +96,9 @@ std::variant<Options, Exit> parse_command_line(int argc, const char* const* argv
     o.think_ms = r["think-ms"].as<std::int64_t>();
     o.request_timeout_ms = r["request-timeout-ms"].as<std::int64_t>();
     o.idle_reuse_max_ms = r["idle-reuse-max-ms"].as<std::int64_t>();
+    o.slow_clients = r["slow-clients"].as<int>();
+    o.idle_connections = r["idle-connections"].as<int>();
+    o.hold_setup_ms = r["hold-setup-ms"].as<std::int64_t>();
     if (r.count("json") != 0) o.json_file = r["json"].as<std::string>();
     o.allow_failures = r.count("allow-failures") != 0;
     if (std::string error = validate(o); !error.empty()) return Exit{2, error};

@@ -19,6 +19,56 @@ std::string last_word(const std::string& body_head, std::size_t body_size) {
   return body_head.substr(begin, end - begin);
 }
 
+namespace {
+
+nlohmann::json latency_json(const Latency& l) {
+  return {{"count", l.count},
+          {"p50", l.p50_ms},
+          {"p90", l.p90_ms},
+          {"p99", l.p99_ms},
+          {"max", l.max_ms}};
+}
+
+nlohmann::json held_json(const HeldSummary& h) {
+  return {
+      {"wanted", h.wanted},
+      {"ready_at_load_start", h.ready_at_load_start},
+      {"connect_failed", h.connect_failed},
+      {"request_failed", h.request_failed},
+      {"failed", h.failed()},
+      {"closed_by_server", h.closed_by_server},
+      {"closed_during_setup", h.closed_during_setup},
+      {"answered", h.answered},
+      {"open_at_end", h.open_at_end},
+      {"pending_at_end", h.pending_at_end},
+      {"not_opened", h.not_opened},
+      {"setup_ms", h.setup_ms},
+      {"close_age_ms",
+       {{"min", h.close_age_min_ms}, {"p50", h.close_age_p50_ms}, {"max", h.close_age_max_ms}}}};
+}
+
+// "; short p50 1.000 p90 2.000 p99 3.000 (10)": percentiles in ms, then the count
+std::string latency_words(const char* name, const Latency& l) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "; %s p50 %.3f p90 %.3f p99 %.3f (%llu)", name, l.p50_ms, l.p90_ms,
+                l.p99_ms, static_cast<unsigned long long>(l.count));
+  return buf;
+}
+
+std::string held_words(const char* name, const HeldSummary& h) {
+  auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
+  char buf[320];
+  std::snprintf(buf, sizeof buf,
+                "; %s %llu: ready %llu open %llu closed_by_server %llu (age p50 %.0f ms) "
+                "failed %llu pending %llu not_opened %llu",
+                name, u(h.wanted), u(h.ready_at_load_start), u(h.open_at_end),
+                u(h.closed_by_server), h.close_age_p50_ms, u(h.connect_failed + h.request_failed),
+                u(h.pending_at_end), u(h.not_opened));
+  return buf;
+}
+
+}  // namespace
+
 nlohmann::json to_json(const Summary& s, const Options& o) {
   nlohmann::json statuses = nlohmann::json::object();
   for (const auto& [status, count] : s.status_counts) statuses[std::to_string(status)] = count;
@@ -37,6 +87,12 @@ nlohmann::json to_json(const Summary& s, const Options& o) {
       {"elapsed_s", s.elapsed_s},
       {"requests_per_second", s.requests_per_second()},
       {"latency_ms", {{"p50", s.p50_ms}, {"p90", s.p90_ms}, {"p99", s.p99_ms}, {"max", s.max_ms}}},
+      {"ok_per_client",
+       {{"min", s.client_ok_min}, {"p50", s.client_ok_p50}, {"max", s.client_ok_max}}},
+      {"latency_ms_short", latency_json(s.short_requests)},
+      {"latency_ms_long", latency_json(s.long_requests)},
+      {"slow_clients", held_json(s.slow)},
+      {"idle_connections", held_json(s.idle)},
       {"last_word", s.last_word},
       {"last_word_final_2s", s.last_word_final_2s},
       {"hard_deadline_hit", s.hard_deadline_hit},
@@ -54,7 +110,10 @@ nlohmann::json to_json(const Summary& s, const Options& o) {
         {"path", o.path},
         {"think_ms", o.think_ms},
         {"request_timeout_ms", o.request_timeout_ms},
-        {"idle_reuse_max_ms", o.idle_reuse_max_ms}}},
+        {"idle_reuse_max_ms", o.idle_reuse_max_ms},
+        {"slow_clients", o.slow_clients},
+        {"idle_connections", o.idle_connections},
+        {"hold_setup_ms", o.hold_setup_ms}}},
   };
 }
 
@@ -71,11 +130,20 @@ std::string summary_line(const Summary& s) {
       static_cast<unsigned long long>(s.connect_failed), static_cast<unsigned long long>(s.retried),
       static_cast<unsigned long long>(s.failed()), s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms,
       s.hard_deadline_hit ? " (hard deadline hit)" : "");
-  return buf;
+  std::string line = buf;
+  if (s.long_requests.count > 0) {
+    line += latency_words("short", s.short_requests);
+    line += latency_words("long", s.long_requests);
+  }
+  if (s.slow.wanted > 0) line += held_words("slow", s.slow);
+  if (s.idle.wanted > 0) line += held_words("idle", s.idle);
+  return line;
 }
 
+// Idle connections' requests are requests: one that failed fails the run. Slow clients never
+// do (a server may close them).
 int exit_status(const Summary& s, const Options& o) {
-  return s.failed() == 0 || o.allow_failures ? 0 : 1;
+  return (s.failed() == 0 && s.idle.failed() == 0) || o.allow_failures ? 0 : 1;
 }
 
 }  // namespace zyg::load
