@@ -1,4 +1,5 @@
-// Settings of the supervisor's policies. Every limit has a default that follows the seeds.
+// Settings of the supervisor's policies. Every limit has a default that follows the founding
+// documents (the original Zygote's design).
 #pragma once
 
 #include <optional>
@@ -15,7 +16,8 @@ struct SupervisorConfig {
   int desired = 0;
   // How many workers may be changing at once during a rollout (old ones draining plus new ones
   // not yet ready). 0 means no limit: every old worker is asked to stop as soon as the new zygote
-  // has loaded, as the seeds describe (idle ones leave at once, busy ones after their request).
+  // has loaded, as the founding documents describe (idle ones leave at once, busy ones after
+  // their request).
   int max_changing = 0;
 
   Nanos graceful_timeout = 30s;   // draining -> killed

@@ -10,7 +10,7 @@
 namespace zyg {
 
 Supervisor::Supervisor(SupervisorConfig config)
-    : config_(std::move(config)), desired_(config_.desired_workers()) {
+    : config_(config), desired_(config_.desired_workers()) {
   ZYG_ASSERT(!config_.validate().has_value(), *config_.validate());
 }
 

@@ -19,13 +19,14 @@ using Pid = std::int32_t;
 
 // Identities the master hands out. They are never reused within one master's life, so a message
 // naming one can never be mistaken for another process (unlike a pid, which the kernel reuses).
+// (NOLINT: clang-tidy 14 takes a defaulted <=> for a comparison with a literal 0.)
 struct WorkerId {
   std::uint64_t value = 0;
-  auto operator<=>(const WorkerId&) const = default;
+  auto operator<=>(const WorkerId&) const = default;  // NOLINT(modernize-use-nullptr)
 };
 struct ZygoteId {
   std::uint64_t value = 0;
-  auto operator<=>(const ZygoteId&) const = default;
+  auto operator<=>(const ZygoteId&) const = default;  // NOLINT(modernize-use-nullptr)
 };
 
 // A version is the name of a release (for zygote-real, the directory the app symlink resolves to).

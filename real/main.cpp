@@ -158,8 +158,10 @@ int main(int argc, char** argv) {
       cxxopts::value<int>()->default_value("0"));
   add("graceful-timeout-ms", "a draining worker is killed after this long",
       cxxopts::value<int>()->default_value("30000"));
-  add("timeout-ms", "a worker silent this long (one request included) is killed as hung",
-      cxxopts::value<int>()->default_value("30000"));
+  add("heartbeat-timeout-ms",
+      "a worker silent this long (one request included) is killed as hung (default: 30000)",
+      cxxopts::value<int>());
+  add("timeout-ms", "the older spelling of --heartbeat-timeout-ms", cxxopts::value<int>());
   add("probation-ms",
       "a new version must run this long with every worker ready before it is proven and the "
       "previous version's zygote stops (until then a crash loop rolls it back)",
@@ -235,7 +237,10 @@ int main(int argc, char** argv) {
   sup.budget = args["workers"].as<int>();
   sup.max_changing = args["max-changing"].as<int>();
   sup.graceful_timeout = ms(args["graceful-timeout-ms"].as<int>());
-  sup.heartbeat_timeout = ms(args["timeout-ms"].as<int>());
+  if (args.count("heartbeat-timeout-ms") && args.count("timeout-ms"))
+    return usage("give one of --heartbeat-timeout-ms and --timeout-ms (the older spelling)");
+  const char* heartbeat = args.count("timeout-ms") ? "timeout-ms" : "heartbeat-timeout-ms";
+  sup.heartbeat_timeout = args.count(heartbeat) ? ms(args[heartbeat].as<int>()) : ms(30000);
   sup.probation = ms(args["probation-ms"].as<int>());
   if (auto why = sup.validate()) return usage(*why);
   zyg::WorkerConfig& w = cfg.worker;

@@ -87,4 +87,4 @@ for plot in fork ready sharing throughput deploy; do
   gnuplot -e "dir='$out'" -e "root='$root'" "$root/bench/plots/$plot.gp"
 done
 rm -f "$out"/*.gp
-echo "bench: wrote $md and $(ls "$out"/*.svg | wc -l) plots in $out"
+echo "bench: wrote $md and $(find "$out" -maxdepth 1 -name '*.svg' | wc -l) plots in $out"

@@ -7,6 +7,8 @@ packages=(
   build-essential cmake g++ pkg-config
   libboost1.74-dev libboost-context1.74-dev
   librapidcheck-dev libgtest-dev libgmock-dev libbenchmark-dev libcxxopts-dev nlohmann-json3-dev
+  # scripts/tidy.sh: formatting, clang-tidy, shellcheck, function lengths (ctags)
+  clang-format clang-tidy shellcheck universal-ctags
   # benchmarks: nginx as the machine's ceiling, wrk as the HTTP load client, gnuplot for the plots
   nginx-light wrk gnuplot-nox
   # benchmarks: the peers (bench/peers.sh): gunicorn sync, uWSGI and waitress on Debian's Python,

@@ -14,6 +14,6 @@ for release in A B; do
   cp build/examples/hello/hello.so "$demo/releases/$release/hello.so"
 done
 [ -L "$demo/current" ] || ln -s releases/A "$demo/current"
-mkdir -p -m 700 "$demo/run"
+mkdir -p "$demo/run" && chmod 700 "$demo/run"
 echo "zygote-real on http://127.0.0.1:8000/ serving $(readlink "$demo/current"); Ctrl-C stops it"
 exec build/real/zygote-real -p 8000 -b "$demo/current" --run-dir "$demo/run" "$@" hello

@@ -27,8 +27,8 @@ bool contains(const std::vector<WorkerId>& ws, WorkerId w) {
   return std::find(ws.begin(), ws.end(), w) != ws.end();
 }
 
-// The seeds' example: 200 slots, 100 busy A workers, deploy B.
-TEST(SeedsExample, IdleGoFirstBusyFollowNeverAboveBudget) {
+// The founding documents' example: 200 slots, 100 busy A workers, deploy B.
+TEST(FoundingExample, IdleGoFirstBusyFollowNeverAboveBudget) {
   Harness h(config_with(200));
   serve(h, "A");
   auto a = h.workers_of("A");
@@ -61,7 +61,7 @@ TEST(SeedsExample, IdleGoFirstBusyFollowNeverAboveBudget) {
   EXPECT_EQ(h.supervisor().kills(), 0u);
 }
 
-TEST(SeedsExample, LimitedChangeStopsIdleWorkersFirst) {
+TEST(FoundingExample, LimitedChangeStopsIdleWorkersFirst) {
   SupervisorConfig c = config_with(200);
   c.max_changing = 100;
   Harness h(c);

@@ -18,7 +18,7 @@ trap '[ -n "$sampler" ] && kill "$sampler" 2>/dev/null; _zr_cleanup' EXIT
 release A "$testapp" 'latency_ms 5\n'
 release B "$testapp" 'latency_ms 5\n'
 start_server "$server" A --workers "$budget" --graceful-timeout-ms 20000 \
-  --keepalive-timeout-ms 5000 --timeout-ms 20000 --events "$dir/events.jsonl" testapp
+  --keepalive-timeout-ms 5000 --heartbeat-timeout-ms 20000 --events "$dir/events.jsonl" testapp
 
 # Worker processes of this server that exist, zombies included (a zombie keeps its name): one
 # pass over /proc per sample.

@@ -1,7 +1,7 @@
 // A deliberately impure file: the purity check must reject it.
+#include <unistd.h>
 #include <chrono>
 #include <random>
-#include <unistd.h>
 
 int decide() {
   auto t = std::chrono::steady_clock::now();

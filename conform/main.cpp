@@ -131,9 +131,9 @@ class RealRun {
     zyg::testing::ServerProcess server(
         real_, d,
         {"--workers", std::to_string(s_.budget), "--max-changing", std::to_string(s_.max_changing),
-         "--graceful-timeout-ms", std::to_string(ms_of(s_.graceful_timeout)), "--timeout-ms",
-         std::to_string(ms_of(s_.heartbeat_timeout)), "--keepalive-timeout-ms",
-         std::to_string(ms_of(s_.keepalive_timeout)), "--probation-ms",
+         "--graceful-timeout-ms", std::to_string(ms_of(s_.graceful_timeout)),
+         "--heartbeat-timeout-ms", std::to_string(ms_of(s_.heartbeat_timeout)),
+         "--keepalive-timeout-ms", std::to_string(ms_of(s_.keepalive_timeout)), "--probation-ms",
          std::to_string(ms_of(s_.probation)), "--events", d + "/events.jsonl", "testapp"});
     Verdict v;
     if (!server.started()) {
