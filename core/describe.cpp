@@ -19,6 +19,17 @@ Overload(Fs...) -> Overload<Fs...>;
 std::string w(WorkerId id) { return "w" + std::to_string(id.value); }
 std::string z(ZygoteId id) { return "z" + std::to_string(id.value); }
 
+std::string front(const ev::FrontSpawned& x) {
+  return "front-spawned " + std::to_string(x.generation) + " pid " + std::to_string(x.pid);
+}
+std::string front(const ev::FrontSpawnFailed& x) {
+  return "front-spawn-failed errno " + std::to_string(x.error);
+}
+std::string front(const ev::FrontAlive& x) {
+  return "front-alive " + std::to_string(x.connections) + " connections, " +
+         std::to_string(x.waiting) + " waiting, " + std::to_string(x.handoffs) + " hand-offs";
+}
+
 }  // namespace
 
 std::string describe(const Event& e) {
@@ -76,18 +87,9 @@ std::string describe(const Event& e) {
             return std::string(x.graceful ? "shutdown graceful" : "shutdown fast");
           },
           [](const ev::StatusRequested& x) { return "status " + std::to_string(x.request); },
-          [](const ev::FrontSpawned& x) {
-            return "front-spawned " + std::to_string(x.generation) + " pid " +
-                   std::to_string(x.pid);
-          },
-          [](const ev::FrontSpawnFailed& x) {
-            return "front-spawn-failed errno " + std::to_string(x.error);
-          },
-          [](const ev::FrontAlive& x) {
-            return "front-alive " + std::to_string(x.connections) + " connections, " +
-                   std::to_string(x.waiting) + " waiting, " + std::to_string(x.handoffs) +
-                   " hand-offs";
-          },
+          [](const ev::FrontSpawned& x) { return front(x); },
+          [](const ev::FrontSpawnFailed& x) { return front(x); },
+          [](const ev::FrontAlive& x) { return front(x); },
           [](const ev::FrontNotice& x) { return "front-notice " + x.text; },
           [](const ev::FrontExited& x) { return "front-exited " + to_string(x.status); },
       },

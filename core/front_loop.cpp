@@ -248,7 +248,7 @@ class Front {
     queue_.push_back(fd);
   }
 
-  void answer_and_close(os::Fd fd, Conn& c, std::string bytes, Nanos now) {
+  void answer_and_close(os::Fd fd, Conn& c, const std::string& bytes, Nanos now) {
     c.out += bytes;
     c.closing = true;
     start_writing(fd, c, now);
