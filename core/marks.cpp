@@ -12,6 +12,7 @@ std::map<std::string, std::uint64_t>& table() {
   static std::map<std::string, std::uint64_t> t = [] {
     std::map<std::string, std::uint64_t> m;
     for (const std::string& name : catalogue()) m[name] = 0;
+    for (const std::string& name : not_yet_reached()) m[name] = 0;
     return m;
   }();
   return t;
@@ -55,7 +56,6 @@ const std::vector<std::string>& catalogue() {
       "worker.pipelined",
       // front loop
       "front.stop",
-      "front.at-limit",
       "front.parse-error",
       "front.read-timeout",
       "front.keepalive-close",
@@ -74,7 +74,6 @@ const std::vector<std::string>& catalogue() {
       "fault.init-hang",
       "fault.load-hang",
       "fault.kill-zygote-forking",
-      "fault.accept-overflow",
       "kernel.pid-reuse",
       "kernel.chld-coalesced",
       "client.abandon",
@@ -83,6 +82,21 @@ const std::vector<std::string>& catalogue() {
       "client.bad-request",
       "client.slow",
       "start.refused",
+  };
+  return names;
+}
+
+// The front's faults (killed, paused, hand-off failures) and the accept queue overflowing behind
+// it are not injected by the simulator yet; the worker's write timeout and pipelined paths need
+// clients the generator does not draw. Each leaves this list once a suite reaches it.
+const std::vector<std::string>& not_yet_reached() {
+  static const std::vector<std::string> names = {
+      "fault.accept-overflow", "front.at-limit",
+      "front.accept-failed",   "front.died",
+      "front.handoff-failed",  "front.hung",
+      "front.restart",         "front.write-timeout",
+      "worker.parse-error",    "worker.pipelined-yield",
+      "worker.return-failed",  "worker.write-timeout",
   };
   return names;
 }

@@ -12,6 +12,9 @@ namespace zyg::marks {
 
 // Every mark there is; hit() accepts only these names.
 const std::vector<std::string>& catalogue();
+// Marks the property suites' default run need not reach: paths whose faults the simulator does not
+// inject yet (each is a gap to close, listed in core/marks.cpp). hit() accepts them too.
+const std::vector<std::string>& not_yet_reached();
 void hit(const char* name);
 std::map<std::string, std::uint64_t> counts();  // every catalogued mark, hit or not
 void reset();
