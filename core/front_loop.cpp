@@ -160,7 +160,6 @@ class Front {
         accept_failed(now, r.error);
         return;
       }
-      ++accepted_;
       Conn c{next_id(), http::Connection(args_.http.http), {}, {}, now, 0, false, false, false};
       auto [it, fresh] = conns_.emplace(r.value, std::move(c));
       (void)fresh;
@@ -190,7 +189,7 @@ class Front {
 
   void on_conn_ready(os::Fd fd, Conn& c, short revents, Nanos now) {
     if (c.writing && (revents & (os::ev::out | os::ev::error | os::ev::hangup))) {
-      if (!flush(fd, c, now)) return;
+      if (!flush(fd, c)) return;
     }
     if (!c.writing && !c.queued && (revents & (os::ev::in | os::ev::error | os::ev::hangup))) {
       read_from(fd, c, now);
@@ -257,11 +256,11 @@ class Front {
   void start_writing(os::Fd fd, Conn& c, Nanos now) {
     c.writing = true;
     set_deadline(fd, c, now + args_.http.write_timeout);
-    flush(fd, c, now);
+    flush(fd, c);
   }
 
   // Returns false when the connection is gone.
-  bool flush(os::Fd fd, Conn& c, Nanos now) {
+  bool flush(os::Fd fd, Conn& c) {
     while (!c.out.empty()) {
       auto r = os_.write(fd, std::as_bytes(std::span<const char>(c.out.data(), c.out.size())));
       if (r.error == os::err::again || r.error == os::err::intr) {
@@ -281,7 +280,6 @@ class Front {
     }
     watch(fd, os::ev::in);
     set_deadline(fd, c, c.request_started + args_.http.request_read_timeout);
-    (void)now;
     return true;
   }
 
@@ -308,7 +306,6 @@ class Front {
       queue_.pop_front();
       if (e != 0) {
         ZYG_MARK("front.handoff-failed");
-        ++lost_;
         notice("a hand-off failed (errno " + std::to_string(e) + "): connection closed");
         drop(fd);
         continue;
@@ -326,7 +323,6 @@ class Front {
       if (!r) return;
       outstanding_.erase(r->header.conn);
       if (r->header.kind != handoff::Kind::returned || r->conn < 0) continue;  // closed, or junk
-      ++returned_;
       if (stopping_ && r->bytes.empty()) {
         (void)os_.close(r->conn);  // idle, and nobody will serve its next request
         continue;
@@ -471,10 +467,7 @@ class Front {
   std::array<os::PollFd, kEventsPerWait> ready_{};
   std::size_t ready_count_ = 0;
   std::uint64_t id_counter_ = 0;
-  std::uint64_t accepted_ = 0;
   std::uint64_t handed_ = 0;
-  std::uint64_t returned_ = 0;
-  std::uint64_t lost_ = 0;
   Nanos next_alive_{0};
   std::optional<Nanos> accept_paused_until_;
   Nanos stop_deadline_{0};

@@ -8,19 +8,6 @@
 namespace zyg::testing {
 namespace {
 
-SupervisorConfig config_with(int budget) {
-  SupervisorConfig c;
-  c.budget = budget;
-  return c;
-}
-
-ZygoteId serve(Harness& h, const Version& version) {
-  ZygoteId z = h.start(version);
-  h.load(z);
-  h.spawn_all();
-  return z;
-}
-
 TEST(Front, StartsWithTheServerAndIsNotCountedInTheBudget) {
   Harness h(config_with(2));
   serve(h, "A");

@@ -203,4 +203,17 @@ bool Harness::reported(const std::string& what) const {
   return false;
 }
 
+SupervisorConfig config_with(int budget) {
+  SupervisorConfig c;
+  c.budget = budget;
+  return c;
+}
+
+ZygoteId serve(Harness& h, const Version& version) {
+  ZygoteId z = h.start(version);
+  h.load(z);
+  h.spawn_all();
+  return z;
+}
+
 }  // namespace zyg::testing

@@ -13,6 +13,12 @@
 
 namespace zyg::testing {
 
+class Harness;
+
+SupervisorConfig config_with(int budget);
+// Starts `version` and brings all of its workers up: the steady state most tests begin from.
+ZygoteId serve(Harness& h, const Version& version);
+
 class Harness {
  public:
   explicit Harness(SupervisorConfig config);

@@ -9,20 +9,6 @@
 namespace zyg::testing {
 namespace {
 
-SupervisorConfig config_with(int budget) {
-  SupervisorConfig c;
-  c.budget = budget;
-  return c;
-}
-
-// Starts `version` and brings all of its workers up: the steady state most tests begin from.
-ZygoteId serve(Harness& h, const Version& version) {
-  ZygoteId z = h.start(version);
-  h.load(z);
-  h.spawn_all();
-  return z;
-}
-
 bool contains(const std::vector<WorkerId>& ws, WorkerId w) {
   return std::find(ws.begin(), ws.end(), w) != ws.end();
 }
