@@ -37,7 +37,7 @@
 #include "cli/options.hpp"
 #include "core/event_log.hpp"
 #include "real/control_client.hpp"
-#include "real/tests/server_process.hpp"
+#include "testing/server_process.hpp"
 #include "sim/scenario.hpp"
 #include "sim/world.hpp"
 
