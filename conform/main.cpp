@@ -37,9 +37,9 @@
 #include "cli/options.hpp"
 #include "core/event_log.hpp"
 #include "real/control_client.hpp"
-#include "testing/server_process.hpp"
 #include "sim/scenario.hpp"
 #include "sim/world.hpp"
+#include "testing/server_process.hpp"
 
 namespace {
 
