@@ -77,7 +77,7 @@ class Sampler {
   void run(pid_t pgid) {
     while (!stop_) {
       Sample s{mono_ns(), 0, 0};
-      for (const GroupMember& m : group_members(pgid)) {
+      for (const testing::ProcessId& m : processes_in_group(pgid)) {
         if (m.comm.rfind("zygote-real: wo", 0) == 0) ++s.workers;
         if (auto mem = memory_of(m.pid))
           s.total_pss_mib += static_cast<double>(mem->pss_kib) / 1024;

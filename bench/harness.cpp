@@ -84,31 +84,14 @@ std::vector<int> Flags::ints(const std::string& name, const std::vector<int>& fa
 // ---------------------------------------------------------------------------------------------
 // Scratch
 
-Scratch::Scratch() {
-  std::string tmpl = (fs::temp_directory_path() / "zygote-bench-XXXXXX").string();
-  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  path_ = tmpl;
-}
-
-Scratch::~Scratch() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
-
 fs::path Scratch::release(const std::string& name, const fs::path& app_so,
                           const std::string& testapp_conf) {
-  const fs::path dir = path_ / "releases" / name;
-  fs::create_directories(dir);
-  fs::copy_file(app_so, dir / app_so.filename(), fs::copy_options::overwrite_existing);
-  if (!testapp_conf.empty()) std::ofstream(dir / "testapp.conf") << testapp_conf;
-  return dir;
+  testing::make_release(path_.string(), name, app_so.string(), testapp_conf);
+  return path_ / "releases" / name;
 }
 
 fs::path Scratch::point_current(const std::string& name) {
-  const fs::path tmp = path_ / "current.new";
-  fs::remove(tmp);
-  fs::create_directory_symlink(fs::path("releases") / name, tmp);
-  fs::rename(tmp, path_ / "current");
+  testing::point_current(path_.string(), name);
   return path_ / "current";
 }
 
@@ -507,30 +490,6 @@ std::optional<Memory> memory_of(pid_t pid) {
   }
   if (!any) return std::nullopt;  // a zombie has an empty rollup
   return m;
-}
-
-std::vector<GroupMember> group_members(pid_t pgid) {
-  std::vector<GroupMember> out;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "stat");
-    std::string stat;
-    if (!std::getline(in, stat)) continue;
-    // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses; it ends at the last
-    // ')'.
-    const auto open = stat.find('(');
-    const auto close = stat.rfind(')');
-    if (open == std::string::npos || close == std::string::npos) continue;
-    std::istringstream rest(stat.substr(close + 2));
-    char state = '?';
-    long ppid = 0;
-    long pgrp = 0;
-    if (!(rest >> state >> ppid >> pgrp) || pgrp != pgid) continue;
-    out.push_back(
-        {static_cast<pid_t>(std::stol(name)), stat.substr(open + 1, close - open - 1), state});
-  }
-  return out;
 }
 
 double percentile(std::vector<double> samples, double p) {

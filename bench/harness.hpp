@@ -15,6 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "testing/server_process.hpp"
+
 namespace zyg::bench {
 
 // CLOCK_MONOTONIC in nanoseconds: the clock of zygote-real's event times, `t` (LinuxOs::now).
@@ -33,13 +35,10 @@ class Flags {
   std::map<std::string, std::string> values_;
 };
 
-// A temporary directory, removed with everything in it when this goes.
+// A temporary directory (testing::ScratchDir), removed with everything in it when this goes.
 class Scratch {
  public:
-  Scratch();
-  ~Scratch();
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
+  Scratch() : dir_("zygote-bench"), path_(dir_.path()) {}
   const std::filesystem::path& path() const { return path_; }
 
   // <scratch>/releases/NAME holding a copy of `app_so` and, if not empty, testapp.conf.
@@ -49,6 +48,7 @@ class Scratch {
   std::filesystem::path point_current(const std::string& name);
 
  private:
+  testing::ScratchDir dir_;
   std::filesystem::path path_;
 };
 
@@ -173,13 +173,8 @@ struct Memory {
 };
 std::optional<Memory> memory_of(pid_t pid);
 
-struct GroupMember {
-  pid_t pid = 0;
-  std::string comm;  // at most 15 characters: "zygote-real: wo" for a worker
-  char state = '?';  // 'Z' for a zombie
-};
-// Every process in process group `pgid` (one pass over /proc).
-std::vector<GroupMember> group_members(pid_t pgid);
+// Every process in process group `pgid` (one pass over /proc), with its comm.
+using testing::processes_in_group;
 
 void sleep_ms(int ms);
 

@@ -89,7 +89,7 @@ void record_zygote(benchmark::State& state, const Process& server, const Events&
   const auto started = events.command_time("start-zygote");
   const auto loaded = events.event_time("zygote-loaded");
   if (started && loaded) state.counters["zygote_load_ms"] = ms(*loaded - *started);
-  for (const GroupMember& m : group_members(server.pid())) {
+  for (const testing::ProcessId& m : processes_in_group(server.pid())) {
     if (m.comm.rfind("zygote-real: zy", 0) == 0) {
       state.counters["huge_mib"] =
           static_cast<double>(memory_of(m.pid).value_or(Memory{}).anon_huge_kib) / 1024.0;

@@ -149,7 +149,7 @@ void BM_zygote(benchmark::State& state, bool huge_pages) {
       return;
     }
     std::vector<pid_t> workers, everyone;
-    for (const GroupMember& m : group_members(server.pid())) {
+    for (const testing::ProcessId& m : processes_in_group(server.pid())) {
       everyone.push_back(m.pid);
       if (m.comm.rfind("zygote-real: wo", 0) == 0) workers.push_back(m.pid);
       if (m.comm.rfind("zygote-real: zy", 0) == 0) {

@@ -34,11 +34,12 @@
 #include <cxxopts.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cli/options.hpp"
 #include "core/event_log.hpp"
 #include "real/control_client.hpp"
-#include "real/tests/server_process.hpp"
 #include "sim/scenario.hpp"
 #include "sim/world.hpp"
+#include "testing/server_process.hpp"
 
 namespace {
 
@@ -477,17 +478,10 @@ int main(int argc, char** argv) {
       "scenario", "the scenario file", cxxopts::value<std::string>());
   options.parse_positional({"scenario"});
   options.positional_help("SCENARIO");
-  cxxopts::ParseResult args;
-  try {
-    args = options.parse(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "zygote-conform: " << e.what() << "\n";
-    return 2;
-  }
-  if (args.count("help")) {
-    std::cout << options.help() << "\n";
-    return 0;
-  }
+  int status = 0;
+  const std::optional<cxxopts::ParseResult> parsed = zyg::cli::parse(options, argc, argv, status);
+  if (!parsed) return status;
+  const cxxopts::ParseResult& args = *parsed;
   for (const char* need : {"scenario", "real", "testapp", "load"}) {
     if (!args.count(need)) {
       std::cerr << "zygote-conform: missing --" << need << "\n";

@@ -13,6 +13,7 @@
 #include <cxxopts.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cli/options.hpp"
 #include "core/event_log.hpp"
 
 int main(int argc, char** argv) {
@@ -30,21 +31,11 @@ int main(int argc, char** argv) {
   add("events", "the events file", cxxopts::value<std::string>());
   options.parse_positional({"events"});
   options.positional_help("EVENTS.jsonl");
-  cxxopts::ParseResult args;
-  try {
-    args = options.parse(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "zygote-check: " << e.what() << "\n";
-    return 2;
-  }
-  if (args.count("help")) {
-    std::cout << options.help() << "\n";
-    return 0;
-  }
-  if (!args.count("events")) {
-    std::cerr << "zygote-check: missing EVENTS file\ntry: zygote-check --help\n";
-    return 2;
-  }
+  int status = 0;
+  const std::optional<cxxopts::ParseResult> parsed = zyg::cli::parse(options, argc, argv, status);
+  if (!parsed) return status;
+  const cxxopts::ParseResult& args = *parsed;
+  if (!args.count("events")) return zyg::cli::usage_error("zygote-check", "missing EVENTS file");
   std::ifstream in(args["events"].as<std::string>());
   if (!in) {
     std::cerr << "zygote-check: cannot read " << args["events"].as<std::string>() << "\n";

@@ -18,6 +18,8 @@
 #include <cxxopts.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cli/options.hpp"
+
 namespace zyg::real {
 
 namespace {
@@ -220,21 +222,11 @@ int ctl_main(int argc, char** argv) {
   add("count", "scale: the number of workers wanted", cxxopts::value<std::string>());
   options.parse_positional({"command", "count"});
   options.positional_help("status|deploy|scale N");
-  cxxopts::ParseResult args;
-  try {
-    args = options.parse(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "zygote-real ctl: " << e.what() << "\ntry: zygote-real ctl --help\n";
-    return 2;
-  }
-  if (args.count("help")) {
-    std::cout << options.help() << "\n";
-    return 0;
-  }
-  auto usage = [](const std::string& what) {
-    std::cerr << "zygote-real ctl: " << what << "\ntry: zygote-real ctl --help\n";
-    return 2;
-  };
+  int exit_status = 0;
+  const std::optional<cxxopts::ParseResult> parsed = cli::parse(options, argc, argv, exit_status);
+  if (!parsed) return exit_status;
+  const cxxopts::ParseResult& args = *parsed;
+  auto usage = [](const std::string& what) { return cli::usage_error("zygote-real ctl", what); };
   if (!args.count("command")) return usage("missing command: status, deploy or scale N");
   const std::string command = args["command"].as<std::string>();
   std::string request = command;

@@ -20,6 +20,7 @@
 
 #include <cxxopts.hpp>
 
+#include "cli/options.hpp"
 #include "core/control.hpp"
 #include "core/event_log.hpp"
 #include "core/loops.hpp"
@@ -195,21 +196,11 @@ int main(int argc, char** argv) {
   options.parse_positional({"app", "args"});
   options.positional_help("APP [ARGS...]");
 
-  cxxopts::ParseResult args;
-  try {
-    args = options.parse(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "zygote-real: " << e.what() << "\ntry: zygote-real --help\n";
-    return 2;
-  }
-  if (args.count("help")) {
-    std::cout << options.help() << "\n";
-    return 0;
-  }
-  auto usage = [](const std::string& what) {
-    std::cerr << "zygote-real: " << what << "\ntry: zygote-real --help\n";
-    return 2;
-  };
+  int status = 0;
+  const std::optional<cxxopts::ParseResult> parsed = zyg::cli::parse(options, argc, argv, status);
+  if (!parsed) return status;
+  const cxxopts::ParseResult& args = *parsed;
+  auto usage = [](const std::string& what) { return zyg::cli::usage_error("zygote-real", what); };
   if (!args.count("app")) return usage("missing APP: the app to serve");
   if (!args.count("app-dir")) return usage("missing -b APP_DIR");
   if (args.count("port") == args.count("bind"))

@@ -12,6 +12,7 @@
 
 #include <cxxopts.hpp>
 
+#include "cli/options.hpp"
 #include "core/marks.hpp"
 #include "sim/scenario.hpp"
 #include "sim/svg.hpp"
@@ -165,18 +166,16 @@ int main(int argc, char** argv) {
   add("q,quiet", "no timeline, only the verdict");
   add("v,verbose", "timeline with every request, heartbeat and kernel process event");
   add("h,help", "show this help");
-  cxxopts::ParseResult args;
-  try {
-    args = options.parse(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "zygote-sim: " << e.what() << "\n"
-              << "try: zygote-sim --help\n";
+  const std::string footer = "Exit status: 0 verdict ok, 1 a violation, 2 bad usage.\n";
+  if (argc == 1) {
+    std::cout << options.help() << "\n" << footer;
     return 2;
   }
-  if (args.count("help") || argc == 1) {
-    std::cout << options.help() << "\nExit status: 0 verdict ok, 1 a violation, 2 bad usage.\n";
-    return argc == 1 ? 2 : 0;
-  }
+  int status = 0;
+  const std::optional<cxxopts::ParseResult> parsed =
+      zyg::cli::parse(options, argc, argv, status, footer);
+  if (!parsed) return status;
+  const cxxopts::ParseResult& args = *parsed;
   const int modes = static_cast<int>(args.count("seed") + args.count("scenario") +
                                      args.count("seeds") + args.count("soak"));
   if (modes != 1) {

@@ -20,7 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "real/control_client.hpp"
-#include "real/tests/server_process.hpp"
+#include "testing/server_process.hpp"
 
 namespace zyg::testing {
 namespace {

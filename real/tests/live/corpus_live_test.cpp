@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "real/tests/live/live_fixture.hpp"
-#include "real/tests/server_process.hpp"
+#include "testing/server_process.hpp"
 
 namespace zyg::live {
 namespace {

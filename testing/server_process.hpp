@@ -1,6 +1,7 @@
-// Test support: one zygote-real started in a session (and so a process group) of its own, on
-// 127.0.0.1 and a free port, in a scratch directory; stopped by its pid, its group killed,
-// whatever the test did. Every wait is bounded; no threads.
+// Test support shared by the tests, zygote-conform and the benchmarks: scratch directories with
+// releases, process groups as /proc shows them, and one zygote-real started in a session (and so
+// a process group) of its own, on 127.0.0.1 and a free port, in a scratch directory; stopped by
+// its pid, its group killed, whatever the test did. Every wait is bounded; no threads.
 #pragma once
 
 #include <sys/types.h>
@@ -17,7 +18,7 @@ namespace zyg::testing {
 // A scratch directory removed (recursively) when this goes.
 class ScratchDir {
  public:
-  ScratchDir();
+  explicit ScratchDir(const std::string& prefix = "zygote-test");  // /tmp/<prefix>-XXXXXX
   ~ScratchDir();
   ScratchDir(const ScratchDir&) = delete;
   ScratchDir& operator=(const ScratchDir&) = delete;
@@ -41,6 +42,7 @@ struct ProcessId {
   pid_t pid = 0;
   unsigned long long start_time = 0;  // clock ticks after boot
   char state = '?';                   // 'Z': exited, not reaped
+  std::string comm;                   // at most 15 characters: "zygote-real: wo" for a worker
 
   bool operator==(const ProcessId& o) const { return pid == o.pid && start_time == o.start_time; }
 };

@@ -1,4 +1,4 @@
-#include "real/tests/server_process.hpp"
+#include "testing/server_process.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -46,6 +46,9 @@ std::optional<ProcStat> read_stat(pid_t pid) {
   std::istringstream fields(text.substr(paren + 1));
   ProcStat s;
   s.id.pid = pid;
+  const std::size_t open = text.find('(');
+  if (open != std::string::npos && open < paren)
+    s.id.comm = text.substr(open + 1, paren - open - 1);
   pid_t ppid = 0;
   fields >> s.id.state >> ppid >> s.pgrp;
   std::string skip;
@@ -80,8 +83,8 @@ std::vector<char*> c_argv(std::vector<std::string>& argv) {
 
 }  // namespace
 
-ScratchDir::ScratchDir() {
-  std::string tmpl = (fs::temp_directory_path() / "zygote-test-XXXXXX").string();
+ScratchDir::ScratchDir(const std::string& prefix) {
+  std::string tmpl = (fs::temp_directory_path() / (prefix + "-XXXXXX")).string();
   if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
   path_ = tmpl;
 }

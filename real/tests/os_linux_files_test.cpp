@@ -1,0 +1,55 @@
+// LinuxOs against the real kernel: files, usage and the clock.
+#include "real/tests/os_linux_test_support.hpp"
+
+namespace zyg::real::os_test {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// files and self-inspection
+
+TEST_F(RealOs, WriteFileReplacesAtomicallyAndRealpathFollowsSymlinks) {
+  char dir_template[] = "/tmp/zygote-real-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const std::string state = dir + "/last-good";
+  EXPECT_EQ(os.read_file(state).error, ENOENT);
+  EXPECT_EQ(os.write_file(state, "releases/A"), 0);
+  EXPECT_EQ(os.read_file(state).value, "releases/A");
+  struct stat before {};
+  ::stat(state.c_str(), &before);
+  EXPECT_EQ(os.write_file(state, "releases/B\n"), 0);
+  EXPECT_EQ(os.read_file(state).value, "releases/B\n");
+  struct stat after {};
+  ::stat(state.c_str(), &after);
+  EXPECT_NE(before.st_ino, after.st_ino);  // replaced by rename, not rewritten in place
+  EXPECT_FALSE(std::filesystem::exists(state + ".tmp"));
+  EXPECT_EQ(os.write_file(dir + "/missing-dir/x", "y"), ENOENT);
+
+  std::filesystem::create_directories(dir + "/releases/B");
+  std::filesystem::create_directory_symlink("releases/B", dir + "/current");
+  auto r = os.realpath(dir + "/current");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value, std::filesystem::canonical(dir + "/releases/B").string());
+  EXPECT_EQ(os.realpath(dir + "/nothing").error, ENOENT);
+
+  const std::string big = dir + "/big";
+  std::ofstream(big) << std::string(70 * 1024, 'x');
+  EXPECT_EQ(os.read_file(big).error, EFBIG);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(RealOs, UsageAndClock) {
+  const Nanos t0 = os.now();
+  volatile std::uint64_t spin = 0;
+  const Nanos deadline = clock_now() + 2s;
+  while (os.usage().cpu == Nanos{0} && clock_now() < deadline) spin = spin + 1;
+  const os::Usage u = os.usage();
+  EXPECT_GT(u.cpu, Nanos{0});
+  EXPECT_GT(u.rss_bytes, 1u << 20);
+  EXPECT_GE(os.now(), t0);
+  EXPECT_EQ(os.getpid(), ::getpid());
+  EXPECT_EQ(os.getppid(), ::getppid());
+}
+
+}  // namespace
+}  // namespace zyg::real::os_test
