@@ -78,6 +78,10 @@ std::string unsupported(const Scenario& s) {
   }
   if (s.spawn_fail_ppm) return "fork failures cannot be injected into real processes";
   if (s.max_requests) return "max-requests: not supported by the driver yet";
+  if (s.accept_fail_ppm || s.handoff_fail_ppm) {
+    return "failing accepts and hand-offs cannot be injected into real processes";
+  }
+  if (s.max_connections) return "max-connections: not supported by the driver yet";
   for (const auto& v : s.versions) {
     if (v.hang_ppm || v.init_crash_ppm || v.init_hang_ppm || v.load_hangs) {
       return "version " + v.name + ": hangs and init faults are not applied to real processes";
@@ -93,6 +97,9 @@ std::string unsupported(const Scenario& s) {
     }
     if ((a.kind == ActionKind::kill || a.kind == ActionKind::pause) && a.target == Target::master) {
       return "faults on the master are simulator-only";
+    }
+    if (a.target == Target::busy_worker) {
+      return "kill busy-worker: the driver cannot tell which worker holds a connection";
     }
   }
   return "";
@@ -265,6 +272,10 @@ class RealRun {
 
   // The pid of the lowest-numbered live process of this role, 0 if none.
   pid_t pick(const json& st, const char* role) {
+    if (std::string_view(role) == "front") {
+      const json f = st.value("front", json::object());
+      return f.is_object() ? f.value("pid", 0) : 0;
+    }
     for (const json& p : st.value("processes", json::array())) {
       const std::string state = p.value("state", "");
       if (p.value("role", "") == role && p.value("pid", 0) > 0 && state != "exited-unreaped") {
@@ -329,7 +340,10 @@ class RealRun {
       case ActionKind::kill:
       case ActionKind::pause: {
         std::string why;
-        const int fd = pidfd_of(a.target == Target::zygote ? "zygote" : "worker", why);
+        const int fd = pidfd_of(a.target == Target::zygote  ? "zygote"
+                                : a.target == Target::front ? "front"
+                                                            : "worker",
+                                why);
         if (fd < 0) {
           not_applied_.push_back(what + " not applied: " + why);
           break;

@@ -65,6 +65,7 @@ class Front {
       handle_ready(now);
       dispatch();
       expire(now);
+      set_accepting(true);  // below the limit again once connections were handed on or closed
       alive(now);
     }
     alive(os_.now(), true);

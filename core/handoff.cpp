@@ -60,6 +60,9 @@ std::optional<Received> receive(os::Os& os, os::Fd channel, std::size_t bytes_ma
   const std::size_t fds_expected = (wants_conn ? 1u : 0u) + (memory ? 1u : 0u);
   if (!d || fds.size() != fds_expected) {
     close_all(os, fds);
+    // A well-formed message whose descriptors did not arrive (the receiver was out of them:
+    // MSG_CTRUNC) still names its connection, so the sender can be told it is gone.
+    if (d && d->header.kind == Kind::request) out.lost = d->header.conn;
     out.header.kind = Kind{0};
     return out;
   }

@@ -101,6 +101,7 @@ struct Received {
   Header header;
   os::Fd conn = -1;  // -1 when none came (closed, or a malformed message)
   std::string bytes;
+  std::uint64_t lost = 0;  // a request whose descriptors were lost in transit: its connection
 };
 // nullopt: nothing to read (EAGAIN), or the channel failed (`*error` set then). A malformed
 // message is consumed, its descriptors closed, and returned with conn -1 and kind 0.

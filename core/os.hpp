@@ -58,6 +58,7 @@ inline constexpr int mfile = 24;
 inline constexpr int pipe = 32;
 inline constexpr int msgsize = 90;
 inline constexpr int addrinuse = 98;
+inline constexpr int nobufs = 105;
 inline constexpr int connreset = 104;
 inline constexpr int notconn = 107;
 }  // namespace err

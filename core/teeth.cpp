@@ -11,6 +11,7 @@ const std::vector<std::pair<Bug, std::string>>& all() {
       {Bug::stale_pid_signal, "stale_pid_signal"},
       {Bug::shutdown_handoff, "shutdown_handoff"},
       {Bug::drop_keepalive, "drop_keepalive"},
+      {Bug::linger, "linger"},
   };
   return bugs;
 }

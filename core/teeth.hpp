@@ -18,6 +18,8 @@ enum class Bug : std::uint8_t {
   stale_pid_signal,     // the master signals workers by pid, though it is not their parent
   shutdown_handoff,     // a draining worker shuts the shared hand-off socket down
   drop_keepalive,       // a draining worker closes its connection on a request it has read
+  linger,               // a worker waits on its connection for the next request instead of
+                        // giving it back, while other requests wait for a worker
 };
 
 const std::vector<std::pair<Bug, std::string>>& all();

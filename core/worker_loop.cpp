@@ -98,6 +98,7 @@ class Worker {
       begin_drain();  // every writer is gone (the master died): nothing more will come
       return;
     }
+    if (r && r->lost != 0) return lost_handoff(r->lost);
     if (!r || r->conn < 0) return;  // another worker took it, or it was malformed
     if (r->header.kind != handoff::Kind::request) {
       (void)os_.close(r->conn);
@@ -112,6 +113,16 @@ class Worker {
       busy_ = false;
       report(proto::make(proto::Kind::idle, args_.id.value, os_.getpid(), served_), true);
     }
+  }
+
+  // The kernel could not give us the connection (we are out of descriptors): it is closed; the
+  // front learns so, as from a worker that closed it.
+  void lost_handoff(std::uint64_t conn) {
+    ZYG_MARK("worker.handoff-lost");
+    handoff::Header h;
+    h.kind = handoff::Kind::closed;
+    h.conn = conn;
+    (void)send_to_front(h, {}, -1);
   }
 
   std::size_t backlog_cap() const {
@@ -139,6 +150,7 @@ class Worker {
       read_available(c);
       if (ZYG_BUG(drop_keepalive) && draining_ && c.http.request_ready()) return close(c);
       if (c.http.should_close() && !c.http.request_ready()) return close(c);
+      if (ZYG_BUG(linger) && !draining_ && !c.http.request_ready() && linger(c)) continue;
       if (draining_ || retiring_ || !c.http.request_ready()) return give_back(c);
       if (handoff_waiting()) {
         ZYG_MARK("worker.pipelined-yield");
@@ -146,6 +158,15 @@ class Worker {
       }
       ZYG_MARK("worker.pipelined");
     }
+  }
+
+  // The deliberate bug: wait up to a second on this connection for its next request.
+  bool linger(Conn& c) {
+    os::PollFd fds[] = {{c.fd, os::ev::in, 0}};
+    auto r = os_.poll(fds, std::chrono::seconds(1));
+    if (!r.ok() || r.value == 0) return false;
+    read_available(c);
+    return c.http.request_ready();
   }
 
   // Returns false when the client is gone or too slow to take the response.

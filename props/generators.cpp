@@ -77,7 +77,7 @@ void base(Scenario& s) {
 Action action(const Scenario& s) {
   Action a;
   a.at = ms(*rc::gen::inRange(500, 28'000));
-  switch (*rc::gen::inRange(0, 14)) {
+  switch (*rc::gen::inRange(0, 17)) {
     case 0:
     case 1:
     case 2:
@@ -105,6 +105,16 @@ Action action(const Scenario& s) {
     case 10: a.kind = ActionKind::ignore_term; break;
     case 11: a.kind = ActionKind::crash_master; break;
     case 12: a.kind = ActionKind::kill_forking; break;
+    case 13:
+    case 14:
+      a.kind = ActionKind::kill;
+      a.target = pick<Target>({Target::front, Target::busy_worker});
+      break;
+    case 15:
+      a.kind = ActionKind::pause;
+      a.target = Target::front;
+      a.duration = ms(*rc::gen::inRange(100, 12'000));
+      break;
     default:
       a.kind = ActionKind::deploy;
       a.version = s.versions.back().name;
@@ -126,6 +136,9 @@ rc::Gen<Scenario> scenarios() {
     base(s);
     s.spawn_fail_ppm = pick<std::uint32_t>({0, 0, 10'000, 50'000});
     s.backlog = pick<int>({0, 0, 0, 2, 8});
+    s.accept_fail_ppm = pick<std::uint32_t>({0, 0, 0, 20'000});
+    s.handoff_fail_ppm = pick<std::uint32_t>({0, 0, 0, 10'000});
+    s.max_connections = pick<std::size_t>({0, 0, 0, 0, 2, 8});
     const int n = *rc::gen::inRange(2, 5);
     for (int i = 0; i < n; ++i) s.versions.push_back(version(static_cast<char>('A' + i), i == 0));
     if (*rc::gen::inRange(0, 40) == 0) s.versions[0].load_fails = true;

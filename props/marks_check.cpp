@@ -24,8 +24,17 @@ int main(int argc, char** argv) {
     std::uint64_t n = 0;
     while (in >> name >> n) total[name] += n;
   }
-  for (const std::string& name : zyg::marks::not_yet_reached()) total.erase(name);
-  int missed = 0;
+  // A mark listed as not reached yet that a suite now reaches must move to the catalogue.
+  int reached = 0;
+  for (const std::string& name : zyg::marks::not_yet_reached()) {
+    if (total[name] != 0) {
+      std::cout << std::left << std::setw(28) << name << std::right << std::setw(12) << total[name]
+                << "   REACHED: move it from not_yet_reached() to the catalogue\n";
+      ++reached;
+    }
+    total.erase(name);
+  }
+  int missed = reached;
   for (const auto& [name, n] : total) {
     std::cout << std::left << std::setw(28) << name << std::right << std::setw(12) << n
               << (n == 0 ? "   NEVER HIT" : "") << "\n";

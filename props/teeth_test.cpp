@@ -46,7 +46,9 @@ TEST_P(Teeth, CaughtByTheProperties) {
     const Verdict v = swarm("teeth-" + name, seed, /*shrink=*/false);
     EXPECT_TRUE(v.failed) << name << " survived " << kScenarios << " scenarios with seed " << seed;
     if (v.failed) caught_after.push_back(v.cases + 1);
-    if (seed == kSeeds[0]) std::cout << v.message.substr(0, 400) << "\n";
+    if (seed == kSeeds[0])
+      std::cout << v.message.substr(0, 400) << "\n...\n"
+                << v.message.substr(v.message.size() > 600 ? v.message.size() - 600 : 0) << "\n";
   }
   teeth::active() = teeth::Bug::none;
   std::sort(caught_after.begin(), caught_after.end());

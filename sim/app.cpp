@@ -33,6 +33,7 @@ void SimApp::worker_init() {
 
 AppResponse SimApp::handle(const AppRequest& request) {
   Process& p = k_.current();
+  rec_.serving(request.target);
   p.rss_bytes = spec_.memory_bytes;
   Nanos d = p.rng.between(spec_.service_min, spec_.service_max);
   if (auto asked = requested_service_time(request.target)) d = *asked;

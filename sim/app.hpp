@@ -34,6 +34,8 @@ class FaultRecorder {
  public:
   virtual ~FaultRecorder() = default;
   virtual void fault(Process& p, const std::string& what) = 0;
+  // The app begins serving a request for `target`.
+  virtual void serving(const std::string& /*target*/) {}
 };
 
 class SimApp final : public App {

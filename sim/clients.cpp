@@ -150,6 +150,7 @@ void Clients::send_requests(Client& c, Conn& conn, std::deque<Request> reqs) {
     r.sent = k_.now();
     if (rng_.chance_ppm(spec_.garbage_ppm)) {
       // Bad input gets a clear 4xx, and the worker keeps serving.
+      r.bad = true;
       send_last(conn, r, "GET /r/" + std::to_string(r.id) + " HTTP/1.1\r\nHost sim\r\n\r\n");
       return;
     }
@@ -178,8 +179,7 @@ void Clients::send_requests(Client& c, Conn& conn, std::deque<Request> reqs) {
     k_.client_send(conn.id, bytes);
     clients_[static_cast<std::size_t>(c.index)].sent_once = true;
     conn.sent += bytes.size();
-    r.end = conn.sent;
-    conn.outstanding.push_back(r);
+    push_outstanding(conn, r);
     const ConnId cid = conn.id;
     const std::uint64_t rid = r.id;
     const bool impatient = rng_.chance_ppm(spec_.abandon_ppm);
@@ -209,12 +209,19 @@ void Clients::send_requests(Client& c, Conn& conn, std::deque<Request> reqs) {
   }
 }
 
+// A request sent in full awaits its response; the first in line is ready for a worker now.
+void Clients::push_outstanding(Conn& conn, Request& r) {
+  r.end = conn.sent;
+  r.conn = conn.id;
+  if (conn.outstanding.empty()) r.ready = k_.now();
+  conn.outstanding.push_back(r);
+}
+
 // Sends a request after which nothing may follow on the connection.
 void Clients::send_last(Conn& conn, Request r, const std::string& bytes) {
   k_.client_send(conn.id, bytes);
   conn.sent += bytes.size();
-  r.end = conn.sent;
-  conn.outstanding.push_back(r);
+  push_outstanding(conn, r);
   conn.closing = true;
 }
 
@@ -256,6 +263,9 @@ void Clients::complete(Conn& conn, int status, bool close) {
   }
   Request r = conn.outstanding.front();
   conn.outstanding.pop_front();
+  if (!conn.outstanding.empty() && conn.outstanding.front().ready < Nanos{0}) {
+    conn.outstanding.front().ready = k_.now();  // pipelined: its turn comes now
+  }
   finish(r, status >= 500 ? check::Outcome::server_error : check::Outcome::ok,
          "status " + std::to_string(status));
   if (status == 400 || status == 408)
@@ -303,6 +313,8 @@ void Clients::conn_lost(Conn& conn, bool reset) {
              reset ? "reset before it was read" : "closed before it was read");
       Request again = make_request(conn.client);
       client.retry.push_back(again);
+    } else if (kc && kc->fault_hit) {
+      finish(r, check::Outcome::lost_to_fault, "its hand-off failed (an injected fault)");
     } else if (explains_(reader, k_.now())) {
       finish(r, check::Outcome::lost_to_fault, "the process serving it was hit by a fault");
     } else {
@@ -320,7 +332,21 @@ void Clients::conn_lost(Conn& conn, bool reset) {
   }
 }
 
+void Clients::started(std::uint64_t id) {
+  for (auto& [cid, conn] : conns_) {
+    for (Request& r : conn.outstanding) {
+      if (r.id != id || r.started) continue;
+      r.started = true;
+      if (judge_ && r.ready >= Nanos{0}) judge_(cid, r.id, r.ready, k_.now());
+      return;
+    }
+  }
+}
+
 void Clients::finish(const Request& r, check::Outcome o, const std::string& detail) {
+  if (judge_ && !r.started && !r.incomplete && !r.bad && r.ready >= Nanos{0}) {
+    judge_(r.conn, r.id, r.ready, k_.now());
+  }
   checker_.request_finished(
       k_.now(), o,
       "request " + std::to_string(r.id) + " (client " + std::to_string(r.client) + "): " + detail);

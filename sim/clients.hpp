@@ -38,6 +38,9 @@ struct ClientSpec {
 // `reader` is the process that read the request (none: it was never accepted), `when` the moment
 // the loss happened.
 using FaultExplains = std::function<bool(Slot reader, Nanos when)>;
+// Judges how long a request waited for a worker: complete at the server and first in line on its
+// connection from `ready` until `until` (the app began it, or it ended without reaching it).
+using WaitJudge = std::function<void(ConnId conn, std::uint64_t request, Nanos ready, Nanos until)>;
 
 struct Sample {
   Nanos t{0};
@@ -56,6 +59,9 @@ class Clients {
   std::uint64_t completed() const { return completed_; }
   void on_data(ConnId id);
   void on_closed(ConnId id, bool reset);
+  void set_wait_judge(WaitJudge judge) { judge_ = std::move(judge); }
+  // The app began serving request `id` (named in its target, /r/ID).
+  void started(std::uint64_t id);
   // Every outstanding request is judged as unanswered (end of the run).
   void finish_all(const std::string& why);
 
@@ -68,6 +74,10 @@ class Clients {
     Nanos sent{0};
     bool head = false;
     bool incomplete = false;  // the client never sent all of it
+    bool bad = false;         // malformed on purpose: the front answers it, no worker
+    bool started = false;     // the app began serving it
+    Nanos ready{-1};          // complete at the server and first in line on its connection
+    ConnId conn = 0;          // the connection it was sent on
   };
   struct Conn {
     ConnId id = 0;
@@ -93,6 +103,7 @@ class Clients {
   void begin(int client);
   void send_requests(Client& c, Conn& conn, std::deque<Request> reqs);
   void send_last(Conn& conn, Request r, const std::string& bytes);
+  void push_outstanding(Conn& conn, Request& r);
   Request make_request(int client);
   std::string request_bytes(const Request& r, bool keepalive, bool long_one, Nanos length);
   void parse_responses(Conn& conn, std::string bytes);
@@ -105,6 +116,7 @@ class Clients {
   ClientSpec spec_;
   check::Checker& checker_;
   FaultExplains explains_;
+  WaitJudge judge_;
   Rng rng_;
   std::vector<Client> clients_;
   std::map<ConnId, Conn> conns_;

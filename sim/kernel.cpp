@@ -123,6 +123,7 @@ void Kernel::block_until(Slot s, Block kind, std::optional<Nanos> deadline) {
   p.run = RunState::blocked;
   p.deadline = deadline;
   const std::uint64_t gen = ++p.block_gen;
+  if (listener_) listener_->on_run_changed(p);
   if (deadline) {
     at(*deadline, kPriorityDeadline, [this, s, gen] {
       Process* q = find_slot(s);
@@ -135,6 +136,7 @@ void Kernel::block_until(Slot s, Block kind, std::optional<Nanos> deadline) {
   again.run = RunState::runnable;
   again.block = Block::none;
   again.deadline.reset();
+  if (listener_) listener_->on_run_changed(again);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -322,9 +324,13 @@ void Kernel::deliver(Process& target, os::Signal sig, Slot sender) {
   trace_.add(static_cast<std::uint64_t>(sig));
   switch (sig) {
     case os::Signal::kill: terminate(target.slot, ExitStatus::killed_by(9)); return;
-    case os::Signal::stop: target.stopped = true; return;
+    case os::Signal::stop:
+      target.stopped = true;
+      if (listener_) listener_->on_run_changed(target);
+      return;
     case os::Signal::cont:
       target.stopped = false;
+      if (listener_) listener_->on_run_changed(target);
       if (target.wake_on_continue) {
         target.wake_on_continue = false;
         wake(target.slot);

@@ -70,6 +70,8 @@ struct Connection {
   int holders = 0;
   Slot last_reader = kNoSlot;  // the process that read from it last, or received it since
   Slot accepted_by = kNoSlot;
+  Nanos accepted_at{-1};
+  bool fault_hit = false;  // an injected fault (a failed hand-off) lost it: explainable
   Waiters waiters;
 };
 
@@ -174,6 +176,10 @@ class KernelListener {
   virtual void on_fork(const Process& /*parent*/) {}
   // A process made too many system calls without ever blocking: it spins without time passing.
   virtual void on_livelock(const Process&) {}
+  // A process blocked, woke, was stopped or continued: whether it can take work has changed.
+  virtual void on_run_changed(const Process&) {}
+  // The kernel injected a fault into a system call of this process (a failed accept or hand-off).
+  virtual void on_injected_fault(const Process&, const std::string& /*what*/) {}
 };
 
 class Kernel {
@@ -186,6 +192,10 @@ class Kernel {
     Nanos spawn_cost_max = 200us;      // fork is not free
     std::uint32_t spawn_fail_ppm = 0;  // fault: fork fails with EAGAIN or ENOMEM
     std::size_t fiber_stack_bytes = 256 * 1024;
+    // Faults of the data path, in the front's and workers' system calls:
+    std::uint32_t accept_fail_ppm = 0;   // the front's accept fails with EMFILE
+    std::uint32_t handoff_fail_ppm = 0;  // a hand-off is lost: the front's send fails with
+                                         // ENOBUFS, or a worker's receive drops the descriptor
   };
 
   explicit Kernel(Config config);
@@ -252,6 +262,10 @@ class Kernel {
   // A signal to one incarnation (the fault injector's pause/resume: never a reused pid).
   void signal_slot(Slot s, os::Signal sig);
   void set_spawn_fail_ppm(std::uint32_t ppm) { cfg_.spawn_fail_ppm = ppm; }
+  void set_data_path_fail_ppm(std::uint32_t accept, std::uint32_t handoff) {
+    cfg_.accept_fail_ppm = accept;
+    cfg_.handoff_fail_ppm = handoff;
+  }
   const Process* find_pid(Pid pid) const;
   Process* find_slot(Slot s);
   const std::map<Slot, Process>& processes() const { return procs_; }
@@ -267,6 +281,10 @@ class Kernel {
   std::map<std::string, std::string>& files() { return symlinks_; }  // path -> target
 
  private:
+  // The data path's injected faults: the connection a failing hand-off loses, if it strikes.
+  Connection* handoff_fault(std::span<const Fd> pass, const char* what);
+  bool drop_passed_connection(Packet& pk);
+
   struct Event {
     Nanos time;
     int priority;

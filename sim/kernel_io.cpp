@@ -49,6 +49,35 @@ void Kernel::hold(const File& f, int delta) {
   }
 }
 
+Connection* Kernel::handoff_fault(std::span<const Fd> pass, const char* what) {
+  if (cfg_.handoff_fail_ppm == 0 || current().role != Role::front) return nullptr;
+  for (Fd passed : pass) {
+    File* pf = file(passed);
+    if (!pf || pf->kind != File::Kind::connection) continue;
+    if (!rng("faults").chance_ppm(cfg_.handoff_fail_ppm)) return nullptr;
+    ZYG_MARK("fault.handoff-send");
+    if (listener_) listener_->on_injected_fault(current(), what);
+    return pf->conn.get();
+  }
+  return nullptr;
+}
+
+// The receiver is out of descriptors (MSG_CTRUNC): the connection's in-flight copy is closed.
+bool Kernel::drop_passed_connection(Packet& pk) {
+  if (cfg_.handoff_fail_ppm == 0) return false;
+  for (auto it = pk.fds.begin(); it != pk.fds.end(); ++it) {
+    if (it->kind != File::Kind::connection) continue;
+    if (!rng("faults").chance_ppm(cfg_.handoff_fail_ppm)) return false;
+    ZYG_MARK("fault.handoff-receive");
+    it->conn->fault_hit = true;
+    const File dropped = *it;
+    pk.fds.erase(it);
+    hold(dropped, -1);
+    return true;
+  }
+  return false;
+}
+
 void Kernel::release_channel_end(Channel& c, int end) {
   std::deque<Packet> dropped;
   dropped.swap(c.ends[end].inbox);
@@ -201,6 +230,10 @@ os::Result<std::size_t> Kernel::sys_send(Fd fd, std::span<const std::byte> bytes
   ChannelEnd& peer = ch.ends[1 - f->end];
   if (peer.holders == 0 || peer.shut_read) return os::Result<std::size_t>::fail(os::err::pipe);
   if (peer.inbox.size() >= ch.capacity) return os::Result<std::size_t>::fail(os::err::again);
+  if (Connection* lost = handoff_fault(pass, "a hand-off failed: ENOBUFS")) {
+    lost->fault_hit = true;
+    return os::Result<std::size_t>::fail(os::err::nobufs);
+  }
   Packet pk;
   pk.bytes.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   for (Fd passed : pass) {
@@ -232,6 +265,9 @@ os::Result<std::size_t> Kernel::sys_recv(Fd fd, std::span<std::byte> into,
   const std::size_t n = std::min(into.size(), pk.bytes.size());
   std::copy_n(reinterpret_cast<const std::byte*>(pk.bytes.data()), n, into.begin());
   Process& p = current();
+  if (p.role == Role::worker && drop_passed_connection(pk)) {
+    if (listener_) listener_->on_injected_fault(p, "a hand-off lost its descriptor: EMFILE");
+  }
   for (File& pf : pk.fds) {
     const Fd nfd = add_fd(p, pf);  // the in-flight hold becomes this descriptor's
     if (passed) passed->push_back(nfd);
@@ -268,12 +304,18 @@ os::Result<Fd> Kernel::sys_accept(Fd fd) {
     return os::Result<Fd>::fail(os::err::inval);
   Listener& l = *f->listener;
   if (l.queue.empty()) return os::Result<Fd>::fail(os::err::again);
+  Process& p = current();
+  if (cfg_.accept_fail_ppm != 0 && rng("faults").chance_ppm(cfg_.accept_fail_ppm)) {
+    ZYG_MARK("fault.accept-fail");
+    if (listener_) listener_->on_injected_fault(p, "accept failed: EMFILE");
+    return os::Result<Fd>::fail(os::err::mfile);
+  }
   std::shared_ptr<Connection> c = l.queue.front();
   l.queue.pop_front();
-  Process& p = current();
   c->queued = false;
   c->holders = 1;
   c->accepted_by = p.slot;
+  c->accepted_at = now_;
   trace_.add("accept");
   trace_.add(c->id);
   trace_.add(p.slot);

@@ -25,7 +25,8 @@ enum class ActionKind : std::uint8_t {
   kill_forking,  // SIGKILL the next zygote that forks, in the middle of its fork
 };
 
-enum class Target : std::uint8_t { worker, zygote, master };
+// busy-worker: a worker holding a connection it was handed (killed mid-request, or just after).
+enum class Target : std::uint8_t { worker, zygote, master, front, busy_worker };
 
 struct Action {
   Nanos at{0};
@@ -52,6 +53,9 @@ struct Scenario {
   std::uint64_t max_requests = 0;  // a worker retires after this many requests; 0: never
   bool fast_stop = false;          // the run ends with SIGINT (fast) rather than SIGTERM
   std::uint32_t spawn_fail_ppm = 0;
+  std::uint32_t accept_fail_ppm = 0;   // the front's accept fails (EMFILE)
+  std::uint32_t handoff_fail_ppm = 0;  // a hand-off loses its connection (ENOBUFS, MSG_CTRUNC)
+  std::size_t max_connections = 0;     // what the front holds at most; 0: the master's default
   ClientSpec clients;
   std::vector<VersionSpec> versions;
   std::string initial;

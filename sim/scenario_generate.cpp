@@ -11,6 +11,32 @@ Nanos ms_between(Rng& r, Nanos lo, Nanos hi) {
   return milliseconds(
       r.between(duration_cast<milliseconds>(lo).count(), duration_cast<milliseconds>(hi).count()));
 }
+
+void sort_actions(Scenario& s) {
+  std::stable_sort(s.actions.begin(), s.actions.end(),
+                   [](const Action& a, const Action& b) { return a.at < b.at; });
+}
+
+// The data path's faults and limits, from a stream of their own, so that what the other draws
+// give a seed stays as it was: failing accepts and hand-offs, a front holding few connections,
+// the front killed or paused, a worker killed while it holds a connection.
+void draw_data_path(std::uint64_t seed, Scenario& s) {
+  Rng r = Rng(seed).derive("data-path");
+  if (r.below(5) == 0) s.accept_fail_ppm = static_cast<std::uint32_t>(r.between(0, 20'000));
+  if (r.below(5) == 0) s.handoff_fail_ppm = static_cast<std::uint32_t>(r.between(0, 10'000));
+  if (r.below(6) == 0) s.max_connections = static_cast<std::size_t>(r.between(1, 16));
+  const auto n = r.below(4);
+  for (std::uint64_t i = 0; i < n; ++i) {
+    Action a;
+    a.at = ms_between(r, Nanos{1s}, s.duration - 5s);
+    const auto k = r.below(3);
+    a.kind = k == 1 ? ActionKind::pause : ActionKind::kill;
+    a.target = k == 2 ? Target::busy_worker : Target::front;
+    if (k == 1) a.duration = ms_between(r, Nanos{100ms}, Nanos{15s});
+    s.actions.push_back(a);
+  }
+}
+
 }  // namespace
 
 Scenario generate(std::uint64_t seed) {
@@ -96,8 +122,8 @@ Scenario generate(std::uint64_t seed) {
     }
     s.actions.push_back(a);
   }
-  std::stable_sort(s.actions.begin(), s.actions.end(),
-                   [](const Action& a, const Action& b) { return a.at < b.at; });
+  draw_data_path(seed, s);
+  sort_actions(s);
   return s;
 }
 

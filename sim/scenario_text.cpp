@@ -76,6 +76,8 @@ const char* target_name(Target t) {
     case Target::worker: return "worker";
     case Target::zygote: return "zygote";
     case Target::master: return "master";
+    case Target::front: return "front";
+    case Target::busy_worker: return "busy-worker";
   }
   return "?";
 }
@@ -84,6 +86,8 @@ std::optional<Target> parse_target(const std::string& s) {
   if (s == "worker") return Target::worker;
   if (s == "zygote") return Target::zygote;
   if (s == "master") return Target::master;
+  if (s == "front") return Target::front;
+  if (s == "busy-worker") return Target::busy_worker;
   return std::nullopt;
 }
 
@@ -129,6 +133,9 @@ std::string knobs_line(const Scenario& s) {
     << " abandon=" << format_ppm(s.clients.abandon_ppm)
     << " spawn-fail=" << format_ppm(s.spawn_fail_ppm) << " backlog=" << s.backlog
     << " versions=" << s.versions.size() << " actions=" << s.actions.size();
+  if (s.accept_fail_ppm) o << " accept-fail=" << format_ppm(s.accept_fail_ppm);
+  if (s.handoff_fail_ppm) o << " handoff-fail=" << format_ppm(s.handoff_fail_ppm);
+  if (s.max_connections) o << " max-connections=" << s.max_connections;
   return o.str();
 }
 
@@ -150,6 +157,9 @@ std::string to_text(const Scenario& s) {
   if (s.max_requests) o << "max-requests " << s.max_requests << "\n";
   if (s.fast_stop) o << "stop fast\n";
   o << "spawn-fail " << format_ppm(s.spawn_fail_ppm) << "\n";
+  if (s.accept_fail_ppm) o << "accept-fail " << format_ppm(s.accept_fail_ppm) << "\n";
+  if (s.handoff_fail_ppm) o << "handoff-fail " << format_ppm(s.handoff_fail_ppm) << "\n";
+  if (s.max_connections) o << "max-connections " << s.max_connections << "\n";
   const ClientSpec& c = s.clients;
   o << "clients " << c.clients << " keepalive " << format_ppm(c.keepalive_ppm) << " pipeline "
     << format_ppm(c.pipeline_ppm) << " abandon " << format_ppm(c.abandon_ppm) << " half-send "
@@ -280,6 +290,20 @@ bool parse_version(const std::vector<std::string>& w, VersionSpec& v, std::strin
   return true;
 }
 
+// The scenario-wide fault rates, by their directive: spawn-fail, accept-fail, handoff-fail.
+std::uint32_t* fault_rate(Scenario& s, const std::string& key) {
+  if (key == "spawn-fail") return &s.spawn_fail_ppm;
+  if (key == "accept-fail") return &s.accept_fail_ppm;
+  if (key == "handoff-fail") return &s.handoff_fail_ppm;
+  return nullptr;
+}
+
+bool parse_rate(const std::vector<std::string>& w, std::uint32_t& rate) {
+  auto p = w.size() == 2 ? parse_ppm(w[1]) : std::nullopt;
+  if (p) rate = *p;
+  return p.has_value();
+}
+
 bool parse_action(const std::vector<std::string>& w, Action& a, std::string& err) {
   auto at = w.size() >= 3 ? parse_duration(w[1]) : std::nullopt;
   if (!at) {
@@ -329,6 +353,10 @@ bool parse_action(const std::vector<std::string>& w, Action& a, std::string& err
     }
     if (a.kind == ActionKind::ignore_term && a.target != Target::worker) {
       err = "ignore-term applies to workers";
+      return false;
+    }
+    if (a.kind != ActionKind::kill && a.target == Target::busy_worker) {
+      err = "busy-worker is a target of kill only";
       return false;
     }
   } else if (kind == "crash" && w.size() >= 4 && w[3] == "master") {
@@ -388,6 +416,10 @@ std::optional<Scenario> parse(const std::string& text, std::string& error) {
       ok = one_int(s.backlog, 0, 65535);
     else if (key == "max-requests")
       ok = one_int(s.max_requests, 0, 1'000'000'000);
+    else if (key == "max-connections")
+      ok = one_int(s.max_connections, 0, 1'000'000);
+    else if (std::uint32_t* rate = fault_rate(s, key))
+      ok = parse_rate(w, *rate);
     else if (key == "stop") {
       ok = w.size() == 2 && (w[1] == "fast" || w[1] == "graceful");
       if (ok) s.fast_stop = w[1] == "fast";
@@ -403,11 +435,7 @@ std::optional<Scenario> parse(const std::string& text, std::string& error) {
       ok = one_duration(s.duration);
     else if (key == "liveness")
       ok = one_duration(s.liveness);
-    else if (key == "spawn-fail") {
-      auto p = w.size() == 2 ? parse_ppm(w[1]) : std::nullopt;
-      ok = p.has_value();
-      if (ok) s.spawn_fail_ppm = *p;
-    } else if (key == "clients") {
+    else if (key == "clients") {
       auto v = w.size() >= 2 ? parse_int(w[1]) : std::nullopt;
       if (!v || *v < 0) return fail("clients needs a count");
       s.clients.clients = static_cast<int>(*v);

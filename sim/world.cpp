@@ -5,6 +5,8 @@
 #include <sstream>
 #include <variant>
 
+#include <charconv>
+
 #include "core/marks.hpp"
 
 namespace zyg::sim {
@@ -16,6 +18,10 @@ constexpr const char* kStatePath = "/run/zygote/last-good";
 constexpr Nanos kSampleEvery = 250ms;
 constexpr Nanos kServiceStopTimeout = 10s;  // a service manager's stop timeout before SIGKILL
 constexpr Nanos kQuietBound = 150s;         // clients' outstanding requests finish within this
+// How long a complete request may wait while a worker is idle: the front's and the worker's
+// wake-ups and the hand-off cost microseconds here, so anything near this is a scheduling fault.
+constexpr Nanos kWaitBound = 10ms;
+constexpr Nanos kAcceptRetry = 100ms;  // the front's pause after a failed accept
 
 bool lifecycle_event(const Event& e) {
   return !std::holds_alternative<ev::Tick>(e) && !std::holds_alternative<ev::WorkerHeartbeat>(e) &&
@@ -29,6 +35,13 @@ std::string seconds(Nanos t) {
   return o.str();
 }
 
+bool holds_connection(const Process& p) {
+  for (const auto& [fd, f] : p.fds) {
+    if (f.kind == File::Kind::connection) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 World::World(const Scenario& scenario, RunOptions options)
@@ -36,8 +49,10 @@ World::World(const Scenario& scenario, RunOptions options)
       opt_(options),
       kernel_(Kernel::Config{scenario.seed, scenario.pid_max, 20us, 50us, 200us,
                              scenario.spawn_fail_ppm, 256 * 1024}),
-      checker_(scenario.budget) {
+      checker_(scenario.budget),
+      scheduling_(kWaitBound) {
   kernel_.set_listener(this);
+  kernel_.set_data_path_fail_ppm(scenario.accept_fail_ppm, scenario.handoff_fail_ppm);
   kernel_.set_after_event([this] {
     if (opt_.record_samples && kernel_.now() >= Nanos{0}) {
       if (result_.samples.empty() || kernel_.now() - result_.samples.back().t >= kSampleEvery)
@@ -50,6 +65,9 @@ World::World(const Scenario& scenario, RunOptions options)
   clients_ =
       std::make_unique<Clients>(kernel_, sc_.clients, checker_,
                                 [this](Slot reader, Nanos when) { return explains(reader, when); });
+  clients_->set_wait_judge([this](ConnId c, std::uint64_t id, Nanos ready, Nanos until) {
+    judge_wait(c, id, ready, until);
+  });
 
   SupervisorConfig& sup = master_cfg_.supervisor;
   sup.budget = sc_.budget;
@@ -70,6 +88,7 @@ World::World(const Scenario& scenario, RunOptions options)
   master_cfg_.title = "zygote-sim";
   master_cfg_.backlog = sc_.backlog;
   master_cfg_.worker.max_requests = sc_.max_requests;
+  if (sc_.max_connections) master_cfg_.max_connections = sc_.max_connections;
   result_.budget = sc_.budget;
 }
 
@@ -109,6 +128,7 @@ RunResult World::run() {
 void World::begin() {
   last_deployed_ = sc_.initial;
   kernel_.files()[kAppPath] = sc_.initial;
+  scheduling_.began("no front", kernel_.now());
   start_master();
   clients_->start();
 }
@@ -171,6 +191,7 @@ RunResult World::finish() {
 // A graceful stop must leave no process behind, in bounded time.
 void World::shutdown_phase() {
   stopping_service_ = true;
+  scheduling_.began("stopping", kernel_.now());
   const Process* m = kernel_.find_slot(master_slot_);
   if (!m || m->run == RunState::zombie) return;
   line(kernel_.now(), "operator",
@@ -204,7 +225,9 @@ Process* World::pick(Target t) {
     if (p.run == RunState::zombie || p.generation != generation_) continue;
     const bool match = (t == Target::master && p.is_master) ||
                        (t == Target::zygote && p.role == Role::zygote && !p.is_master) ||
-                       (t == Target::worker && p.role == Role::worker);
+                       (t == Target::worker && p.role == Role::worker) ||
+                       (t == Target::front && p.role == Role::front) ||
+                       (t == Target::busy_worker && p.role == Role::worker && holds_connection(p));
     if (match) candidates.push_back(slot);
   }
   if (candidates.empty()) return nullptr;
@@ -244,10 +267,13 @@ void World::apply(const Action& a) {
     case ActionKind::crash_master: {
       Process* p = a.kind == ActionKind::crash_master ? pick(Target::master) : pick(a.target);
       if (!p) return;
-      ZYG_MARK(p->is_master              ? "fault.crash-master"
-               : p->role == Role::zygote ? "fault.kill-zygote"
-                                         : "fault.kill-worker");
-      mark_fault(*p, std::string("SIGKILL ") + (p->is_master ? "master" : to_string(p->role)));
+      ZYG_MARK(p->is_master                      ? "fault.crash-master"
+               : p->role == Role::zygote         ? "fault.kill-zygote"
+               : p->role == Role::front          ? "fault.kill-front"
+               : a.target == Target::busy_worker ? "fault.kill-busy-worker"
+                                                 : "fault.kill-worker");
+      mark_fault(*p, std::string("SIGKILL ") + (p->is_master ? "master" : to_string(p->role)) +
+                         (a.target == Target::busy_worker ? " holding a connection" : ""));
       kernel_.signal_slot(p->slot, os::Signal::kill);
       return;
     }
@@ -259,6 +285,9 @@ void World::apply(const Action& a) {
         mark_fault(*p, "SIGSTOP " + std::string(p->is_master ? "master" : to_string(p->role)) +
                            " for " + format_duration(a.duration));
         const Slot s = p->slot;
+        if (p->is_master || p->role == Role::front) {
+          scheduling_.disrupted(kernel_.now(), kernel_.now() + a.duration);
+        }
         kernel_.signal_slot(s, os::Signal::stop);
         kernel_.at(kernel_.now() + a.duration, 4,
                    [this, s] { kernel_.signal_slot(s, os::Signal::cont); });
@@ -279,6 +308,7 @@ void World::apply(const Action& a) {
 void World::faults_off() {
   faults_on_ = false;
   kernel_.set_spawn_fail_ppm(0);
+  kernel_.set_data_path_fail_ppm(0, 0);
   line(kernel_.now(), "world", "faults off: liveness phase");
   std::vector<Slot> stopped;
   for (const auto& [slot, p] : kernel_.processes()) {
@@ -364,6 +394,7 @@ void World::on_process_started(const Process& p) {
                   "routing: a worker of " + p.version + ", which cannot load, exists");
   }
   const Role role = p.is_master ? Role::master : p.role;
+  if (role == Role::front) scheduling_.ended("no front", kernel_.now());
   checker_.process_started(kernel_.now(), p.slot, p.pid, role, p.version, p.serial, p.generation);
   if (opt_.verbose)
     line(kernel_.now(), "kernel", "spawn pid " + std::to_string(p.pid) + " " + p.title);
@@ -371,6 +402,10 @@ void World::on_process_started(const Process& p) {
 
 void World::on_process_exited(const Process& p) {
   checker_.process_exited(kernel_.now(), p.slot);
+  if (p.role == Role::worker) scheduling_.worker(p.slot, p.pid, false, kernel_.now());
+  if (p.role == Role::front && p.generation == generation_) {
+    scheduling_.began("no front", kernel_.now());
+  }
   if (opt_.verbose) {
     line(kernel_.now(), "kernel", "exit pid " + std::to_string(p.pid) + " " + to_string(p.status));
   }
@@ -394,7 +429,50 @@ void World::on_connection_received(const Process& p, const Connection&) {
 }
 
 void World::on_term_taken(const Process& p) {
-  if (p.role == Role::worker) checker_.drain_began(kernel_.now(), p.slot);
+  if (p.role != Role::worker) return;
+  checker_.drain_began(kernel_.now(), p.slot);
+  scheduling_.worker(p.slot, p.pid, false, kernel_.now());
+}
+
+// --- The work-conserving rule (sim/scheduling.hpp)
+
+// A worker that is blocked waiting, neither stopped nor draining: it could take a request.
+bool World::can_take_work(const Process& p) const {
+  return p.role == Role::worker && p.generation == generation_ && p.run == RunState::blocked &&
+         p.block == Block::poll && !p.stopped && p.term_taken < Nanos{0};
+}
+
+void World::on_run_changed(const Process& p) {
+  if (p.role == Role::worker) scheduling_.worker(p.slot, p.pid, can_take_work(p), kernel_.now());
+}
+
+void World::serving(const std::string& target) {
+  constexpr std::string_view kPrefix = "/r/";
+  if (target.rfind(kPrefix, 0) != 0) return;
+  std::uint64_t id = 0;
+  const char* begin = target.data() + kPrefix.size();
+  auto [end, ec] = std::from_chars(begin, target.data() + target.size(), id);
+  if (ec == std::errc{} && end != begin) clients_->started(id);
+}
+
+void World::judge_wait(ConnId conn, std::uint64_t request, Nanos ready, Nanos until) {
+  const Connection* c = kernel_.connection(conn);
+  // Whoever holds it was hit by a fault (a paused or killed worker): not a scheduling matter.
+  if (c && c->last_reader != kNoSlot && faulted_.count(c->last_reader)) return;
+  if (sc_.max_connections) {
+    // A front at its limit leaves new connections in the backlog by design: judge from accept.
+    if (!c || c->accepted_at < Nanos{0}) return;
+    ready = std::max(ready, c->accepted_at);
+  }
+  if (auto v = scheduling_.waited(request, ready, until)) checker_.fail(kernel_.now(), *v);
+}
+
+void World::on_injected_fault(const Process& p, const std::string& what) {
+  result_.markers.push_back({kernel_.now(), what, true});
+  line(kernel_.now(), "fault", what + " (pid " + std::to_string(p.pid) + ")");
+  if (p.role == Role::front && what.rfind("accept", 0) == 0) {
+    scheduling_.disrupted(kernel_.now(), kernel_.now() + kAcceptRetry);
+  }
 }
 
 void World::on_fork(const Process& parent) {

@@ -19,6 +19,7 @@
 #include "sim/clients.hpp"
 #include "sim/kernel.hpp"
 #include "sim/scenario.hpp"
+#include "sim/scheduling.hpp"
 
 namespace zyg::sim {
 
@@ -86,12 +87,15 @@ class World final : public KernelListener, public MasterObserver, public FaultRe
   void on_master_died(const Process& p) override;
   void on_livelock(const Process& p) override;
   void on_fork(const Process& parent) override;
+  void on_run_changed(const Process& p) override;
+  void on_injected_fault(const Process& p, const std::string& what) override;
   // MasterObserver
   void on_step(Nanos now, const Event& e, const Commands& cmds, const Supervisor& s) override;
   void on_listening(os::Fd fd) override;
   void on_error(Nanos now, const std::string& what) override;
   // FaultRecorder
   void fault(Process& p, const std::string& what) override;
+  void serving(const std::string& target) override;
 
  private:
   void start_master();
@@ -108,6 +112,8 @@ class World final : public KernelListener, public MasterObserver, public FaultRe
   std::string counts_text() const;
   std::string subject(const Event& e, const StatusSnapshot& before, Pid master) const;
   void shutdown_phase();
+  void judge_wait(ConnId conn, std::uint64_t request, Nanos ready, Nanos until);
+  bool can_take_work(const Process& p) const;
 
   Scenario sc_;
   RunOptions opt_;
@@ -130,6 +136,7 @@ class World final : public KernelListener, public MasterObserver, public FaultRe
   std::set<Slot> faulted_;
   std::map<Slot, int> generation_of_;
   StatusSnapshot view_;
+  WorkConserving scheduling_;
   RunResult result_;
 };
 
