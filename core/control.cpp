@@ -88,6 +88,10 @@ nlohmann::json to_json(const StatusSnapshot& s) {
     procs.push_back(std::move(q));
   }
   j["processes"] = std::move(procs);
+  j["front"] = {{"pid", s.front.pid ? *s.front.pid : 0}, {"generation", s.front.generation},
+                {"stopping", s.front.stopping},          {"kill_sent", s.front.kill_sent},
+                {"connections", s.front.connections},    {"waiting", s.front.waiting},
+                {"handoffs", s.front.handoffs},          {"restarts", s.front.restarts}};
   return j;
 }
 

@@ -76,6 +76,11 @@ void print_status(const json& s, std::ostream& out) {
       << " busy, " << w.value("starting", 0) << " starting, " << w.value("draining", 0)
       << " draining, " << w.value("exited", 0) << " exited\n";
   if (s.value("shutting_down", false)) out << "shutting down\n";
+  if (const json& f = s.value("front", json::object()); !f.empty()) {
+    out << "front:    pid " << f.value("pid", 0) << ", " << f.value("connections", 0)
+        << " connections held, " << f.value("waiting", 0) << " waiting for a worker, "
+        << f.value("handoffs", 0) << " handed on, " << f.value("restarts", 0) << " restarts\n";
+  }
   for (const json& p : s["processes"]) {
     out << "  " << p.value("role", "") << " " << p.value("id", 0) << " pid " << p.value("pid", 0)
         << " " << p.value("state", "") << " " << p.value("version", "");

@@ -55,12 +55,20 @@ TEST(ControlReply, StatusCarriesFailuresAndProcesses) {
   w.state = "ready";
   s.processes.push_back(w);
   s.workers.ready = 1;
+  s.front.pid = 1230;
+  s.front.connections = 7;
+  s.front.handoffs = 9;
+  s.front.restarts = 1;
   const auto j = to_json(s);
   EXPECT_EQ(j["failures"][0]["version"], "releases/B");
   EXPECT_EQ(j["failures"][0]["reason"], "failed to load: boom");
   EXPECT_EQ(j["processes"][0]["pid"], 1234);
   EXPECT_EQ(j["processes"][0]["role"], "worker");
   EXPECT_EQ(j["workers"]["total"], 1);
+  EXPECT_EQ(j["front"]["pid"], 1230);
+  EXPECT_EQ(j["front"]["connections"], 7);
+  EXPECT_EQ(j["front"]["handoffs"], 9);
+  EXPECT_EQ(j["front"]["restarts"], 1);
 }
 
 }  // namespace
