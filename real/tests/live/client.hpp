@@ -55,6 +55,7 @@ class Client {
   ~Client();
 
   bool ok() const { return fd_ >= 0; }
+  int fd() const { return fd_; }  // for getsockname(2) and fstat(2); -1 once closed
   const std::string& error() const { return error_; }
 
   // Sends every byte; false when the peer closed or reset first, or at the deadline.
