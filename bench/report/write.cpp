@@ -169,6 +169,8 @@ void deploy_section(std::ostream& md, const json& r) {
   md << row({"failed requests", c("steady_failed", 0), c("deploy_failed", 0)});
   md << row({"retried (keep-alive closed before any byte)", c("steady_retried", 0),
              c("deploy_retried", 0)});
+  md << row({"keep-alive connections opened again (the server closed one); in rollout windows",
+             c("steady_reopened", 0), c("deploy_reopened", 0) + "; " + c("rollout_reopened", 0)});
   md << row({"requests/s", c("steady_rps", 0), c("deploy_rps", 0)});
   md << row({"1 s windows (with deploys: of them overlapping a rollout)", c("steady_windows", 0),
              c("deploy_windows", 0) + " (" + c("rollout_windows", 0) + ")"});
@@ -281,6 +283,7 @@ int write_report(const std::string& dir, const std::string& out_md, const std::s
   if (!sharing.is_null()) sharing_section(md, sharing, dir);
   if (!throughput.is_null()) throughput_section(md, throughput, dir);
   if (!deploy.is_null()) deploy_section(md, deploy);
+  issue11_section(md, dir, throughput, deploy);
   std::ifstream notes(notes_md);
   if (notes) md << notes.rdbuf();
   std::ofstream(out_md) << md.str();
