@@ -26,7 +26,8 @@ std::string verdict(std::optional<double> v, double bound, bool at_least) {
 
 const json& zygote_of(const json& peers) {
   static const json none = json::object();
-  for (const auto& s : peers.value("servers", json::array())) {
+  if (!peers.contains("servers") || !peers["servers"].is_array()) return none;
+  for (const auto& s : peers["servers"]) {  // a reference into `peers`, never into a copy
     if (s.value("name", "") == "zygote-real") return s;
   }
   return none;
