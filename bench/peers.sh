@@ -159,6 +159,7 @@ start() {
       # Room and time to hold every slow and idle connection through the slow+idle run: the
       # default --max-connections 10000 is below the 11,032 connections of that run, and the
       # default 5 s keep-alive timeout would close the idle ones before the clients' load ends.
+      : >"$dir/$name.log"  # before the server starts, so that reading it for the port never races
       command_line="zygote-real --bind 127.0.0.1:0 --workers $workers --max-connections 12000 --keepalive-timeout-ms 60000 testapp (latency_ms $latency_ms)"
       setsid "$zygote_real" --bind 127.0.0.1:0 -b "$dir/current" --run-dir "$dir/run" \
         --workers "$workers" --max-connections 12000 --keepalive-timeout-ms 60000 testapp \
