@@ -10,12 +10,15 @@
 //      from a proven version with one zygote resident.
 // A sampler thread reads /proc every 50 ms: worker processes of the server's group (zombies
 // included) and the total PSS of every process in it (master, zygotes, workers).
-// Counters: {steady,deploy}_{requests,rps,failed,retried} over each phase and
+// Counters: {steady,deploy}_{requests,rps,failed,retried,reopened} over each phase and
 // {steady,deploy}_{p50,p99}_ms, the median over the phase's windows, {steady,deploy}_windows,
 // steady_p99_p90_ms (the p90 of the steady windows' p99s) and {steady,deploy}_p99_worst_ms.
 // Rollout windows are the windows that overlap a rollout (from SIGHUP to every worker new):
 // rollout_windows, rollout_p99_ms (the median of their p99s, against steady_p99_ms),
 // rollout_p99_worst_ms and rollout_windows_above_steady_p90 (about one in ten would be by chance).
+// *_reopened: connections a keep-alive client had to open after its window's first (the server
+// closed the one it had); rollout_reopened: in the rollout windows. A deploy that keeps every
+// connection opens none beyond the steady windows' rate.
 // load_gap_max_ms: the longest stretch of the load during which no window was sending requests;
 // rollouts_covered: the rollouts that lie wholly within sending windows. all_new_ms (median over
 // deploys) and all_new_max_ms: from the deploy command (just before SIGHUP) to the master's first
@@ -162,13 +165,14 @@ std::vector<double> p99s_in(const std::vector<Window>& ws, std::int64_t from_ns,
 // Phase totals and the median window's p50/p99 of the windows that start in [from_ns, to_ns).
 void put_phase(benchmark::State& state, const std::string& phase, const std::vector<Window>& ws,
                std::int64_t from_ns, std::int64_t to_ns) {
-  double requests = 0, failed = 0, retried = 0, seconds = 0;
+  double requests = 0, failed = 0, retried = 0, reopened = 0, seconds = 0;
   std::vector<double> p50;
   for (const Window& w : ws) {
     if (w.start_ns < from_ns || w.start_ns >= to_ns) continue;
     requests += static_cast<double>(w.summary.requests());
     failed += static_cast<double>(w.summary.failed());
     retried += static_cast<double>(w.summary.retried);
+    reopened += static_cast<double>(w.summary.keepalive_reopened);
     seconds += w.summary.elapsed_s / kStreams;  // each stream has its share of the clients
     p50.push_back(w.summary.p50_ms);
   }
@@ -176,6 +180,7 @@ void put_phase(benchmark::State& state, const std::string& phase, const std::vec
   state.counters[phase + "_requests"] = requests;
   state.counters[phase + "_failed"] = failed;
   state.counters[phase + "_retried"] = retried;
+  state.counters[phase + "_reopened"] = reopened;
   state.counters[phase + "_rps"] = seconds > 0 ? requests / seconds : 0;
   state.counters[phase + "_windows"] = static_cast<double>(p99.size());
   state.counters[phase + "_p50_ms"] = percentile(p50, 50);
@@ -265,15 +270,15 @@ std::vector<std::int64_t> deploy_all(Scratch& scratch, Process& server) {
   return times;
 }
 
-// The p99s of the windows that overlap a rollout [command, every worker new], each window once.
-std::vector<double> rollout_p99s(const std::vector<Window>& ws,
-                                 const std::vector<std::int64_t>& sent,
-                                 const std::vector<std::int64_t>& ends) {
-  std::vector<double> out;
+// The windows that overlap a rollout [command, every worker new], each window once.
+std::vector<const Window*> rollout_windows(const std::vector<Window>& ws,
+                                           const std::vector<std::int64_t>& sent,
+                                           const std::vector<std::int64_t>& ends) {
+  std::vector<const Window*> out;
   for (const Window& w : ws) {
     for (std::size_t i = 0; i < sent.size() && i < ends.size(); ++i) {
       if (w.end_ns >= sent[i] && w.start_ns <= ends[i]) {
-        out.push_back(w.summary.p99_ms);
+        out.push_back(&w);
         break;
       }
     }
@@ -308,7 +313,13 @@ bool covered(const std::vector<Window>& ws, std::int64_t from_ns, std::int64_t t
 void put_rollouts(benchmark::State& state, const std::vector<Window>& ws, std::int64_t steady_end,
                   const std::vector<std::int64_t>& sent, const std::vector<std::int64_t>& ends) {
   const std::vector<double> steady = p99s_in(ws, 0, steady_end);
-  const std::vector<double> rollout = rollout_p99s(ws, sent, ends);
+  std::vector<double> rollout;
+  double reopened = 0;  // keep-alive connections the clients had to open again in them
+  for (const Window* w : rollout_windows(ws, sent, ends)) {
+    rollout.push_back(w->summary.p99_ms);
+    reopened += static_cast<double>(w->summary.keepalive_reopened);
+  }
+  state.counters["rollout_reopened"] = reopened;
   const double steady_p90 = percentile(steady, 90);
   state.counters["steady_p99_p90_ms"] = steady_p90;
   state.counters["rollout_windows"] = static_cast<double>(rollout.size());

@@ -156,9 +156,14 @@ start() {
       cp "$testapp" "$dir/releases/bench/"
       echo "latency_ms $latency_ms" >"$dir/releases/bench/testapp.conf"
       ln -sfn releases/bench "$dir/current"
-      command_line="zygote-real --bind 127.0.0.1:0 --workers $workers testapp (latency_ms $latency_ms)"
+      # Room and time to hold every slow and idle connection through the slow+idle run: the
+      # default --max-connections 10000 is below the 11,032 connections of that run, and the
+      # default 5 s keep-alive timeout would close the idle ones before the clients' load ends.
+      : >"$dir/$name.log"  # before the server starts, so that reading it for the port never races
+      command_line="zygote-real --bind 127.0.0.1:0 --workers $workers --max-connections 12000 --keepalive-timeout-ms 60000 testapp (latency_ms $latency_ms)"
       setsid "$zygote_real" --bind 127.0.0.1:0 -b "$dir/current" --run-dir "$dir/run" \
-        --workers "$workers" testapp 2>"$dir/$name.log" </dev/null &
+        --workers "$workers" --max-connections 12000 --keepalive-timeout-ms 60000 testapp \
+        2>"$dir/$name.log" </dev/null &
       spid=$!
       for ((i = 0; i < 100 && ${#port} == 0; i++)); do
         port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$dir/$name.log" | head -1)

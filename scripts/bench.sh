@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs every benchmark and writes the report: the one documented command for issue 6.
 #
-#   scripts/bench.sh          full run, about 3 minutes on 2 cores after the build; writes
+#   scripts/bench.sh          full run, about 9 minutes on 2 cores after the build; writes
 #                             docs/BENCHMARKS.md and docs/bench/ (raw results *.json, plot data
 #                             *.dat and *.tsv, plots *.svg)
-#   scripts/bench.sh --quick  every suite at its smoke size (about 30 s) into
+#   scripts/bench.sh --quick  every suite at its smoke size (about 90 s) into
 #                             build-bench/bench-quick/, docs/ untouched: to try the pipeline
 #
 # It installs what is missing (scripts/install-deps.sh: Debian packages only), builds build-bench/
@@ -18,9 +18,14 @@
 #                   process, as requests go by (~10 s)
 #   throughput.sh   wrk against zygote-real (hello) and nginx: keep-alive and one connection per
 #                   request (~50 s)
-#   bench-deploy    three deploys under load: failed requests, p99 against steady state, time to
-#                   every worker on the new version, peak workers and total PSS (~40 s)
-# then bench-report writes the tables and gnuplot draws the SVG plots from the data.
+#   bench-deploy    three deploys under load: failed requests, p99 against steady state, keep-alive
+#                   connections opened again, time to every worker on the new version, peak
+#                   workers and total PSS (~40 s)
+#   peers.sh        zygote-real against gunicorn sync, uWSGI and waitress under the same zygote-load
+#                   runs: keep-alive, one connection per request, a 1-in-20 slow mix, 1,000 slow
+#                   and 10,000 idle connections held (~6 minutes; into docs/bench/peers/)
+# then bench-report writes the tables (with issue 11's targets against the run's ratios) and
+# gnuplot draws the SVG plots from the data.
 # Traffic goes to 127.0.0.1 only; every server a suite starts runs in a process group of its own
 # and is killed when the suite ends or is interrupted.
 set -euo pipefail
@@ -32,20 +37,23 @@ quick=""
 build="$root/build-bench"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j2 --target bench-fork bench-ready bench-sharing bench-deploy bench-report \
-  bench-solo zygote-real hello testapp churn
+  bench-solo zygote-real zygote-load hello testapp churn
 bin="$build/bench"
 
 if [ -n "$quick" ]; then
   out="$build/bench-quick"
   md="$out/BENCHMARKS.md"
   smoke=(--smoke)
+  peers_quick=(--quick)
 else
   out="$root/docs/bench"
   md="$root/docs/BENCHMARKS.md"
   smoke=()
+  peers_quick=()
 fi
 mkdir -p "$out"
 rm -f "$out"/*.json "$out"/*.dat "$out"/*.tsv "$out"/*.svg "$out"/*.gp
+rm -rf "$out/peers"
 
 # step NAME COMMAND...: runs one suite in the background so that a signal to this script reaches it
 # (the suites kill their servers' process groups on SIGTERM and SIGINT).
@@ -80,6 +88,7 @@ gbench sharing "$bin/bench-sharing"
 step throughput bash "$root/bench/throughput.sh" "$build/real/zygote-real" \
   "$build/examples/hello/hello.so" "$bin/bench-report" "$out/throughput.json" "${smoke[@]}"
 gbench deploy "$bin/bench-deploy" --timeline="$out/deploy-timeline"
+step peers bash "$root/bench/peers.sh" "${peers_quick[@]}" --build "$build" --out "$out/peers"
 
 for f in fork ready sharing deploy; do "$bin/bench-report" check "$out/$f.json"; done
 "$bin/bench-report" write "$out" "$md" "$root/bench/NOTES.md"

@@ -70,6 +70,7 @@ def ratios(runs, ideal_rps):
         "held_p99_with_vs_without": ratio(held["latency_ms"]["p99"], without["latency_ms"]["p99"]),
         "held_clients_failed": held["failed"],
         "held_idle_failed": held["idle_connections"]["failed"],
+        "held_slow_failed": held["slow_clients"]["failed"],
     }
 
 
@@ -137,13 +138,14 @@ def markdown(r):
         "",
         "*failed*: the clients' failed requests (and, in the slow+idle run, the idle "
         "connections' that failed or never got an answer); *retried*: requests sent again once "
-        "because a reused keep-alive connection was closed before any byte of the answer; *ok per "
+        "because a reused keep-alive connection was closed before any byte of the answer; "
+        "*connections opened*: by the clients (held connections apart); *ok per "
         "client*: the fewest and the most requests one client got answered (far apart: the "
         "server starves some connections while it serves others).",
         "",
         "| server | case | req/s | p50 ms | p99 ms | short p50 ms | long p50 ms | failed | "
-        "retried | ok per client, min-max |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "retried | connections opened | ok per client, min-max |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in r["servers"]:
         for case in CASES:
@@ -151,13 +153,14 @@ def markdown(r):
             mixed = case.startswith("mixed")
             answered = run["latency_ms_short"]["count"] + run["latency_ms_long"]["count"]
             failed = run["failed"] + run["idle_connections"]["failed"]
-            lines.append("| %s | %s | %.0f | %s | %s | %s | %s | %d | %d | %d-%d |" % (
+            lines.append("| %s | %s | %.0f | %s | %s | %s | %s | %d | %d | %d | %d-%d |" % (
                 s["name"], CASE_TITLES[case], run["requests_per_second"],
                 fmt(run["latency_ms"]["p50"] if answered else None),
                 fmt(run["latency_ms"]["p99"] if answered else None),
                 fmt(run["latency_ms_short"]["p50"]) if mixed else "",
                 fmt(run["latency_ms_long"]["p50"]) if mixed else "", failed, run["retried"],
-                run["ok_per_client"]["min"], run["ok_per_client"]["max"]))
+                run["connections_opened"], run["ok_per_client"]["min"],
+                run["ok_per_client"]["max"]))
     lines += [
         "",
         "Ratios issue 11 names (its targets in brackets):",

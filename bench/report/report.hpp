@@ -9,10 +9,12 @@
 //       reason. Never a timing threshold.
 //   bench-report write DATA_DIR OUT.md NOTES.md  the tables of docs/BENCHMARKS.md, and
 //   DATA_DIR/*.dat
-//       for the plots, from DATA_DIR/{machine,fork,ready,sharing,deploy,throughput}.json
+//       for the plots, from DATA_DIR/{machine,fork,ready,sharing,deploy,throughput}.json and
+//       DATA_DIR/peers/{peers.json,peers.md} (bench/peers.sh)
 #pragma once
 
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,11 @@ nlohmann::json read_json(const std::string& path);  // null if missing or malfor
 const nlohmann::json* find_run(const nlohmann::json& results, const std::string& prefix);
 // A counter of that run, if present.
 std::optional<double> counter(const nlohmann::json* run, const std::string& name);
+
+// Issue 11's targets against this run's ratios, then bench/peers.sh's tables (DATA_DIR/peers/):
+// nothing when DATA_DIR/peers/peers.json is missing.
+void issue11_section(std::ostream& md, const std::string& data_dir,
+                     const nlohmann::json& throughput, const nlohmann::json& deploy);
 
 // NOTES.md (hand-written: what the numbers do not say) is appended as it is.
 int write_report(const std::string& data_dir, const std::string& out_md,

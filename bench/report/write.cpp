@@ -152,7 +152,10 @@ void deploy_section(std::ostream& md, const json& r) {
         "in time: two streams of half the clients each run consecutive windows, the second "
         "offset by half a window, so one stream restarts (closing its keep-alive connections) "
         "in the middle of the other's window and the load never stops; *longest stretch without "
-        "load* says so, measured. *to all new*: from the deploy command (the benchmark's clock "
+        "load* says so, measured. *Opened again*: connections a keep-alive client had to open "
+        "within a window after its first, because the server closed the one it had (a deploy that "
+        "keeps connections opens none beyond the steady windows' rate). *to all new*: from the "
+        "deploy command (the benchmark's clock "
         "just before SIGHUP) to the master's first step in which every one of the W workers runs "
         "the new version and is ready or busy (median, max). A rollout window is a window that "
         "overlaps [deploy command, all new]; *rollouts measured throughout*: the rollouts that "
@@ -169,6 +172,8 @@ void deploy_section(std::ostream& md, const json& r) {
   md << row({"failed requests", c("steady_failed", 0), c("deploy_failed", 0)});
   md << row({"retried (keep-alive closed before any byte)", c("steady_retried", 0),
              c("deploy_retried", 0)});
+  md << row({"keep-alive connections opened again (the server closed one); in rollout windows",
+             c("steady_reopened", 0), c("deploy_reopened", 0) + "; " + c("rollout_reopened", 0)});
   md << row({"requests/s", c("steady_rps", 0), c("deploy_rps", 0)});
   md << row({"1 s windows (with deploys: of them overlapping a rollout)", c("steady_windows", 0),
              c("deploy_windows", 0) + " (" + c("rollout_windows", 0) + ")"});
@@ -249,10 +254,12 @@ void summary_section(std::ostream& md, const json& fork, const json& ready, cons
      << " ms; about one in ten would be by chance); longest stretch without load "
      << num(counter(d, "load_gap_max_ms"), 1) << " ms, " << num(counter(d, "rollouts_covered"), 0)
      << " of " << num(counter(d, "deploys"), 0)
-     << " rollouts measured throughout; every worker on the new version "
-     << num(counter(d, "all_new_ms"), 0) << " ms (median) after the deploy; at most "
-     << num(counter(d, "peak_workers"), 0) << " worker processes for a budget of "
-     << num(counter(d, "budget"), 0) << ".\n\n";
+     << " rollouts measured throughout; keep-alive connections opened again "
+     << num(counter(d, "rollout_reopened"), 0) << " in the rollout windows and "
+     << num(counter(d, "steady_reopened"), 0) << " in the steady ones"
+     << "; every worker on the new version " << num(counter(d, "all_new_ms"), 0)
+     << " ms (median) after the deploy; at most " << num(counter(d, "peak_workers"), 0)
+     << " worker processes for a budget of " << num(counter(d, "budget"), 0) << ".\n\n";
 }
 
 }  // namespace
@@ -281,6 +288,7 @@ int write_report(const std::string& dir, const std::string& out_md, const std::s
   if (!sharing.is_null()) sharing_section(md, sharing, dir);
   if (!throughput.is_null()) throughput_section(md, throughput, dir);
   if (!deploy.is_null()) deploy_section(md, deploy);
+  issue11_section(md, dir, throughput, deploy);
   std::ifstream notes(notes_md);
   if (notes) md << notes.rdbuf();
   std::ofstream(out_md) << md.str();

@@ -65,6 +65,7 @@ struct Client {
   std::uint64_t ok = 0;     // requests of this client that got a 2xx
   bool on_reused = false;   // this attempt was sent on a reused connection
   bool retry_done = false;  // this request was already retried once
+  bool opened_any = false;  // this client opened a connection before
   TimePoint next_start;     // waiting: when the next request may start
   TimePoint started;        // the request's first attempt (latency is measured from here)
   TimePoint deadline;       // the current attempt's timeout
@@ -159,6 +160,8 @@ void Runner::open_connection(Client& c, TimePoint now) {
   c.fd = ::socket(addr_.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (c.fd < 0) return finish(c, Outcome::connect_failed, now);
   ++s_.connections;
+  if (c.keepalive && c.opened_any) ++s_.keepalive_reopened;
+  c.opened_any = true;
   const int one = 1;
   ::setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (::connect(c.fd, reinterpret_cast<const sockaddr*>(&addr_), addr_len_) == 0) {

@@ -87,6 +87,9 @@ struct Summary {
   std::uint64_t retried = 0;
   std::uint64_t connections = 0;  // connections opened
   std::uint64_t reused = 0;       // requests sent on a reused connection
+  // Connections a keep-alive client opened after its first: the server closed (or the client
+  // stopped reusing, after --idle-reuse-max-ms) the one it had. 0 when every connection is kept.
+  std::uint64_t keepalive_reopened = 0;
   std::map<int, std::uint64_t> status_counts;
   std::map<std::string, std::uint64_t> last_word;           // short 2xx bodies, whole run
   std::map<std::string, std::uint64_t> last_word_final_2s;  // completed in the final 2 s

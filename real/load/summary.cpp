@@ -84,6 +84,7 @@ nlohmann::json to_json(const Summary& s, const Options& o) {
       {"status_counts", statuses},
       {"connections_opened", s.connections},
       {"requests_on_reused_connections", s.reused},
+      {"keepalive_reopened", s.keepalive_reopened},
       {"elapsed_s", s.elapsed_s},
       {"requests_per_second", s.requests_per_second()},
       {"latency_ms", {{"p50", s.p50_ms}, {"p90", s.p90_ms}, {"p99", s.p99_ms}, {"max", s.max_ms}}},

@@ -243,6 +243,12 @@ void accept_one(LinuxOs& os, Fd listener, int family, const sockaddr* to, sockle
   ASSERT_TRUE(conn.ok()) << conn.error;
   EXPECT_NE(::fcntl(conn.value, F_GETFL) & O_NONBLOCK, 0);
   EXPECT_NE(::fcntl(conn.value, F_GETFD) & FD_CLOEXEC, 0);
+  if (family != AF_UNIX) {  // no Nagle delay on a response (a pipelined client's delayed ACK)
+    int nodelay = 0;
+    socklen_t size = sizeof nodelay;
+    ASSERT_EQ(::getsockopt(conn.value, IPPROTO_TCP, TCP_NODELAY, &nodelay, &size), 0) << errno;
+    EXPECT_NE(nodelay, 0);
+  }
   EXPECT_EQ(os.write(conn.value, bytes_of("hi")).value, 2u);
   char buf[4] = {};
   EXPECT_EQ(::recv(client, buf, sizeof buf, 0), 2);

@@ -56,6 +56,7 @@ TEST(Load, KeepAliveClientsReuseTheirConnection) {
   EXPECT_EQ(server.accepted(), 4u);
   EXPECT_EQ(s.reused, s.requests() - 4);
   EXPECT_GT(s.reused, 0u);
+  EXPECT_EQ(s.keepalive_reopened, 0u);
   EXPECT_GT(s.client_ok_min, 0u);
   EXPECT_LE(s.client_ok_min, s.client_ok_p50);
   EXPECT_LE(s.client_ok_p50, s.client_ok_max);
@@ -71,6 +72,7 @@ TEST(Load, NoKeepAliveOpensAConnectionPerRequest) {
   EXPECT_EQ(s.failed(), 0u) << summary_line(s);
   EXPECT_EQ(s.reused, 0u);
   EXPECT_EQ(s.connections, s.requests());
+  EXPECT_EQ(s.keepalive_reopened, 0u);  // only keep-alive clients count
 }
 
 TEST(Load, IdleReuseLimitForcesNewConnections) {
@@ -83,6 +85,7 @@ TEST(Load, IdleReuseLimitForcesNewConnections) {
   EXPECT_EQ(s.failed(), 0u) << summary_line(s);
   EXPECT_EQ(s.reused, 0u);
   EXPECT_EQ(s.connections, s.requests());
+  EXPECT_EQ(s.keepalive_reopened, s.connections - 2);  // all but each client's first
 }
 
 TEST(Load, ChunkedResponsesAreRead) {
@@ -102,6 +105,7 @@ TEST(Load, IdleCloseRacingTheRequestIsRetriedNotFailed) {
   const Summary s = run_load(o);
   EXPECT_GT(s.ok, 0u);
   EXPECT_GT(s.retried, 0u);
+  EXPECT_GE(s.keepalive_reopened, s.retried);  // each retry opens a new connection
   EXPECT_EQ(s.failed(), 0u) << summary_line(s);
   EXPECT_EQ(exit_status(s, o), 0);
 }

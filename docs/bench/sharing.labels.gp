@@ -1,0 +1,3 @@
+preload = "256"
+workers = "4"
+dirty = "16"
