@@ -4,9 +4,13 @@
 // there after the response (pipelined) is served at once only if no hand-off is waiting: a
 // worker never makes a request wait while it serves another connection's.
 //
-// It tells the master when it is ready, busy, idle and alive. SIGTERM means drain: take no more
-// hand-offs, finish the request in hand, give its connection back, then exit.
+// It tells the master when it is ready, busy, idle and alive. "Idle" waits until the worker has
+// had nothing to do for kIdleReportDelay (or served its first request): under load a worker goes
+// from one hand-off to the next without a report, so the master is not woken twice a request.
+// SIGTERM means drain: take no more hand-offs, finish the request in hand, give its connection
+// back, then exit.
 #include <algorithm>
+#include <optional>
 #include <string>
 
 #include "core/assert.hpp"
@@ -22,27 +26,30 @@ namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr Nanos kReportRetry = 1s;  // how long an important report may wait
 constexpr Nanos kReturnRetry = 1s;  // how long a connection may wait to go back to the front
+// How long a worker that ran out of work stays "busy" in the master's view: a hand-off that comes
+// sooner is served without telling the master anything. The master's busy count lags by this.
+constexpr Nanos kIdleReportDelay = 5ms;
 
 class Worker {
  public:
   Worker(os::Os& os, const WorkerArgs& args, App& app) : os_(os), args_(args), app_(app) {}
 
   int run() {
+    pid_ = os_.getpid();
     const os::Signal caught[] = {os::Signal::term};
     if (os_.catch_signals(caught) != 0) return exit_code::config_error;
     (void)os_.ignore_signal(os::Signal::interrupt);  // a terminal's ^C is the master's to handle
     (void)os_.ignore_signal(os::Signal::hup);
     // Introduce ourselves before the app's init, which may hang: the master then knows our pid
     // even if our zygote dies before it could report it.
-    report(proto::make(proto::Kind::hello, args_.id.value, os_.getpid()), true);
+    report(proto::make(proto::Kind::hello, args_.id.value, pid_), true);
     app_.worker_init();
-    report(proto::make(proto::Kind::ready, args_.id.value, os_.getpid()), true);
+    report(proto::make(proto::Kind::ready, args_.id.value, pid_), true);
     last_heartbeat_ = os_.now();
     for (;;) {
       take_signals();
       if (draining_) {
-        report(proto::make(proto::Kind::exiting, args_.id.value, os_.getpid(), served_,
-                           retiring_ ? 1 : 0),
+        report(proto::make(proto::Kind::exiting, args_.id.value, pid_, served_, retiring_ ? 1 : 0),
                true);
         return retiring_ ? exit_code::retired : exit_code::clean;
       }
@@ -77,11 +84,30 @@ class Worker {
 
   bool wait_for_handoff() {
     os::PollFd fds[] = {{args_.requests_in, os::ev::in, 0}};
-    const Nanos next = last_heartbeat_ + args_.config.heartbeat_interval;
+    Nanos next = last_heartbeat_ + args_.config.heartbeat_interval;
+    if (idle_report_at_) next = std::min(next, *idle_report_at_);
     auto r = os_.poll(fds, std::max(Nanos{0}, next - os_.now()));
-    if (!r.ok() || r.value == 0) return false;
+    if (!r.ok() || r.value == 0) {
+      if (idle_report_at_ && os_.now() >= *idle_report_at_) report_idle();
+      return false;
+    }
     take_signals();
     return !draining_;
+  }
+
+  // Out of work: the master hears so once no hand-off came for kIdleReportDelay, or at once after
+  // the first request this worker served (which proves its zygote healthy: backoff resets).
+  void became_idle() {
+    if (!busy_ || idle_report_at_) return;
+    if (reported_served_ == 0) return report_idle();
+    idle_report_at_ = os_.now() + kIdleReportDelay;
+  }
+
+  void report_idle() {
+    busy_ = false;
+    idle_report_at_.reset();
+    reported_served_ = served_;
+    report(proto::make(proto::Kind::idle, args_.id.value, pid_, served_), true);
   }
 
   // Another hand-off is queued that no worker has taken yet.
@@ -109,10 +135,7 @@ class Worker {
            http::Connection(args_.config.http)};
     c.http.feed(r->bytes);
     serve_connection(c);
-    if (busy_) {
-      busy_ = false;
-      report(proto::make(proto::Kind::idle, args_.id.value, os_.getpid(), served_), true);
-    }
+    became_idle();
   }
 
   // The kernel could not give us the connection (we are out of descriptors): it is closed; the
@@ -171,9 +194,10 @@ class Worker {
 
   // Returns false when the client is gone or too slow to take the response.
   bool serve(Conn& c, const AppRequest& req) {
+    idle_report_at_.reset();  // still busy in the master's view: nothing to say
     if (!busy_) {
       busy_ = true;
-      report(proto::make(proto::Kind::busy, args_.id.value, os_.getpid(), served_), true);
+      report(proto::make(proto::Kind::busy, args_.id.value, pid_, served_), true);
     }
     AppResponse resp = app_.handle(req);
     ++served_;
@@ -262,7 +286,7 @@ class Worker {
   void heartbeat(Nanos now) {
     if (now - last_heartbeat_ < args_.config.heartbeat_interval) return;
     last_heartbeat_ = now;
-    report(proto::make(proto::Kind::heartbeat, args_.id.value, os_.getpid(), served_), false);
+    report(proto::make(proto::Kind::heartbeat, args_.id.value, pid_, served_), false);
     check_integrity();
   }
 
@@ -302,7 +326,10 @@ class Worker {
   App& app_;
   Nanos last_heartbeat_{0};
   std::uint64_t served_ = 0;
-  bool busy_ = false;
+  std::uint64_t reported_served_ = 0;    // served_ as of the last idle report
+  std::optional<Nanos> idle_report_at_;  // out of work: when to tell the master
+  Pid pid_ = 0;
+  bool busy_ = false;  // as the master last heard
   bool draining_ = false;
   bool retiring_ = false;
 };

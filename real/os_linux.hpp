@@ -102,6 +102,7 @@ class LinuxOs final : public os::Os {
 
   std::unique_ptr<Asio> asio_;
   std::map<os::Fd, std::set<os::Fd>> watched_;  // descriptor -> the pollers it is registered with
+  std::set<os::Fd> pollers_;                    // the epoll descriptors poller_create made
 };
 
 }  // namespace zyg::real

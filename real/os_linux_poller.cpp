@@ -38,6 +38,7 @@ short poll_events(std::uint32_t e) {
 os::Result<os::Fd> LinuxOs::poller_create() {
   const int fd = ::epoll_create1(EPOLL_CLOEXEC);
   if (fd < 0) return os::Result<os::Fd>::fail(errno);
+  pollers_.insert(fd);
   return {fd, 0};
 }
 
@@ -68,7 +69,9 @@ void LinuxOs::unwatch(os::Fd fd) {
     for (os::Fd poller : it->second) ::epoll_ctl(poller, EPOLL_CTL_DEL, fd, nullptr);
     watched_.erase(it);
   }
-  // A poller being closed: its registrations go with it.
+  // A poller being closed: its registrations go with it. Only then is every entry looked at (a
+  // front closes a descriptor per hand-off while it holds thousands).
+  if (pollers_.erase(fd) == 0) return;
   for (auto it = watched_.begin(); it != watched_.end();) {
     it->second.erase(fd);
     it = it->second.empty() ? watched_.erase(it) : std::next(it);
