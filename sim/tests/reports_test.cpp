@@ -26,7 +26,12 @@ std::uint64_t occurrences(const std::string& text, const std::string& word) {
   return n;
 }
 
-Heard run(const std::string& clients_line) {
+// N keep-alive clients that think THINK between requests, against 2 workers at 2 ms a request.
+Heard run(int clients, const std::string& think) {
+  const std::string clients_line = "clients " + std::to_string(clients) +
+                                   " keepalive 100% pipeline 0% abandon 0% half-send 0% long 0% "
+                                   "long-request 1s think " +
+                                   think;
   const std::string text = "seed 7\nbudget 2\nduration 3s\nliveness 30s\n" + clients_line +
                            "\nversion releases/A load 100ms..100ms service 2ms..2ms\n"
                            "start releases/A\n";
@@ -54,9 +59,7 @@ Heard run(const std::string& clients_line) {
 }
 
 TEST(WorkerReports, BackToBackHandOffsAreNotReported) {
-  const Heard h =
-      run("clients 16 keepalive 100% pipeline 0% abandon 0% half-send 0% long 0% long-request 1s "
-          "think 1ms..1ms");
+  const Heard h = run(16, "1ms..1ms");
   ASSERT_TRUE(h.result.ok) << (h.result.violations.empty() ? std::string("no violation")
                                                            : h.result.violations.front().what);
   const std::uint64_t served = h.result.counts.requests;
@@ -69,9 +72,7 @@ TEST(WorkerReports, BackToBackHandOffsAreNotReported) {
 
 TEST(WorkerReports, AWorkerOutOfWorkIsHeardIdle) {
   // One client that thinks 50 ms between requests: every request finds the workers idle.
-  const Heard h =
-      run("clients 1 keepalive 100% pipeline 0% abandon 0% half-send 0% long 0% long-request 1s "
-          "think 50ms..50ms");
+  const Heard h = run(1, "50ms..50ms");
   ASSERT_TRUE(h.result.ok) << (h.result.violations.empty() ? std::string("no violation")
                                                            : h.result.violations.front().what);
   const std::uint64_t served = h.result.counts.requests;
