@@ -72,8 +72,6 @@ void LinuxOs::wait_once(std::span<os::PollFd> fds, std::optional<Nanos> timeout)
   boost::system::error_code ignored;
   for (auto* d : armed) d->cancel(ignored);
   a.timer.cancel();
-  if (a.io.stopped()) a.io.restart();
-  a.io.poll();  // the cancelled waits complete with operation_aborted, all at once
   while (outstanding > 0) {
     if (a.io.stopped()) a.io.restart();
     a.io.run_one();  // the cancelled waits complete with operation_aborted
