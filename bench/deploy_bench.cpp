@@ -28,7 +28,9 @@
 // --timeline=PREFIX writes PREFIX.tsv (t_s workers total_pss_mib), PREFIX-latency.tsv (per window:
 // t_s p50_ms p99_ms requests failed stream) and PREFIX-deploys.tsv.
 // Own flags: --zygote-real= --testapp= --workers=4 --preload=128 --clients=32 --think-ms=10
-// --steady-ms=10000 --deploys=3 --gap-ms=12000 --timeline= --smoke.
+// --steady-ms=10000 --deploys=3 --gap-ms=12000 --timeline= --smoke, and --server-flags="..." (more
+// zygote-real flags, space-separated: --server-flags="--max-changing 0" measures every old worker
+// stopped at once).
 #include <signal.h>
 
 #include <benchmark/benchmark.h>
@@ -38,6 +40,7 @@
 #include <cmath>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -54,6 +57,8 @@ struct Setup {
   std::string zygote_real, testapp, timeline;
   int workers = 4, preload_mib = 128, clients = 32, think_ms = 10, deploys = 3;
   int steady_ms = 10000, gap_ms = 12000;
+  std::vector<std::string>
+      server_flags;  // --server-flags=: more zygote-real flags, space-separated
 };
 Setup g;
 
@@ -344,9 +349,9 @@ void BM_deploy(benchmark::State& state) {
     scratch.point_current("R0");
     const std::uint16_t port = free_port();
     const auto events_file = scratch.path() / "events.jsonl";
-    Process server(
-        server_argv(g.zygote_real, scratch, port, g.workers, events_file, {}, {"testapp"}),
-        scratch.path() / "log");
+    Process server(server_argv(g.zygote_real, scratch, port, g.workers, events_file, g.server_flags,
+                               {"testapp"}),
+                   scratch.path() / "log");
     Events events(events_file);
     if (!eventually([&] { return settled(events); }, std::chrono::seconds(60))) {
       state.SkipWithError("the workers never became ready");
@@ -406,11 +411,15 @@ int main(int argc, char** argv) {
   using namespace zyg::bench;
   Flags flags(&argc, argv,
               {"zygote-real", "testapp", "workers", "preload", "clients", "think-ms", "steady-ms",
-               "deploys", "gap-ms", "timeline", "smoke"});
+               "deploys", "gap-ms", "timeline", "server-flags", "smoke"});
   const bool smoke = flags.has("smoke");
   g.zygote_real = flags.get("zygote-real", ZYGOTE_REAL_PATH);
   g.testapp = flags.get("testapp", TESTAPP_PATH);
   g.timeline = flags.get("timeline", "");
+  {
+    std::istringstream in(flags.get("server-flags", ""));
+    for (std::string word; in >> word;) g.server_flags.push_back(word);
+  }
   g.workers = std::stoi(flags.get("workers", smoke ? "2" : "4"));
   g.preload_mib = std::stoi(flags.get("preload", smoke ? "16" : "128"));
   g.clients = std::stoi(flags.get("clients", smoke ? "8" : "32"));

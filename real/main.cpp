@@ -155,8 +155,8 @@ int main(int argc, char** argv) {
   add("b,app-dir", "the app directory (normally a symlink to a release)",
       cxxopts::value<std::string>());
   add("w,workers", "W: the budget of worker processes", cxxopts::value<int>()->default_value("4"));
-  add("max-changing", "workers replaced at once during a deploy (0: every old one at once)",
-      cxxopts::value<int>()->default_value("0"));
+  add("max-changing", "workers replaced at once in a deploy (default W/4, at least 1; 0: all)",
+      cxxopts::value<int>());
   add("graceful-timeout-ms", "a draining worker is killed after this long",
       cxxopts::value<int>()->default_value("30000"));
   add("heartbeat-timeout-ms",
@@ -226,7 +226,8 @@ int main(int argc, char** argv) {
   }
   zyg::SupervisorConfig& sup = cfg.supervisor;
   sup.budget = args["workers"].as<int>();
-  sup.max_changing = args["max-changing"].as<int>();
+  sup.max_changing = zyg::SupervisorConfig::rolling_max_changing(sup.budget);
+  if (args.count("max-changing")) sup.max_changing = args["max-changing"].as<int>();
   sup.graceful_timeout = ms(args["graceful-timeout-ms"].as<int>());
   if (args.count("heartbeat-timeout-ms") && args.count("timeout-ms"))
     return usage("give one of --heartbeat-timeout-ms and --timeout-ms (the older spelling)");
@@ -251,7 +252,6 @@ int main(int argc, char** argv) {
   cfg.state_path = *run_dir + "/last-good";
   cfg.control_path = zyg::real::control_socket_path(*run_dir);
   cfg.huge_pages = args.count("huge-pages") > 0;
-
   cfg.title = "zygote-real";
   const std::string level = args["log-level"].as<std::string>();
   if (level != "info" && level != "debug") return usage("--log-level is info or debug");

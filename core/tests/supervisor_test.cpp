@@ -89,6 +89,30 @@ TEST(RollingDeploy, OneAtATimeKeepsAllButOneServing) {
   EXPECT_TRUE(h.workers_of("A").empty());
 }
 
+TEST(RollingDeploy, TheServersDefaultTakesAQuarterOfTheBudgetAtATime) {
+  EXPECT_EQ(SupervisorConfig::rolling_max_changing(1), 1);
+  EXPECT_EQ(SupervisorConfig::rolling_max_changing(4), 1);
+  EXPECT_EQ(SupervisorConfig::rolling_max_changing(5), 2);
+  EXPECT_EQ(SupervisorConfig::rolling_max_changing(16), 4);
+  SupervisorConfig c = config_with(8);
+  c.max_changing = SupervisorConfig::rolling_max_changing(c.budget);
+  Harness h(c);
+  serve(h, "A");
+  h.load(h.deploy("B"));
+  for (int round = 0; round < 4; ++round) {
+    int stopping = 0;
+    for (WorkerId w : h.workers_of("A")) stopping += h.stop_sent(w) ? 1 : 0;
+    ASSERT_EQ(stopping, 2) << "round " << round << ": six of eight keep serving";
+    for (WorkerId w : h.workers_of("A")) {
+      if (h.stop_sent(w)) h.exit_worker(w);
+    }
+    h.spawn_all();
+  }
+  EXPECT_EQ(h.workers_of("B").size(), 8u);
+  EXPECT_TRUE(h.workers_of("A").empty());
+  EXPECT_LE(h.peak_workers(), 8);
+}
+
 TEST(RollingDeploy, ACrashedNewWorkerIsReplacedWhileOldOnesDrain) {
   SupervisorConfig c = config_with(2);
   c.max_changing = 1;
