@@ -57,8 +57,8 @@ struct Setup {
   std::string zygote_real, testapp, timeline;
   int workers = 4, preload_mib = 128, clients = 32, think_ms = 10, deploys = 3;
   int steady_ms = 10000, gap_ms = 12000;
-  std::vector<std::string>
-      server_flags;  // --server-flags=: more zygote-real flags, space-separated
+  // --server-flags=: more zygote-real flags, space-separated.
+  std::vector<std::string> server_flags;
 };
 Setup g;
 
