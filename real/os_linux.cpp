@@ -29,9 +29,6 @@ static_assert(os::err::connreset == ECONNRESET && os::err::notconn == ENOTCONN);
 static_assert(os::ev::in == POLLIN && os::ev::out == POLLOUT && os::ev::error == POLLERR &&
               os::ev::hangup == POLLHUP);
 
-// One live Asio state per process (see the header).
-int g_live_instances = 0;
-
 // The argv area set_process_title may overwrite (after init_process_title).
 char* g_title_area = nullptr;
 std::size_t g_title_len = 0;
@@ -141,36 +138,14 @@ void LinuxOs::init_process_title(std::span<char*> argv) {
   g_title_len = static_cast<std::size_t>(end - begin);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Asio state
-
-LinuxOs::Asio::Asio() {
-  if (g_live_instances != 0) {
-    throw std::logic_error("zyg::real::LinuxOs: one instance per process");
-  }
-  ++g_live_instances;
-  arm_signals();
-}
-
-LinuxOs::Asio::~Asio() {
-  for (auto& [fd, c] : descriptors) c.d->release();  // never close the loops' descriptors
-  descriptors.clear();
-  --g_live_instances;
-}
-
 // A write to a pipe or socket whose reader is gone must be an EPIPE, not the process's death:
 // SIGPIPE is ignored in every process that runs on this layer (the app's code included, as in
 // every server). Sockets are written with MSG_NOSIGNAL anyway; this covers pipes and files.
 // Programs the app execs inherit the ignored disposition, as they do under nginx or gunicorn.
 
-LinuxOs::LinuxOs() : asio_(std::make_unique<Asio>()) { ::signal(SIGPIPE, SIG_IGN); }
+LinuxOs::LinuxOs() : signals_(std::make_unique<Signals>()) { ::signal(SIGPIPE, SIG_IGN); }
 
 LinuxOs::~LinuxOs() = default;
-
-void LinuxOs::drain() {
-  if (asio_->io.stopped()) asio_->io.restart();
-  asio_->io.poll();
-}
 
 // ---------------------------------------------------------------------------------------------
 // Identity and time

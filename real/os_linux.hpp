@@ -1,10 +1,12 @@
-// The OS seam (core/os.hpp) over Linux. One LinuxOs per process: signals and poll run on one
-// Boost.Asio io_context whose signal handling is process-global, so a second live instance is
-// refused (the constructor throws std::logic_error). A child made by spawn() gets a fresh one.
+// The OS seam (core/os.hpp) over Linux. One LinuxOs per process: signal handlers are
+// process-global and wake the waits through one pipe, so a second live instance is refused (the
+// constructor throws std::logic_error). A child made by spawn() gets a fresh one.
 //
-// Descriptors should be closed through close(): poll() keeps one Asio registration per descriptor
-// and drops it before the descriptor is closed (epoll keys its registrations by open file, which a
-// child may still hold).
+// Waiting is one system call: poll() is a ppoll(2) over the caller's descriptors and the wake
+// pipe, poller_wait() an epoll_pwait2(2) on an interest set that holds the pipe too.
+//
+// Descriptors should be closed through close(): it takes them out of every poller of this process
+// first (epoll keys its registrations by open file, which a child may still hold).
 #pragma once
 
 #include <cstdint>
@@ -87,20 +89,15 @@ class LinuxOs final : public os::Os {
   os::Result<std::uint64_t> raise_descriptor_limit() override;
 
  private:
-  struct Asio;  // io_context, signal_set, timer and the per-descriptor cache
+  struct Signals;  // what the handler recorded, and the wake pipe
 
   // Fork hygiene, the one place a process is forked; returns only in the parent.
   os::Result<Pid> fork_child(os::ChildSpec& spec);
   [[noreturn]] void run_child(os::ChildSpec& spec, Pid parent);
-  // Waits once (Asio) until a descriptor, the timer or a signal completes; nothing outstanding
-  // remains when it returns.
-  void wait_once(std::span<os::PollFd> fds, std::optional<Nanos> timeout);
-  void drain();
-
   // Removes `fd` from every poller it is registered with, before it is closed.
   void unwatch(os::Fd fd);
 
-  std::unique_ptr<Asio> asio_;
+  std::unique_ptr<Signals> signals_;
   std::map<os::Fd, std::set<os::Fd>> watched_;  // descriptor -> the pollers it is registered with
   std::set<os::Fd> pollers_;                    // the epoll descriptors poller_create made
 };

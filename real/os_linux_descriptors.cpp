@@ -238,7 +238,6 @@ os::Result<std::uint32_t> LinuxOs::peer_uid(os::Fd fd) {
 std::uint32_t LinuxOs::uid() { return static_cast<std::uint32_t>(::getuid()); }
 
 int LinuxOs::close(os::Fd fd) {
-  asio_->forget(fd);
   unwatch(fd);
   // Linux releases the descriptor even when close reports EINTR: never retry.
   if (::close(fd) != 0 && errno != EINTR) return errno;

@@ -1,4 +1,4 @@
-// Private to real/os_linux*.cpp, the pieces of LinuxOs: the Asio state they share, small
+// Private to real/os_linux*.cpp, the pieces of LinuxOs: the signal state they share, small
 // helpers and limits. Nothing else includes it; the seam is real/os_linux.hpp.
 #pragma once
 
@@ -20,15 +20,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-// GCC 12 reports a possible null dereference inside Asio's scheduler once it is inlined here;
-// the header is not ours to change.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wnull-dereference"
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
-#pragma GCC diagnostic pop
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -53,6 +44,12 @@ inline constexpr std::size_t kMaxPassedFds = 16;        // recv_message: descrip
 
 inline std::uint32_t bit(int sig) { return 1u << static_cast<unsigned>(sig); }
 
+// A wait's timeout for ppoll and epoll_pwait2 (a negative one is zero).
+inline timespec to_timespec(Nanos n) {
+  const auto ns = std::max(n, Nanos{0}).count();
+  return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+}
+
 template <class T>
 os::Result<T> fail(int e) {
   return os::Result<T>::fail(e);
@@ -66,64 +63,23 @@ void close_all_but(std::vector<os::Fd> keep);
 
 }  // namespace linux_detail
 
-struct LinuxOs::Asio {
-  struct Cached {
-    std::unique_ptr<boost::asio::posix::stream_descriptor> d;
-    dev_t dev = 0;
-    ino_t ino = 0;
-  };
+// This process's signal state. The handler (async-signal-safe: an atomic OR and a write) records
+// the signal and writes one byte to the wake pipe, whose read end every wait watches: a signal
+// that arrives just before a wait begins still ends it.
+struct LinuxOs::Signals {
+  int read_end = -1;
+  int write_end = -1;
+  std::uint32_t caught = 0;  // the signals catch_signals installed the handler for
 
-  boost::asio::io_context io;
-  boost::asio::signal_set signals{io};
-  boost::asio::steady_timer timer{io};
-  std::map<os::Fd, Cached> descriptors;
-  std::uint32_t caught = 0;
-  std::uint32_t pending = 0;
+  Signals();   // refuses a second live instance in the process
+  ~Signals();  // restores the default disposition of what it caught, closes the pipe
+  Signals(const Signals&) = delete;
+  Signals& operator=(const Signals&) = delete;
 
-  Asio();  // refuses a second live instance in the process
-  ~Asio();
-  Asio(const Asio&) = delete;
-  Asio& operator=(const Asio&) = delete;
-
-  // The signal handler (Asio's) only writes the number to a pipe; this completion records it.
-  void arm_signals() {
-    signals.async_wait([this](const boost::system::error_code& ec, int sig) {
-      if (ec) return;  // cancelled: the set is being destroyed
-      if (sig > 0 && sig < 32) pending |= linux_detail::bit(sig) & caught;
-      arm_signals();
-    });
-  }
-
-  // The cached Asio descriptor for fd, or nullptr if it cannot be registered. A number that now
-  // names another file (closed behind our back and reused) gets a fresh registration.
-  boost::asio::posix::stream_descriptor* descriptor(os::Fd fd) {
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      forget(fd);
-      return nullptr;
-    }
-    auto it = descriptors.find(fd);
-    if (it != descriptors.end() && (it->second.dev != st.st_dev || it->second.ino != st.st_ino)) {
-      it->second.d->release();
-      descriptors.erase(it);
-      it = descriptors.end();
-    }
-    if (it == descriptors.end()) {
-      auto d = std::make_unique<boost::asio::posix::stream_descriptor>(io);
-      boost::system::error_code ec;
-      d->assign(fd, ec);
-      if (ec) return nullptr;
-      it = descriptors.emplace(fd, Cached{std::move(d), st.st_dev, st.st_ino}).first;
-    }
-    return it->second.d.get();
-  }
-
-  void forget(os::Fd fd) {
-    auto it = descriptors.find(fd);
-    if (it == descriptors.end()) return;
-    it->second.d->release();  // deregisters from epoll while the number still names the file
-    descriptors.erase(it);
-  }
+  std::uint32_t pending() const;  // caught and not yet taken
+  std::uint32_t take();           // the pending bits, cleared
+  void forget(int sig);           // no longer caught: a pending record of it is dropped
+  void drain_pipe() const;
 };
 
 }  // namespace zyg::real

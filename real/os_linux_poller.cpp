@@ -8,14 +8,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <vector>
 
-#include "real/os_linux.hpp"
+#include "real/os_linux_internal.hpp"
 
 namespace zyg::real {
 
 namespace {
+
+constexpr std::size_t kEventsMax = 256;  // descriptors one wait reports at most
 
 std::uint32_t epoll_events(short events) {
   std::uint32_t e = 0;
@@ -35,9 +38,18 @@ short poll_events(std::uint32_t e) {
 
 }  // namespace
 
+// Each poller also watches the signal state's wake pipe, so one epoll_pwait2 is a whole wait.
 os::Result<os::Fd> LinuxOs::poller_create() {
   const int fd = ::epoll_create1(EPOLL_CLOEXEC);
   if (fd < 0) return os::Result<os::Fd>::fail(errno);
+  epoll_event e{};
+  e.events = EPOLLIN;
+  e.data.fd = signals_->read_end;
+  if (::epoll_ctl(fd, EPOLL_CTL_ADD, signals_->read_end, &e) != 0) {
+    const int error = errno;
+    ::close(fd);
+    return os::Result<os::Fd>::fail(error);
+  }
   pollers_.insert(fd);
   return {fd, 0};
 }
@@ -78,32 +90,36 @@ void LinuxOs::unwatch(os::Fd fd) {
   }
 }
 
-// Ready descriptors are taken with a zero timeout; waiting goes through poll() on the epoll
-// descriptor itself, so signals interrupt it exactly as they interrupt poll().
+// Like poll(): what is ready comes first, then a pending signal (EINTR), then the timeout.
 os::Result<int> LinuxOs::poller_wait(os::Fd poller, std::span<os::PollFd> ready,
                                      std::optional<Nanos> timeout) {
   if (ready.empty()) return os::Result<int>::fail(EINVAL);
   const Nanos deadline = timeout ? now() + std::max(*timeout, Nanos{0}) : Nanos{0};
-  std::vector<epoll_event> events(ready.size());
+  std::array<epoll_event, kEventsMax + 1> events{};  // one more: the wake pipe may take one
+  const int capacity = static_cast<int>(std::min(ready.size(), kEventsMax) + 1);
   for (;;) {
-    const int n = ::epoll_wait(poller, events.data(), static_cast<int>(events.size()), 0);
+    timespec ts{};
+    const timespec* wait = nullptr;
+    if (signals_->pending() != 0) {
+      wait = &ts;
+    } else if (timeout) {
+      ts = linux_detail::to_timespec(deadline - now());
+      wait = &ts;
+    }
+    const int n = ::epoll_pwait2(poller, events.data(), capacity, wait, nullptr);
     if (n < 0 && errno != EINTR) return os::Result<int>::fail(errno);
-    if (n > 0) {
-      for (int i = 0; i < n; ++i) {
-        const auto k = static_cast<std::size_t>(i);
-        ready[k] = os::PollFd{events[k].data.fd, 0, poll_events(events[k].events)};
+    std::size_t out = 0;
+    for (int i = 0; i < n; ++i) {
+      const epoll_event& e = events[static_cast<std::size_t>(i)];
+      if (e.data.fd == signals_->read_end) {
+        signals_->drain_pipe();
+      } else if (out < ready.size()) {
+        ready[out++] = os::PollFd{e.data.fd, 0, poll_events(e.events)};
       }
-      return {n, 0};
     }
-    std::optional<Nanos> left;
-    if (timeout) {
-      left = deadline - now();
-      if (*left <= Nanos{0}) return {0, 0};
-    }
-    os::PollFd self[] = {{poller, os::ev::in, 0}};
-    auto r = poll(self, left);
-    if (!r.ok()) return r;
-    if (r.value == 0) return {0, 0};
+    if (out > 0) return {static_cast<int>(out), 0};
+    if (signals_->pending() != 0) return os::Result<int>::fail(EINTR);
+    if (timeout && now() >= deadline) return {0, 0};
   }
 }
 

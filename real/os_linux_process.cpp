@@ -30,11 +30,9 @@ os::Result<Pid> LinuxOs::fork_child(os::ChildSpec& spec) {
   sigfillset(&all);
   ::sigprocmask(SIG_SETMASK, &all, &old);  // no handler runs in the child before it is reset
   const Pid parent = ::getpid();
-  asio_->io.notify_fork(boost::asio::execution_context::fork_prepare);
   const pid_t pid = ::fork();
   if (pid == 0) run_child(spec, parent);
   const int fork_errno = errno;
-  asio_->io.notify_fork(boost::asio::execution_context::fork_parent);
   ::sigprocmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) return fail<Pid>(fork_errno);
   return {pid, 0};
@@ -43,10 +41,9 @@ os::Result<Pid> LinuxOs::fork_child(os::ChildSpec& spec) {
 void LinuxOs::run_child(os::ChildSpec& spec, Pid parent) {
   // All signals are blocked here (fork_child). Nothing below returns into the caller.
   try {
-    // The parent's io_context shares its epoll instance and signal pipe with the parent: give
-    // this process its own (Asio's fork_child), then drop it all, restoring handlers Asio set.
-    asio_->io.notify_fork(boost::asio::execution_context::fork_child);
-    asio_.reset();
+    // The parent's signal state (its wake pipe, the handlers it set) is not this process's:
+    // drop it; the child's own LinuxOs below makes a fresh one.
+    signals_.reset();
   } catch (const std::exception& e) {
     write_stderr(std::string("zygote: child setup failed: ") + e.what());
     ::_exit(kChildCrashed);

@@ -45,8 +45,8 @@ TEST_F(RealOs, PollReportsReadinessHangupAndTimeout) {
   in[0].revents = 0;
   const Nanos t1 = clock_now();
   r = os.poll(in, kLong);
-  // Woken by the data, not by the timeout: the child's teardown of the Asio state it inherited
-  // must not have touched the parent's epoll registrations.
+  // Woken by the data, not by the timeout: the child's teardown of the signal state it
+  // inherited must not have touched the parent's wake pipe or its waits.
   EXPECT_LT(clock_now() - t1, 5s);
   EXPECT_EQ(r.value, 1);
   EXPECT_EQ(in[0].revents, ev::in);
@@ -75,7 +75,7 @@ TEST_F(RealOs, PollReportsReadinessHangupAndTimeout) {
 TEST_F(RealOs, PollSurvivesDescriptorNumberReuse) {
   auto [a, b] = pair();
   PollFd in[] = {{a, ev::in, 0}};
-  EXPECT_EQ(os.poll(in, Nanos{0}).value, 0);  // a is registered with Asio now
+  EXPECT_EQ(os.poll(in, Nanos{0}).value, 0);  // a has been waited on
   ::close(a);                                 // behind the Os's back
   ::close(b);
   auto [c, d] = pair();  // likely reuses the numbers

@@ -14,7 +14,7 @@ TEST_F(RealOs, SpawnedChildKeepsExactlyTheAllowlistedDescriptors) {
   int pipe_fds[2];
   ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);  // not kept
   os::PollFd warm[] = {{extra_a, ev::in, 0}};
-  // The parent's Asio state holds registrations when it forks; what is ready does not matter.
+  // The parent has waited (its wake pipe is open) when it forks; what is ready does not matter.
   static_cast<void>(os.poll(warm, Nanos{0}));
   const std::map<int, std::string> parent = open_fds();
 
@@ -40,7 +40,7 @@ TEST_F(RealOs, SpawnedChildKeepsExactlyTheAllowlistedDescriptors) {
   // The kept descriptor keeps its number and its file.
   ASSERT_TRUE(in_child.count(report_child));
   EXPECT_EQ(in_child[report_child], parent.at(report_child));
-  // No other socket or pipe of the parent's (its Asio pipe included) reached the child.
+  // No other socket or pipe of the parent's (its wake pipe included) reached the child.
   std::set<std::string> child_targets;
   for (const auto& [fd, t] : in_child) child_targets.insert(t);
   for (const auto& [fd, t] : parent) {
