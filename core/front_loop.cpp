@@ -74,15 +74,23 @@ class Front {
 
  private:
   struct Conn {
+    Conn(std::uint64_t name, const http::Limits& limits, Nanos now, std::uint64_t served)
+        : id(name), http(limits), request_started(now), requests(served) {}
+
     std::uint64_t id = 0;
     http::Connection http;
-    std::string out;  // an interim or error response being written
+    std::string out;  // an interim or error response, or a response's rest, being written
     Nanos deadline{0};
     Nanos request_started{0};
     std::uint64_t requests = 0;
     bool closing = false;  // close once `out` is written
     bool queued = false;   // a complete request waits for a worker
     bool writing = false;
+    std::size_t out_done = 0;  // how much of `out` is written
+    os::Fd tail = -1;          // the memory file a response's rest is read from into `out`
+    std::size_t tail_left = 0;
+    std::size_t rest_in_file = 0;  // bytes read past the request, after the tail in its file
+    std::string rest;              // bytes read past the request: taken once `out` is written
   };
 
   // A stopping front leaves once every request it handed on has been taken by a worker (the
@@ -161,7 +169,7 @@ class Front {
         accept_failed(now, r.error);
         return;
       }
-      Conn c{next_id(), http::Connection(args_.http.http), {}, {}, now, 0, false, false, false};
+      Conn c(next_id(), args_.http.http, now, 0);
       auto [it, fresh] = conns_.emplace(r.value, std::move(c));
       (void)fresh;
       watch(r.value, os::ev::in);
@@ -260,11 +268,18 @@ class Front {
     flush(fd, c);
   }
 
-  // Returns false when the connection is gone.
+  // Returns false when the connection is gone. Progress restarts the write timeout.
   bool flush(os::Fd fd, Conn& c) {
-    while (!c.out.empty()) {
-      auto r = os_.write(fd, std::as_bytes(std::span<const char>(c.out.data(), c.out.size())));
+    bool progress = false;
+    while (c.out_done < c.out.size() || c.tail_left > 0) {
+      if (c.out_done == c.out.size() && !refill(c)) {
+        drop(fd);
+        return false;
+      }
+      const std::span<const char> rest(c.out.data() + c.out_done, c.out.size() - c.out_done);
+      auto r = os_.write(fd, std::as_bytes(rest));
       if (r.error == os::err::again || r.error == os::err::intr) {
+        if (progress) set_deadline(fd, c, os_.now() + args_.http.write_timeout);
         watch(fd, os::ev::out);
         return true;
       }
@@ -272,16 +287,53 @@ class Front {
         drop(fd);
         return false;
       }
-      c.out.erase(0, r.value);
+      c.out_done += r.value;
+      progress = progress || r.value > 0;
     }
+    c.out.clear();
+    c.out_done = 0;
+    const bool rest_read =
+        c.rest_in_file == 0 || handoff::read_exactly(os_, c.tail, c.rest_in_file, c.rest);
+    close_tail(c);
     c.writing = false;
-    if (c.closing) {
+    if (c.closing || !rest_read) {
       drop(fd);
       return false;
     }
     watch(fd, os::ev::in);
-    set_deadline(fd, c, c.request_started + args_.http.request_read_timeout);
+    const Nanos now = os_.now();
+    if (!c.rest.empty()) {
+      // A pipelined request came back with a response's rest: its turn now.
+      std::string rest = std::move(c.rest);
+      c.rest.clear();
+      c.http.feed(rest);
+      c.request_started = now;
+      set_deadline(fd, c, now + args_.http.request_read_timeout);
+      examine(fd, c, now, false);
+      return conns_.contains(fd);
+    }
+    if (c.http.idle()) {
+      set_deadline(fd, c, now + args_.http.keepalive_timeout);  // a response's rest went
+    } else {
+      set_deadline(fd, c, c.request_started + args_.http.request_read_timeout);
+    }
     return true;
+  }
+
+  // The next chunk of a response's rest, from its memory file.
+  bool refill(Conn& c) {
+    const std::size_t n = std::min(c.tail_left, handoff::kUnsentChunk);
+    c.out_done = 0;
+    if (!handoff::read_exactly(os_, c.tail, n, c.out)) return false;
+    c.tail_left -= n;
+    return true;
+  }
+
+  void close_tail(Conn& c) {
+    if (c.tail >= 0) (void)os_.close(c.tail);
+    c.tail = -1;
+    c.tail_left = 0;
+    c.rest_in_file = 0;
   }
 
   // Hands queued requests to idle workers, oldest first, while the channel has room.
@@ -324,6 +376,10 @@ class Front {
       if (!r) return;
       outstanding_.erase(r->header.conn);
       if (r->header.kind != handoff::Kind::returned || r->conn < 0) continue;  // closed, or junk
+      if (r->header.flags & handoff::unsent) {
+        adopt_unsent(*r, now);
+        continue;
+      }
       if (stopping_ && r->bytes.empty()) {
         (void)os_.close(r->conn);  // idle, and nobody will serve its next request
         continue;
@@ -339,7 +395,7 @@ class Front {
 
   // A connection back from a worker, with what it had read past its last request.
   void adopt(os::Fd fd, const handoff::Header& h, const std::string& bytes, Nanos now) {
-    Conn c{h.conn, http::Connection(args_.http.http), {}, {}, now, h.requests, false, false, false};
+    Conn c(h.conn, args_.http.http, now, h.requests);
     auto [it, fresh] = conns_.insert_or_assign(fd, std::move(c));
     (void)fresh;
     Conn& conn = it->second;
@@ -351,6 +407,35 @@ class Front {
       set_deadline(fd, conn, now + args_.http.request_read_timeout);
       examine(fd, conn, now, false);
     }
+    set_accepting(true);
+  }
+
+  // A connection back from a worker with the rest of a response its client was slow to take: the
+  // front writes it (within the write timeout, restarted by progress), then holds the
+  // connection idle, or closes it if the response said so or the front is stopping.
+  void adopt_unsent(handoff::Received& r, Nanos now) {
+    ZYG_MARK("front.unsent");
+    const handoff::Header& h = r.header;
+    const std::size_t past = h.bytes - h.unsent;  // receive() checked unsent <= bytes
+    if (past > backlog_cap()) {                   // more than a worker may have read: junk
+      if (r.file >= 0) (void)os_.close(r.file);
+      (void)os_.close(r.conn);
+      return;
+    }
+    Conn c(h.conn, args_.http.http, now, h.requests);
+    c.closing = (h.flags & handoff::close_after) != 0 || stopping_;
+    c.tail = r.file;
+    if (r.file >= 0) {
+      c.tail_left = h.unsent;
+      c.rest_in_file = past;
+    } else {
+      c.out = r.bytes.substr(0, h.unsent);
+      c.rest = r.bytes.substr(h.unsent);
+    }
+    const os::Fd fd = r.conn;
+    auto [it, fresh] = conns_.insert_or_assign(fd, std::move(c));
+    (void)fresh;
+    start_writing(fd, it->second, now);
     set_accepting(true);
   }
 
@@ -427,6 +512,7 @@ class Front {
     auto it = conns_.find(fd);
     if (it != conns_.end()) {
       clear_deadline(fd, it->second);
+      close_tail(it->second);
       conns_.erase(it);
     }
     (void)os_.close(fd);  // also leaves the poller

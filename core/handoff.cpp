@@ -30,19 +30,22 @@ void close_all(os::Os& os, const std::vector<os::Fd>& fds) {
 // Reads the whole memory file; false when it holds more than `bytes_max` or fails.
 bool read_memory(os::Os& os, os::Fd fd, std::size_t expected, std::size_t bytes_max,
                  std::string& out) {
-  if (expected > bytes_max) return false;
-  out.resize(expected);
+  return expected <= bytes_max && read_exactly(os, fd, expected, out);
+}
+
+}  // namespace
+
+bool read_exactly(os::Os& os, os::Fd file, std::size_t n, std::string& out) {
+  out.resize(n);
   std::size_t done = 0;
-  while (done < expected) {
-    auto r = os.read(fd, std::as_writable_bytes(std::span(out.data() + done, expected - done)));
+  while (done < n) {
+    auto r = os.read(file, std::as_writable_bytes(std::span(out.data() + done, n - done)));
     if (r.error == os::err::intr) continue;
     if (!r.ok() || r.value == 0) return false;
     done += r.value;
   }
   return true;
 }
-
-}  // namespace
 
 std::optional<Received> receive(os::Os& os, os::Fd channel, std::size_t bytes_max, int* error) {
   std::array<std::byte, kMessageMax + 1> buf{};
@@ -58,7 +61,8 @@ std::optional<Received> receive(os::Os& os, os::Fd channel, std::size_t bytes_ma
   const bool wants_conn = d && d->header.kind != Kind::closed;
   const bool memory = d && (d->header.flags & handoff::in_memory) != 0;
   const std::size_t fds_expected = (wants_conn ? 1u : 0u) + (memory ? 1u : 0u);
-  if (!d || fds.size() != fds_expected) {
+  const bool tail = d && (d->header.flags & unsent) != 0;
+  if (!d || fds.size() != fds_expected || (tail && d->header.unsent > d->header.bytes)) {
     close_all(os, fds);
     // A well-formed message whose descriptors did not arrive (the receiver was out of them:
     // MSG_CTRUNC) still names its connection, so the sender can be told it is gone.
@@ -67,7 +71,10 @@ std::optional<Received> receive(os::Os& os, os::Fd channel, std::size_t bytes_ma
     return out;
   }
   out.header = d->header;
-  if (memory) {
+  if (memory && tail && d->header.kind == Kind::returned) {
+    out.file = fds.back();
+    fds.pop_back();
+  } else if (memory) {
     const os::Fd file = fds.back();
     fds.pop_back();
     const bool ok = read_memory(os, file, d->header.bytes, bytes_max, out.bytes);

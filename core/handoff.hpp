@@ -32,13 +32,25 @@ inline constexpr std::size_t kMessageMax = 32 + kInlineMax;
 enum class Kind : std::uint16_t {
   request = 1,   // front -> worker: a complete request is in `bytes`; serve it
   returned = 2,  // worker -> front: the connection is idle again; `bytes` were read past it
+                 // (after the rest of its response, when flagged unsent)
   closed = 3,    // worker -> front: the worker closed the connection (no descriptor passed)
 };
 
 enum Flag : std::uint16_t {
-  closing = 1,    // request: answer with "Connection: close" (the front is stopping)
-  in_memory = 2,  // the bytes are in the memory file passed as the second descriptor
+  closing = 1,      // request: answer with "Connection: close" (the front is stopping)
+  in_memory = 2,    // the bytes are in the memory file passed as the second descriptor
+  unsent = 4,       // returned: the bytes begin with the rest of a response the client has not
+                    // taken yet (header.unsent of them); the front writes it, then takes the
+                    // connection back with the bytes after it
+  close_after = 8,  // returned with unsent: close once they are written (the response said so)
 };
+
+// The largest response tail a worker gives the front to write: a slow reader then costs a memory
+// file of this size, never a worker. A longer one the worker writes itself, within the write
+// timeout. The front reads a tail from its memory file as the client takes it, kUnsentChunk at a
+// time, so its own heap holds one chunk per connection.
+inline constexpr std::size_t kUnsentMax = 64 * 1024 * 1024;
+inline constexpr std::size_t kUnsentChunk = 256 * 1024;
 
 // Laid out without padding, so every byte sent is initialised.
 struct Header {
@@ -48,7 +60,8 @@ struct Header {
   std::uint64_t conn = 0;      // the front's name for the connection, never reused
   std::uint64_t requests = 0;  // requests served on it so far (returned: including this turn's)
   std::uint32_t bytes = 0;     // how many bytes follow (inline) or the memory file holds
-  std::uint32_t reserved = 0;
+  std::uint32_t unsent = 0;    // returned, flagged unsent: how many of `bytes` are the
+                               // response's rest; the others were read past the request
 };
 
 static_assert(sizeof(Header) == 32, "a small fixed header, with no padding");
@@ -102,7 +115,13 @@ struct Received {
   os::Fd conn = -1;  // -1 when none came (closed, or a malformed message)
   std::string bytes;
   std::uint64_t lost = 0;  // a request whose descriptors were lost in transit: its connection
+  // Flagged unsent, the bytes in a memory file: the file, left unread (header.bytes long), for the
+  // receiver to read as its client drains, and close.
+  os::Fd file = -1;
 };
+// Reads the next `n` bytes of a memory file into `out`; false on an error or a short file.
+bool read_exactly(os::Os& os, os::Fd file, std::size_t n, std::string& out);
+
 // nullopt: nothing to read (EAGAIN), or the channel failed (`*error` set then). A malformed
 // message is consumed, its descriptors closed, and returned with conn -1 and kind 0.
 std::optional<Received> receive(os::Os& os, os::Fd channel, std::size_t bytes_max, int* error);

@@ -63,11 +63,13 @@ std::vector<std::string> loop_and_fault_marks() {
       "worker.pipelined",
       "worker.pipelined-yield",
       "worker.return-failed",
+      "worker.unsent-to-front",
       "worker.handoff-lost",
       // front loop
       "front.stop",
       "front.parse-error",
       "front.read-timeout",
+      "front.unsent",
       "front.keepalive-close",
       "front.died",
       "front.restart",
@@ -103,6 +105,7 @@ std::vector<std::string> loop_and_fault_marks() {
       "client.retry",
       "client.bad-request",
       "client.slow",
+      "client.slow-read",
       "start.refused",
   };
 }
@@ -118,8 +121,8 @@ const std::vector<std::string>& catalogue() {
   return names;
 }
 
-// Paths no suite reaches yet: the simulated kernel never fills a socket's send buffer (so no
-// write times out), and no client pipelines a malformed request behind a good one. Each
+// Paths no suite reaches yet: no simulated client stops reading for as long as the write timeout
+// (so no write times out), and none pipelines a malformed request behind a good one. Each
 // leaves this list once a suite reaches it (props.marks.check fails until it does).
 const std::vector<std::string>& not_yet_reached() {
   static const std::vector<std::string> names = {

@@ -66,6 +66,7 @@ class Worker {
     std::uint64_t requests = 0;
     bool closing = false;  // the front asked for "Connection: close"
     http::Connection http;
+    std::string unsent;  // the rest of a response the client is slow to take: the front's now
   };
 
   // Every wait collects pending signals: a caught signal left pending makes poll return at once.
@@ -131,8 +132,12 @@ class Worker {
       return;
     }
     ZYG_MARK("worker.handoff");
-    Conn c{r->conn, r->header.conn, r->header.requests, (r->header.flags & handoff::closing) != 0,
-           http::Connection(args_.config.http)};
+    Conn c{r->conn,
+           r->header.conn,
+           r->header.requests,
+           (r->header.flags & handoff::closing) != 0,
+           http::Connection(args_.config.http),
+           {}};
     c.http.feed(r->bytes);
     serve_connection(c);
     became_idle();
@@ -169,6 +174,7 @@ class Worker {
       auto* req = std::get_if<AppRequest>(&next);
       if (!req) return give_back(c);  // part of a next request: the front waits for the rest
       if (!serve(c, *req)) return close(c);
+      if (!c.unsent.empty()) return give_unsent(c);
       if (c.http.should_close()) return close(c);
       read_available(c);
       if (ZYG_BUG(drop_keepalive) && draining_ && c.http.request_ready()) return close(c);
@@ -192,7 +198,8 @@ class Worker {
     return c.http.request_ready();
   }
 
-  // Returns false when the client is gone or too slow to take the response.
+  // Returns false when the client is gone or too slow to take the response. A client that does
+  // not take it all at once leaves the rest in c.unsent (if it is small enough) for the front.
   bool serve(Conn& c, const AppRequest& req) {
     idle_report_at_.reset();  // still busy in the master's view: nothing to say
     if (!busy_) {
@@ -205,7 +212,7 @@ class Worker {
     const std::string bytes = c.http.serialize(req, resp, c.closing);
     check_integrity();
     heartbeat(os_.now());
-    return write_all(c, bytes);
+    return write_all(c, bytes, &c.unsent);
   }
 
   // What the client has sent since, without waiting for more.
@@ -222,8 +229,10 @@ class Worker {
     }
   }
 
-  // Writes everything within the write timeout; false when the client went away or stalled.
-  bool write_all(Conn& c, const std::string& bytes) {
+  // Writes everything within the write timeout; false when the client went away or stalled. With
+  // `unsent`, a client whose socket is full leaves the rest there instead, if it is at most
+  // handoff::kUnsentMax: a worker never waits on a slow reader for a response the front can hold.
+  bool write_all(Conn& c, const std::string& bytes, std::string* unsent = nullptr) {
     std::size_t done = 0;
     Nanos deadline = os_.now() + args_.config.write_timeout;
     while (done < bytes.size()) {
@@ -234,6 +243,10 @@ class Worker {
         continue;
       }
       if (r.error != os::err::again && r.error != os::err::intr) return false;
+      if (unsent && r.error == os::err::again && bytes.size() - done <= handoff::kUnsentMax) {
+        unsent->assign(bytes, done, std::string::npos);
+        return true;
+      }
       const Nanos now = os_.now();
       if (now >= deadline) {
         ZYG_MARK("worker.write-timeout");
@@ -256,6 +269,25 @@ class Worker {
     }
     ZYG_MARK("worker.return-failed");
     close(c);  // the front is gone or stuck: an idle connection may be closed (RFC 9112 9.6)
+  }
+
+  // The front writes the rest of the response, then holds the connection as if it came back idle
+  // (or closes it, if the response said so).
+  void give_unsent(Conn& c) {
+    ZYG_MARK("worker.unsent-to-front");
+    handoff::Header h;
+    h.kind = handoff::Kind::returned;
+    h.flags = handoff::unsent;
+    if (c.http.should_close()) h.flags |= handoff::close_after;
+    h.conn = c.id;
+    h.requests = c.requests;
+    h.unsent = static_cast<std::uint32_t>(c.unsent.size());
+    if (send_to_front(h, c.unsent + c.http.remainder(), c.fd)) {
+      (void)os_.close(c.fd);
+      return;
+    }
+    ZYG_MARK("worker.return-failed");
+    close(c);  // the client loses the end of its response; the front is gone or stuck
   }
 
   void close(Conn& c) {

@@ -6,15 +6,32 @@
 
 namespace zyg::sim {
 
-std::optional<Nanos> requested_service_time(const std::string& target) {
-  const auto q = target.find("ms=");
+namespace {
+
+// The number after `key` ("ms=", "kb=") in a target, if there is one.
+std::optional<std::int64_t> query_number(const std::string& target, std::string_view key) {
+  const auto q = target.find(key);
   if (q == std::string::npos) return std::nullopt;
-  std::int64_t ms = 0;
-  const char* begin = target.data() + q + 3;
+  std::int64_t n = 0;
+  const char* begin = target.data() + q + key.size();
   const char* end = target.data() + target.size();
-  auto [ptr, ec] = std::from_chars(begin, end, ms);
-  if (ec != std::errc() || ptr == begin || ms < 0) return std::nullopt;
-  return std::chrono::milliseconds(ms);
+  auto [ptr, ec] = std::from_chars(begin, end, n);
+  if (ec != std::errc() || ptr == begin || n < 0) return std::nullopt;
+  return n;
+}
+
+}  // namespace
+
+std::optional<Nanos> requested_service_time(const std::string& target) {
+  const auto ms = query_number(target, "ms=");
+  if (!ms) return std::nullopt;
+  return std::chrono::milliseconds(*ms);
+}
+
+std::optional<std::size_t> requested_kib(const std::string& target) {
+  const auto kib = query_number(target, "kb=");
+  if (!kib || *kib > 4096) return std::nullopt;
+  return static_cast<std::size_t>(*kib);
 }
 
 void SimApp::worker_init() {
@@ -53,6 +70,8 @@ AppResponse SimApp::handle(const AppRequest& request) {
   r.status = 200;
   r.headers.push_back({"Content-Type", "text/plain"});
   r.body = spec_.name + " " + std::to_string(p.pid) + "\n";
+  if (auto kib = requested_kib(request.target))
+    r.body.resize(std::max(r.body.size(), *kib * 1024), 'x');
   return r;
 }
 

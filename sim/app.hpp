@@ -68,5 +68,7 @@ class SimLoader final : public AppLoader {
 
 // Service time a request asks for with "?ms=N" (tests use it for long requests).
 std::optional<Nanos> requested_service_time(const std::string& target);
+// The body size a target asks for ("kb=N", at most 4096 KiB): the greeting padded with 'x'.
+std::optional<std::size_t> requested_kib(const std::string& target);
 
 }  // namespace zyg::sim

@@ -66,12 +66,14 @@ Clients::Request Clients::make_request(int client) {
   return r;
 }
 
-std::string Clients::request_bytes(const Request& r, bool keepalive, bool long_one, Nanos length) {
+std::string Clients::request_bytes(const Request& r, bool keepalive, bool long_one, Nanos length,
+                                   std::uint32_t kib) {
   std::string target = "/r/" + std::to_string(r.id);
   if (long_one) {
     target += "?ms=" +
               std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(length).count());
   }
+  if (kib != 0) target += std::string(long_one ? "&" : "?") + "kb=" + std::to_string(kib);
   std::string s = "GET " + target + " HTTP/1.1\r\nHost: sim\r\n";
   if (!keepalive) s += "Connection: close\r\n";
   s += "\r\n";
@@ -137,15 +139,24 @@ void Clients::begin(int index) {
   }
 }
 
+// Whether this request reads its response late: if so, it asks for 320 to 960 KiB (the send
+// buffer is 256 KiB) and `conn` takes no bytes for slow_read_delay. 0: a normal request.
+std::uint32_t Clients::slow_read_kib(Conn& conn) {
+  if (spec_.slow_read_ppm == 0 || !rng_.chance_ppm(spec_.slow_read_ppm)) return 0;
+  ZYG_MARK("client.slow-read");
+  conn.reads_from = std::max(conn.reads_from, k_.now() + spec_.slow_read_delay);
+  return static_cast<std::uint32_t>(rng_.between(320, 960));
+}
+
 void Clients::send_requests(Client& c, Conn& conn, std::deque<Request> reqs) {
   const bool keepalive = rng_.chance_ppm(spec_.keepalive_ppm);
   for (std::size_t i = 0; i < reqs.size(); ++i) {
     Request& r = reqs[i];
-    const bool last = i + 1 == reqs.size();
     const Client& who = clients_[static_cast<std::size_t>(c.index)];
     const bool long_one = who.one_shot || rng_.chance_ppm(spec_.long_ppm);
-    const std::string bytes = request_bytes(r, (keepalive || !last) && !who.one_shot, long_one,
-                                            who.one_shot ? who.asks : spec_.long_request);
+    const std::string bytes =
+        request_bytes(r, (keepalive || i + 1 < reqs.size()) && !who.one_shot, long_one,
+                      who.one_shot ? who.asks : spec_.long_request, slow_read_kib(conn));
     r.offset = conn.sent;
     r.sent = k_.now();
     if (rng_.chance_ppm(spec_.garbage_ppm)) {
@@ -227,6 +238,25 @@ void Clients::send_last(Conn& conn, Request r, const std::string& bytes) {
 
 void Clients::on_data(ConnId id) {
   auto it = conns_.find(id);
+  if (it != conns_.end() && k_.now() < it->second.reads_from) {
+    // A slow reader: the bytes stay in the server's send buffer until it reads.
+    if (!it->second.read_pending) {
+      it->second.read_pending = true;
+      k_.at(it->second.reads_from, kPriorityClient, [this, id] {
+        auto c = conns_.find(id);
+        if (c == conns_.end()) return;
+        c->second.read_pending = false;
+        on_data(id);
+        // A server's FIN that came while the bytes waited was not reported (the kernel reports
+        // it once what it sent is read): report it now.
+        const Connection* kc = k_.connection(id);
+        if (kc && conns_.contains(id) && kc->server_fin && kc->to_client.empty()) {
+          on_closed(id, false);
+        }
+      });
+    }
+    return;
+  }
   std::string bytes = k_.take_client_bytes(id);
   if (it == conns_.end()) return;
   parse_responses(it->second, std::move(bytes));

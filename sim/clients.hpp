@@ -26,6 +26,10 @@ struct ClientSpec {
   std::uint32_t stall_ppm = 0;            // send half a request, then wait silently (408 expected)
   std::uint32_t garbage_ppm = 0;          // send a malformed request (400 expected)
   std::uint32_t long_ppm = 10'000;        // a long request (long_ms)
+  // Ask for a large response (kb=, beyond the socket's send buffer) and take none of it for
+  // slow_read_delay: the worker must give the rest to the front, not wait.
+  std::uint32_t slow_read_ppm = 0;
+  Nanos slow_read_delay = 2s;
   Nanos long_request = 2s;
   Nanos think_min = 10ms;
   Nanos think_max = 300ms;
@@ -88,6 +92,8 @@ class Clients {
     bool closing = false;  // the server said Connection: close
     bool dead = false;
     Nanos idle_since{0};
+    Nanos reads_from{0};        // a slow reader takes no response bytes before this
+    bool read_pending = false;  // a late read is scheduled
   };
   struct Client {
     int index = 0;
@@ -105,7 +111,9 @@ class Clients {
   void send_last(Conn& conn, Request r, const std::string& bytes);
   void push_outstanding(Conn& conn, Request& r);
   Request make_request(int client);
-  std::string request_bytes(const Request& r, bool keepalive, bool long_one, Nanos length);
+  std::uint32_t slow_read_kib(Conn& conn);
+  std::string request_bytes(const Request& r, bool keepalive, bool long_one, Nanos length,
+                            std::uint32_t kib = 0);
   void parse_responses(Conn& conn, std::string bytes);
   void complete(Conn& conn, int status, bool close);
   void conn_lost(Conn& conn, bool reset);

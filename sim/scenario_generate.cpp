@@ -35,6 +35,10 @@ void draw_data_path(std::uint64_t seed, Scenario& s) {
     if (k == 1) a.duration = ms_between(r, Nanos{100ms}, Nanos{15s});
     s.actions.push_back(a);
   }
+  // Last, so every draw above stays what it was: slow readers of large responses.
+  if (r.below(4) == 0) {
+    s.clients.slow_read_ppm = static_cast<std::uint32_t>(r.between(1'000, 30'000));
+  }
 }
 
 }  // namespace

@@ -166,8 +166,13 @@ std::string to_text(const Scenario& s) {
     << format_ppm(c.half_send_ppm) << " stall " << format_ppm(c.stall_ppm) << " garbage "
     << format_ppm(c.garbage_ppm) << " long " << format_ppm(c.long_ppm) << " long-request "
     << format_duration(c.long_request) << " think " << format_range(c.think_min, c.think_max)
-    << " patience " << format_duration(c.patience) << " reuse " << format_duration(c.idle_reuse_max)
-    << "\n";
+    << " patience " << format_duration(c.patience) << " reuse "
+    << format_duration(c.idle_reuse_max);
+  if (c.slow_read_ppm) {
+    o << " slow-read " << format_ppm(c.slow_read_ppm) << " slow-read-delay "
+      << format_duration(c.slow_read_delay);
+  }
+  o << "\n";
   for (const VersionSpec& v : s.versions) {
     o << "version " << v.name << " load " << format_range(v.load_min, v.load_max) << " service "
       << format_range(v.service_min, v.service_max) << " crash " << format_ppm(v.crash_ppm)
@@ -223,6 +228,10 @@ bool parse_client_options(const std::vector<std::string>& w, ClientSpec& c, std:
       c.garbage_ppm = *ppm;
     else if (k == "long" && (ppm = parse_ppm(v)))
       c.long_ppm = *ppm;
+    else if (k == "slow-read" && (ppm = parse_ppm(v)))
+      c.slow_read_ppm = *ppm;
+    else if (k == "slow-read-delay" && (d = parse_duration(v)))
+      c.slow_read_delay = *d;
     else if (k == "long-request" && (d = parse_duration(v)))
       c.long_request = *d;
     else if (k == "patience" && (d = parse_duration(v)))

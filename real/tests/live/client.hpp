@@ -68,6 +68,7 @@ class Client {
   bool wait_readable(Deadline deadline);
 
   const std::string& received() const { return received_; }
+  void expect_bytes(std::size_t n) { received_.reserve(n); }  // for a large response
   bool peer_closed() const { return peer_closed_; }
   void close();
 
