@@ -21,13 +21,9 @@ testapp=${4:?}
 rounds=${5:-3}
 seconds=${6:-5}
 here=$(cd "$(dirname "$0")" && pwd)
-dir=$(mktemp -d)
-spid=""
-cleanup() {
-  if [ -n "$spid" ]; then kill -KILL -- "-$spid" 2>/dev/null || true; fi
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+python=/usr/bin/python3
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"  # $dir, $spid
 
 # serve BINARY APP_SO WORKERS [CONF]: starts zygote-real; sets spid and port.
 serve() {

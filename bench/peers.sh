@@ -90,36 +90,21 @@ else
   warmup_ms=1000 mixed_think_ms=200
 fi
 
-dir=$(mktemp -d)
-spid=""  # the server being measured: its pid, also its process group
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"  # $dir, $spid (the server being measured: its pid and process group), free_port, answers
 loadpid=""
 stop_group() {
   if [ -n "$spid" ]; then kill -KILL -- "-$spid" 2>/dev/null || true; fi
 }
 cleanup() {
   if [ -n "$loadpid" ]; then kill -KILL "$loadpid" 2>/dev/null || true; fi
-  stop_group
-  rm -rf "$dir"
+  bench_cleanup
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # alive PID: the process exists and has not exited (a child not yet waited for is a zombie).
 alive() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
-
-free_port() {
-  "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# answers PORT: one GET / on 127.0.0.1:PORT gets a 200 within 2 s.
-answers() {
-  "$python" - "$1" <<'PY' 2>/dev/null
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2)
-s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-sys.exit(0 if s.recv(12) == b"HTTP/1.1 200" else 1)
-PY
-}
 
 # wait_ready NAME PORT: until the server answers 200 (20 s at most, failing early if it died).
 wait_ready() {

@@ -4,8 +4,10 @@
 // supervisor or the loops knowing which is which.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -24,6 +26,11 @@ struct AppRequest {
   int version_minor = 1;  // HTTP/1.x
   std::vector<Header> headers;
   std::string body;
+  // Filled only for apps that ask (App::wants_addresses): who sent it, and where it arrived.
+  std::string peer_host;
+  std::uint16_t peer_port = 0;
+  std::string local_host;
+  std::uint16_t local_port = 0;
 };
 
 struct AppResponse {
@@ -32,14 +39,76 @@ struct AppResponse {
   std::string body;
 };
 
+// Where an app's response goes. Either complete() once with the whole response (the server frames
+// it, and may leave the rest of it to the front when the client is slow to read), or stream it:
+// start() with the status and headers, write() each block as it is produced (each is sent before
+// write() returns: nothing is held back), then finish(). Framing is the server's: an app's
+// Content-Length is kept (HEAD included) and enforced; without one, HTTP/1.1 gets chunked and
+// HTTP/1.0 a close. abort() after start() closes the connection, so the client sees a truncated
+// response rather than a wrong one. Every call but complete() returns false once the client is gone
+// or stalled: stop producing then.
+class Responder {
+ public:
+  virtual ~Responder() = default;
+  virtual void complete(AppResponse response) = 0;
+  virtual bool start(int status, std::vector<Header> headers) = 0;
+  virtual bool write(std::string_view block) = 0;
+  virtual bool finish() = 0;
+  virtual void abort() = 0;
+};
+
+// Collects what an app responds into one AppResponse (for apps served whole, and for tests).
+class CollectingResponder final : public Responder {
+ public:
+  void complete(AppResponse response) override {
+    response_ = std::move(response);
+    done_ = true;
+  }
+  bool start(int status, std::vector<Header> headers) override {
+    response_.status = status;
+    response_.headers = std::move(headers);
+    return true;
+  }
+  bool write(std::string_view block) override {
+    response_.body.append(block);
+    return true;
+  }
+  bool finish() override {
+    done_ = true;
+    return true;
+  }
+  void abort() override { aborted_ = true; }
+
+  const AppResponse& response() const { return response_; }
+  bool done() const { return done_ && !aborted_; }
+  bool aborted() const { return aborted_; }
+
+ private:
+  AppResponse response_;
+  bool done_ = false;
+  bool aborted_ = false;
+};
+
 class App {
  public:
   virtual ~App() = default;
+  // Run by the zygote around each worker fork: before (in the zygote), and after in the zygote.
+  // Interpreters use them to hold their locks across the fork.
+  virtual void before_fork() {}
+  virtual void after_fork_parent() {}
   // Runs in each worker right after it is forked, before it accepts: reopen what must not be
   // shared across processes (database connections, random state).
   virtual void worker_init() {}
+  // Runs in a worker that is about to exit normally (drained or retired): the app's exit hooks.
+  virtual void worker_exit() {}
   // Runs in a worker, one request at a time. May block (the worker is busy meanwhile).
   virtual AppResponse handle(const AppRequest& request) = 0;
+  // The same, for apps that stream: the default answers with handle() in one piece.
+  virtual void respond(const AppRequest& request, Responder& out) { out.complete(handle(request)); }
+  // Whether requests must carry the connection's addresses (one more system call each).
+  virtual bool wants_addresses() const { return false; }
+  // What kind of app this is, for `ctl status` ("native", "python", "sim").
+  virtual std::string kind() const { return "native"; }
 };
 
 struct LoadResult {

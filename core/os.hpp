@@ -84,6 +84,18 @@ struct ChildSpec {
   std::vector<Fd> keep_fds;  // allowlist: every other descriptor is closed in the child
   std::optional<Signal> parent_death_signal;  // delivered when the parent dies (PR_SET_PDEATHSIG)
   std::function<int(Os&)> main;               // the child's whole life; its result is the exit code
+  // Instead of the allowlist: the child keeps every descriptor but close_fds (a worker keeps what
+  // its app opened while loading).
+  bool inherit_fds = false;
+  std::vector<Fd> close_fds;
+};
+
+// The two ends of a connected socket, numeric (an empty host for a unix socket).
+struct SocketAddresses {
+  std::string peer_host;
+  std::uint16_t peer_port = 0;
+  std::string local_host;
+  std::uint16_t local_port = 0;
 };
 
 struct Reaped {
@@ -165,6 +177,8 @@ class Os {
   // The user id of the process at the other end of a connected unix socket (SO_PEERCRED).
   virtual Result<std::uint32_t> peer_uid(Fd fd) = 0;
   virtual std::uint32_t uid() = 0;  // this process's real user id
+  // Who is at the other end of a connection, and which of our addresses it reached.
+  virtual Result<SocketAddresses> socket_addresses(Fd fd) = 0;
   [[nodiscard]] virtual int close(Fd fd) = 0;
   // Waits until a descriptor is ready, a caught signal arrives (EINTR) or the timeout passes
   // (nullopt: no timeout). Returns how many descriptors are ready.

@@ -51,6 +51,7 @@ class Worker {
       if (draining_) {
         report(proto::make(proto::Kind::exiting, args_.id.value, pid_, served_, retiring_ ? 1 : 0),
                true);
+        app_.worker_exit();
         return retiring_ ? exit_code::retired : exit_code::clean;
       }
       if (wait_for_handoff()) take_handoff();
@@ -198,22 +199,124 @@ class Worker {
     return c.http.request_ready();
   }
 
-  // Returns false when the client is gone or too slow to take the response. A client that does
-  // not take it all at once leaves the rest in c.unsent (if it is small enough) for the front.
-  bool serve(Conn& c, const AppRequest& req) {
+  // Returns false when the client is gone or too slow to take the response, or the response
+  // could not be finished (the connection must close). A client that does not take a whole
+  // response at once leaves the rest in c.unsent (if it is small enough) for the front.
+  bool serve(Conn& c, AppRequest& req) {
     idle_report_at_.reset();  // still busy in the master's view: nothing to say
     if (!busy_) {
       busy_ = true;
       report(proto::make(proto::Kind::busy, args_.id.value, pid_, served_), true);
     }
-    AppResponse resp = app_.handle(req);
+    if (app_.wants_addresses()) {
+      if (auto a = os_.socket_addresses(c.fd); a.ok()) {
+        req.peer_host = std::move(a.value.peer_host);
+        req.peer_port = a.value.peer_port;
+        req.local_host = std::move(a.value.local_host);
+        req.local_port = a.value.local_port;
+      }
+    }
+    Reply out(*this, c, req);
+    app_.respond(req, out);
+    const bool ok = out.end();
     ++served_;
     ++c.requests;
-    const std::string bytes = c.http.serialize(req, resp, c.closing);
     check_integrity();
     heartbeat(os_.now());
-    return write_all(c, bytes, &c.unsent);
+    return ok;
   }
+
+  // The app's answer to one request, onto the connection (core/app.hpp, Responder). A streamed
+  // head goes out with the first block, and each block before write() returns.
+  class Reply final : public Responder {
+   public:
+    Reply(Worker& w, Conn& c, const AppRequest& req) : w_(w), c_(c), req_(req) {}
+
+    void complete(AppResponse response) override {
+      if (started_ || done_) return;  // answered already: the app's mistake, ignored
+      done_ = true;
+      ok_ = w_.write_all(c_, c_.http.serialize(req_, response, c_.closing), &c_.unsent);
+    }
+
+    bool start(int status, std::vector<Header> headers) override {
+      if (started_ || done_) return false;
+      http::Connection::Head head = c_.http.serialize_head(req_, status, headers, c_.closing);
+      pending_ = std::move(head.bytes);
+      framing_ = head.framing;
+      left_ = head.length;
+      started_ = true;
+      return true;
+    }
+
+    bool write(std::string_view block) override {
+      if (!started_ || done_ || !ok_) return false;
+      append_framed(block);
+      if (pending_.empty()) return true;
+      ok_ = w_.write_all(c_, pending_);
+      pending_.clear();
+      w_.heartbeat(w_.os_.now());  // a long stream is one request making progress, not a hang
+      return ok_;
+    }
+
+    bool finish() override {
+      if (!started_ || done_ || !ok_) return false;
+      done_ = true;
+      if (framing_ == http::Connection::Framing::chunked) {
+        pending_ += http::Connection::kLastChunk;
+      }
+      if (!pending_.empty()) ok_ = w_.write_all(c_, pending_);
+      // Fewer bytes than the app's Content-Length: the client must see the response cut short.
+      if (framing_ == http::Connection::Framing::length && left_ > 0) ok_ = false;
+      return ok_;
+    }
+
+    void abort() override {
+      done_ = true;
+      ok_ = false;
+    }
+
+    // After the app returned: true when the response is whole and the connection may go on.
+    bool end() {
+      if (!done_ && started_) abort();  // it began and never finished: cut short
+      if (!done_) complete(internal_error());
+      return ok_;
+    }
+
+   private:
+    void append_framed(std::string_view block) {
+      using F = http::Connection::Framing;
+      switch (framing_) {
+        case F::none: return;  // HEAD, 204, 304: the app's body is not sent
+        case F::chunked: pending_ += http::Connection::chunk(block); return;
+        case F::close: pending_ += block; return;
+        case F::length: {
+          const std::size_t n =
+              static_cast<std::size_t>(std::min<std::uint64_t>(left_, block.size()));
+          pending_.append(block.substr(0, n));  // what goes beyond the declared length is dropped
+          left_ -= n;
+          return;
+        }
+      }
+    }
+
+    static AppResponse internal_error() {
+      AppResponse r;
+      r.status = 500;
+      r.headers.push_back(Header{"Content-Type", "text/plain"});
+      r.body = "Internal Server Error\n";
+      return r;
+    }
+
+    Worker& w_;
+    Conn& c_;
+    const AppRequest& req_;
+    std::string pending_;  // the head, until the first block goes with it
+    http::Connection::Framing framing_ = http::Connection::Framing::none;
+    std::uint64_t left_ = 0;  // Framing::length: bytes still owed
+    bool started_ = false;
+    bool done_ = false;
+    bool ok_ = true;
+  };
 
   // What the client has sent since, without waiting for more.
   void read_available(Conn& c) {

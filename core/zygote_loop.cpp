@@ -70,7 +70,10 @@ class Zygote {
     spec.role = Role::worker;
     spec.version = args_.version;
     spec.serial = id.value;
-    spec.keep_fds = {args_.requests_in, args_.returns_out, args_.report};
+    // The worker keeps every descriptor but the zygote's own channel: what the app opened while
+    // loading (a log file, a mapped data file) stays open at its number in every worker.
+    spec.inherit_fds = true;
+    spec.close_fds = {args_.channel};
     spec.parent_death_signal = os::Signal::term;  // drain, never vanish mid-request
     WorkerArgs wa{id,           args_.version, args_.requests_in, args_.returns_out,
                   args_.report, args_.worker};
@@ -78,7 +81,9 @@ class Zygote {
     // processes share one address space and a worker may outlive its zygote.
     std::shared_ptr<App> app = app_;
     spec.main = [wa, app](os::Os& wos) { return run_worker(wos, wa, *app); };
+    app_->before_fork();
     auto r = os_.spawn(std::move(spec));
+    app_->after_fork_parent();
     if (!r.ok()) {
       send(
           proto::make(proto::Kind::spawn_failed, id.value, 0, static_cast<std::uint64_t>(r.error)));

@@ -24,7 +24,7 @@
 #include "core/control.hpp"
 #include "core/event_log.hpp"
 #include "core/loops.hpp"
-#include "real/app/native_loader.hpp"
+#include "real/app/release_loader.hpp"
 #include "real/control_client.hpp"
 #include "real/os_linux.hpp"
 
@@ -132,6 +132,18 @@ std::optional<std::string> prepare_run_dir(std::string dir, std::string& error) 
 
 Nanos ms(int n) { return std::chrono::milliseconds(n); }
 
+// Fails fast on a missing app directory or an APP that names nothing in it (or two things):
+// a usage error now, not a release that fails later.
+std::optional<std::string> check_app(const std::string& app_dir, const std::string& app) {
+  char resolved[PATH_MAX];
+  if (!::realpath(app_dir.c_str(), resolved)) {
+    return "cannot resolve the app directory " + app_dir + ": " + std::strerror(errno);
+  }
+  const zyg::real::Classified c = zyg::real::classify_app(resolved, app);
+  if (!c.kind) return c.error;
+  return std::nullopt;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -163,6 +175,10 @@ int main(int argc, char** argv) {
       "a worker silent this long (one request included) is killed as hung (default: 30000)",
       cxxopts::value<int>());
   add("timeout-ms", "the older spelling of --heartbeat-timeout-ms", cxxopts::value<int>());
+  add("load-timeout-ms",
+      "a zygote still loading its release after this long is killed and the "
+      "release failed",
+      cxxopts::value<int>()->default_value("60000"));
   add("probation-ms",
       "a new version must run this long with every worker ready before it is proven and the "
       "previous version's zygote stops (until then a crash loop rolls it back)",
@@ -234,6 +250,7 @@ int main(int argc, char** argv) {
   const char* heartbeat = args.count("timeout-ms") ? "timeout-ms" : "heartbeat-timeout-ms";
   sup.heartbeat_timeout = args.count(heartbeat) ? ms(args[heartbeat].as<int>()) : ms(30000);
   sup.probation = ms(args["probation-ms"].as<int>());
+  sup.load_timeout = ms(args["load-timeout-ms"].as<int>());
   if (auto why = sup.validate()) return usage(*why);
   zyg::WorkerConfig& w = cfg.worker;
   w.keepalive_timeout = ms(args["keepalive-timeout-ms"].as<int>());
@@ -261,16 +278,9 @@ int main(int argc, char** argv) {
     events = std::make_unique<std::ofstream>(args["events"].as<std::string>(), std::ios::app);
     if (!*events) return usage("cannot open the events file " + args["events"].as<std::string>());
   }
-  {
-    // Fail fast on a missing app directory: the master would refuse to start anyway.
-    char resolved[PATH_MAX];
-    if (!::realpath(cfg.app_path.c_str(), resolved)) {
-      return usage("cannot resolve the app directory " + cfg.app_path + ": " +
-                   std::strerror(errno));
-    }
-  }
+  if (auto why = check_app(cfg.app_path, cfg.app_args[0])) return usage(*why);
   EventLog log(std::cerr, std::move(events), level == "debug");
-  zyg::real::NativeLoader loader;
+  zyg::real::ReleaseLoader loader;
   zyg::real::LinuxOs os;
   return zyg::run_master(os, cfg, loader, &log);
 }

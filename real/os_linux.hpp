@@ -68,6 +68,7 @@ class LinuxOs final : public os::Os {
                                        std::vector<os::Fd>* passed) override;
   int shutdown(os::Fd fd, os::ShutdownHow how) override;
   os::Result<std::uint32_t> peer_uid(os::Fd fd) override;
+  os::Result<os::SocketAddresses> socket_addresses(os::Fd fd) override;
   std::uint32_t uid() override;
   int close(os::Fd fd) override;
   os::Result<int> poll(std::span<os::PollFd> fds, std::optional<Nanos> timeout) override;

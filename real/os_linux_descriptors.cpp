@@ -235,6 +235,41 @@ os::Result<std::uint32_t> LinuxOs::peer_uid(os::Fd fd) {
   return {static_cast<std::uint32_t>(cred.uid), 0};
 }
 
+namespace {
+
+// Host and port of an address, numeric; {"", 0} for a unix socket.
+std::pair<std::string, std::uint16_t> numeric(const sockaddr_storage& ss) {
+  char host[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(ss);
+    ::inet_ntop(AF_INET, &a.sin_addr, host, sizeof host);
+    return {host, ntohs(a.sin_port)};
+  }
+  if (ss.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(ss);
+    ::inet_ntop(AF_INET6, &a.sin6_addr, host, sizeof host);
+    return {host, ntohs(a.sin6_port)};
+  }
+  return {"", 0};
+}
+
+}  // namespace
+
+os::Result<os::SocketAddresses> LinuxOs::socket_addresses(os::Fd fd) {
+  sockaddr_storage peer{};
+  sockaddr_storage local{};
+  socklen_t peer_len = sizeof peer;
+  socklen_t local_len = sizeof local;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0) {
+    return fail<os::SocketAddresses>(errno);
+  }
+  os::SocketAddresses a;
+  std::tie(a.peer_host, a.peer_port) = numeric(peer);
+  std::tie(a.local_host, a.local_port) = numeric(local);
+  return {std::move(a), 0};
+}
+
 std::uint32_t LinuxOs::uid() { return static_cast<std::uint32_t>(::getuid()); }
 
 int LinuxOs::close(os::Fd fd) {

@@ -66,7 +66,13 @@ void LinuxOs::run_child(os::ChildSpec& spec, Pid parent) {
     if (::getppid() != parent) ::kill(::getpid(), sig);
   }
 
-  close_all_but(spec.keep_fds);
+  if (spec.inherit_fds) {
+    for (os::Fd fd : spec.close_fds) {
+      if (fd > STDERR_FILENO) ::close(fd);
+    }
+  } else {
+    close_all_but(spec.keep_fds);
+  }
   set_process_title(spec.title);
 
   int code = kChildCrashed;

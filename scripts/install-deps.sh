@@ -14,6 +14,9 @@ packages=(
   # benchmarks: the peers (bench/peers.sh): gunicorn sync, uWSGI and waitress on Debian's Python,
   # and ss to count connections per server process
   gunicorn uwsgi-core uwsgi-plugin-python3 python3-waitress iproute2
+  # Python WSGI apps: the embedded interpreter (Debian's /usr/bin/python3), virtualenvs per
+  # release, and the real apps the tests serve
+  python3-dev python3-venv python3-flask python3-django python3-httpbin
 )
 
 missing=()

@@ -198,7 +198,15 @@ Slot Kernel::new_process(os::ChildSpec spec, Process* parent, int generation) {
   p.main = std::move(spec.main);
   p.started = now_;
   p.rng = root_.derive("process-" + std::to_string(s));
-  if (parent) {
+  if (parent && spec.inherit_fds) {
+    for (const auto& [fd, file] : parent->fds) {
+      if (std::find(spec.close_fds.begin(), spec.close_fds.end(), fd) != spec.close_fds.end()) {
+        continue;
+      }
+      p.fds.emplace(fd, file);
+      hold(file, +1);
+    }
+  } else if (parent) {
     for (Fd fd : spec.keep_fds) {
       auto it = parent->fds.find(fd);
       if (it == parent->fds.end()) continue;

@@ -84,6 +84,11 @@ class SimOs final : public os::Os {
     return os::Result<std::uint32_t>::fail(os::err::inval);
   }
   std::uint32_t uid() override { return 1000; }
+  // Every simulated client is one loopback peer of the one listener.
+  os::Result<os::SocketAddresses> socket_addresses(os::Fd) override {
+    k_.syscall();
+    return {os::SocketAddresses{"127.0.0.1", 40000, "127.0.0.1", 8000}, 0};
+  }
   int shutdown(os::Fd fd, os::ShutdownHow) override {
     k_.syscall();
     return k_.sys_shutdown(fd);

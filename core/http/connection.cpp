@@ -1,6 +1,7 @@
 #include "core/http/connection.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <initializer_list>
 #include <iterator>
@@ -258,6 +259,29 @@ bool keep_alive_requested(const AppRequest& req) {
   return req.version_minor >= 1 || has_token(req.headers, "Connection", "keep-alive");
 }
 
+void append_connection(std::string& out, bool keep, const AppRequest& req) {
+  if (!keep) {
+    append_field(out, "Connection", "close");
+  } else if (req.version_minor == 0) {
+    append_field(out, "Connection", "keep-alive");
+  }
+}
+
+// The app's Content-Length, when it gave exactly one that is a plain decimal number.
+std::optional<std::uint64_t> declared_length(const std::vector<Header>& headers) {
+  std::optional<std::uint64_t> found;
+  for (const auto& h : headers) {
+    if (!iequals(h.name, "Content-Length")) continue;
+    if (found) return std::nullopt;
+    std::uint64_t v = 0;
+    const std::string& s = h.value;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
+    found = v;
+  }
+  return found;
+}
+
 int final_status(int app_status) {
   return app_status >= 200 && app_status <= 599 ? app_status : 500;
 }
@@ -317,30 +341,81 @@ std::string Connection::take_interim() {
   return std::string(kContinue);
 }
 
-std::string Connection::serialize(const AppRequest& req, const AppResponse& resp, bool closing) {
+bool Connection::decide_keep(const AppRequest& req, const std::vector<Header>& app_headers,
+                             bool closing) {
   if (unanswered_ > 0) --unanswered_;
   pump();  // after EOF, keep the connection for requests that arrived before it
   const bool last_before_eof = eof_ && !ready_;
   const bool keep = !closing && !closing_ && !last_before_eof && keep_alive_requested(req) &&
-                    !has_token(resp.headers, "Connection", "close");
+                    !has_token(app_headers, "Connection", "close");
   closing_ = closing_ || !keep;
+  return keep;
+}
 
+std::string Connection::serialize(const AppRequest& req, const AppResponse& resp, bool closing) {
+  const bool keep = decide_keep(req, resp.headers, closing);
   const int status = final_status(resp.status);
   const bool bodyless = status == 204 || status == 304;
+  const bool head = req.method == "HEAD";
   std::string out;
   out.reserve(256 + resp.body.size());
   append_status_line(out, status);
   for (const auto& h : resp.headers) {
     if (writable(h)) append_field(out, h.name, h.value);
   }
-  if (!bodyless) append_field(out, "Content-Length", std::to_string(resp.body.size()));
-  if (!keep) {
-    append_field(out, "Connection", "close");
-  } else if (req.version_minor == 0) {
-    append_field(out, "Connection", "keep-alive");
+  if (!bodyless) {
+    // HEAD answers with the length a GET would have: the app's, when it gave one and no body.
+    const std::optional<std::uint64_t> declared = declared_length(resp.headers);
+    const bool keep_declared = head && resp.body.empty() && declared;
+    append_field(out, "Content-Length",
+                 std::to_string(keep_declared ? *declared : resp.body.size()));
   }
+  append_connection(out, keep, req);
   out += "\r\n";
-  if (!bodyless && req.method != "HEAD") out += resp.body;
+  if (!bodyless && !head) out += resp.body;
+  return out;
+}
+
+Connection::Head Connection::serialize_head(const AppRequest& req, int app_status,
+                                            const std::vector<Header>& headers, bool closing) {
+  const std::optional<std::uint64_t> declared = declared_length(headers);
+  const bool close_delimited = !declared && req.version_minor == 0;
+  const bool keep = decide_keep(req, headers, closing || close_delimited);
+  const int status = final_status(app_status);
+  const bool bodyless = status == 204 || status == 304;
+  Head h;
+  h.bytes.reserve(256);
+  append_status_line(h.bytes, status);
+  for (const auto& f : headers) {
+    if (writable(f)) append_field(h.bytes, f.name, f.value);
+  }
+  if (declared && !bodyless) {
+    append_field(h.bytes, "Content-Length", std::to_string(*declared));
+    h.framing = Framing::length;
+    h.length = *declared;
+  } else if (!bodyless && !close_delimited) {
+    append_field(h.bytes, "Transfer-Encoding", "chunked");
+    h.framing = Framing::chunked;
+  } else if (!bodyless) {
+    h.framing = Framing::close;
+  }
+  if (bodyless || req.method == "HEAD") h.framing = Framing::none;
+  append_connection(h.bytes, keep, req);
+  h.bytes += "\r\n";
+  return h;
+}
+
+std::string Connection::chunk(std::string_view block) {
+  if (block.empty()) return {};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string size;
+  for (std::size_t n = block.size(); n != 0; n >>= 4) size.insert(size.begin(), kHex[n & 15]);
+  std::string out;
+  out.reserve(size.size() + block.size() + 4);
+  out += size;
+  out += "\r\n";
+  out += block;
+  out += "\r\n";
   return out;
 }
 

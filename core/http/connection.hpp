@@ -9,11 +9,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "core/app.hpp"
 
@@ -64,6 +66,22 @@ class Connection {
   // The response to `req` (a request next() returned), ready to write. `closing` forces
   // "Connection: close"; so do the request's and the app's own Connection headers and EOF.
   std::string serialize(const AppRequest& req, const AppResponse& resp, bool closing);
+  // For a response sent in pieces (Responder::start): its head, and how the body after it is
+  // framed. The app's own Content-Length frames it when valid (and HEAD keeps it); otherwise
+  // HTTP/1.1 gets chunked and HTTP/1.0 "Connection: close" (the body ends with the connection).
+  // 204, 304 and HEAD have no body whatever the app writes.
+  enum class Framing : std::uint8_t { none, length, chunked, close };
+  struct Head {
+    std::string bytes;
+    Framing framing = Framing::none;
+    std::uint64_t length = 0;  // Framing::length: the body's size, as the app declared it
+  };
+  Head serialize_head(const AppRequest& req, int status, const std::vector<Header>& headers,
+                      bool closing);
+  // One chunk of a chunked body ("" for an empty block: an empty chunk would end the body).
+  static std::string chunk(std::string_view block);
+  static constexpr std::string_view kLastChunk = "0\r\n\r\n";
+
   // The response to a ParseError: its status, a text body, "Connection: close".
   std::string serialize_error(const ParseError& e);
 
@@ -87,6 +105,7 @@ class Connection {
   std::string remainder() const;
 
  private:
+  bool decide_keep(const AppRequest& req, const std::vector<Header>& app_headers, bool closing);
   void pump();
   bool parsable();
   bool step();

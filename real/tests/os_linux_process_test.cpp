@@ -214,7 +214,9 @@ TEST_F(RealOs, SubreaperReapsOrphanedGrandchild) {
                                      if (!hear(gc, go_kid).has_value()) return 1;
                                      say(gc, report_kids, std::to_string(gc.getppid()));
                                      return 7;
-                                   }});
+                                   },
+                                   false,
+                                   {}});
     if (!g.ok()) return 1;
     say(m, report_kids, std::to_string(g.value));
     return 0;  // orphans the grandchild

@@ -1,0 +1,149 @@
+"""WSGI apps over the whole PEP 3333 surface, each wrapped in wsgiref's validator with its warnings
+as errors: a request the server gets wrong fails inside the app and answers 500."""
+import json
+import os
+import sys
+import warnings
+from wsgiref.validate import validator
+
+warnings.simplefilter("error")
+UNRAISABLE = []  # the validator's "close() was never called" check lands here
+
+
+def _hook(info):
+    UNRAISABLE.append(repr(info.exc_value))
+
+
+sys.unraisablehook = _hook
+
+ENVIRON_KEYS = ["REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE",
+                "CONTENT_LENGTH", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "REMOTE_ADDR",
+                "REMOTE_PORT", "wsgi.url_scheme", "wsgi.multithread", "wsgi.multiprocess",
+                "wsgi.run_once", "wsgi.input_terminated"]
+
+
+def reply(start_response, body, ctype="application/json", extra=()):
+    start_response("200 OK", [("Content-Type", ctype), ("Content-Length", str(len(body))),
+                              *extra])
+    return [body]
+
+
+def env(environ, start_response):
+    out = {k: environ.get(k) for k in ENVIRON_KEYS}
+    out["http"] = {k: v for k, v in environ.items() if k.startswith("HTTP_")}
+    out["version"] = list(environ["wsgi.version"])
+    errors = environ["wsgi.errors"]
+    out["errors_is_stderr"] = getattr(errors, "errors", errors) is sys.stderr  # validator wraps it
+    out["pid"] = os.getpid()
+    # PATH_INFO holds bytes as latin-1: give them back exactly.
+    out["path_bytes"] = list(environ["PATH_INFO"].encode("latin-1"))
+    return reply(start_response, json.dumps(out).encode())
+
+
+def input_methods(environ, start_response):
+    inp = environ["wsgi.input"]
+    first = inp.read(3)
+    line = inp.readline()
+    lines = inp.readlines()
+    rest = inp.read(100)  # the validator insists on a size
+    out = {"first": first.decode(), "line": line.decode(), "lines": [x.decode() for x in lines],
+           "rest": rest.decode()}
+    return reply(start_response, json.dumps(out).encode())
+
+
+def input_iter(environ, start_response):
+    body = b"".join(iter(environ["wsgi.input"]))
+    return reply(start_response, json.dumps({"n": len(body), "sum": sum(body)}).encode())
+
+
+def write_callable(environ, start_response):
+    write = start_response("200 OK", [("Content-Type", "text/plain")])
+    write(b"written ")
+    write(b"then ")
+    return [b"returned"]
+
+
+def stream(environ, start_response):
+    n = int(environ["QUERY_STRING"] or "3")
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return (b"block %d\n" % i for i in range(n))
+
+
+def endless(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+
+    def forever():
+        i = 0
+        while True:
+            yield b"%08d" % i * 8192
+            i += 1
+    return forever()
+
+
+def exc_info_before_body(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    try:
+        raise ValueError("changed my mind")
+    except ValueError:
+        start_response("503 Service Unavailable", [("Content-Type", "text/plain")], sys.exc_info())
+    return [b"replaced"]
+
+
+def fail_before(environ, start_response):
+    raise RuntimeError("failed before the response")
+
+
+def fail_during(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+
+    def blocks():
+        yield b"first part\n"
+        raise RuntimeError("failed during the response")
+    return blocks()
+
+
+def head(environ, start_response):
+    body = b"x" * 1234
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+
+
+def file_wrapper(environ, start_response):
+    f = open(__file__, "rb")
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return environ["wsgi.file_wrapper"](f, 4096)
+
+
+def unraisable(environ, start_response):
+    return reply(start_response, json.dumps(UNRAISABLE).encode())
+
+
+ROUTES = {"/env": env, "/input": input_methods, "/input-iter": input_iter,
+          "/write": write_callable, "/stream": stream, "/endless": endless,
+          "/exc-info": exc_info_before_body, "/fail-before": fail_before,
+          "/fail-during": fail_during, "/head": head, "/file": file_wrapper,
+          "/unraisable": unraisable}
+
+
+def dispatch(environ, start_response):
+    route = ROUTES.get(environ["PATH_INFO"], env)
+    if route in (fail_before, fail_during, endless, unraisable):
+        return route(environ, start_response)  # outside the validator: it would object first
+    return validator(route)(environ, start_response)
+
+
+application = dispatch
+
+
+def get_application(*args):
+    """The seeds' form: `surface ARGS...`."""
+    def app(environ, start_response):
+        return reply(start_response, json.dumps({"args": list(args)}).encode())
+    return app
+
+
+def create_app(greeting, times=1):
+    """gunicorn's factory form: `surface:create_app("hi", times=2)`."""
+    def app(environ, start_response):
+        return reply(start_response, (greeting * times).encode(), "text/plain")
+    return app

@@ -1,0 +1,208 @@
+"""PEP 3333 on the wire: the environ, wsgi.input, start_response and write(), streaming, errors,
+HEAD, file_wrapper, and the three ways to name an app. Apps in apps/surface.py run inside wsgiref's
+validator with warnings as errors, so a server mistake fails inside the app as a 500."""
+import json
+import os
+import re
+import socket
+import unittest
+
+from harness import Server, read_response, wait_until
+
+
+def peak_rss(pid):
+    with open("/proc/%d/status" % pid) as f:
+        kb = next(l for l in f if l.startswith("VmHWM:")).split()[1]
+    return int(kb) * 1024
+
+
+class Surface(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.holder = unittest.TestCase()
+        cls.server = Server(cls.holder)
+        cls.server.release("A", copy=["surface.py"])
+        cls.server.start("A", "surface:application")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.holder.doCleanups()
+
+    def json_get(self, path, headers=()):
+        status, hdrs, body = self.server.get(path, headers)
+        self.assertEqual(status, 200, body)
+        return json.loads(body)
+
+    def test_environ_holds_what_pep3333_requires(self):
+        e = self.json_get("/env?a=1&b=%20", ["X-Custom: one", "X-Custom: two",
+                                              "Cookie: a=1", "Cookie: b=2"])
+        self.assertEqual(e["REQUEST_METHOD"], "GET")
+        self.assertEqual(e["SCRIPT_NAME"], "")
+        self.assertEqual(e["PATH_INFO"], "/env")
+        self.assertEqual(e["QUERY_STRING"], "a=1&b=%20")
+        self.assertEqual(e["SERVER_PROTOCOL"], "HTTP/1.1")
+        self.assertEqual(e["SERVER_NAME"], "127.0.0.1")
+        self.assertEqual(e["SERVER_PORT"], str(self.server.port))
+        self.assertEqual(e["REMOTE_ADDR"], "127.0.0.1")
+        self.assertTrue(e["REMOTE_PORT"].isdigit() and int(e["REMOTE_PORT"]) > 0)
+        self.assertEqual(e["wsgi.url_scheme"], "http")
+        self.assertEqual(e["version"], [1, 0])
+        self.assertIs(e["wsgi.multithread"], False)
+        self.assertIs(e["wsgi.multiprocess"], True)
+        self.assertIs(e["wsgi.run_once"], False)
+        self.assertIs(e["wsgi.input_terminated"], True)
+        self.assertTrue(e["errors_is_stderr"])
+        self.assertEqual(e["http"]["HTTP_HOST"], "t")
+        self.assertEqual(e["http"]["HTTP_X_CUSTOM"], "one, two")
+        self.assertEqual(e["http"]["HTTP_COOKIE"], "a=1; b=2")
+        self.assertIsNone(e["CONTENT_LENGTH"])
+        self.assertNotIn("HTTP_CONTENT_LENGTH", e["http"])
+
+    def test_path_info_is_percent_decoded_bytes_as_latin1(self):
+        e = self.json_get("/caf%C3%A9/a%2Fb%20c")
+        self.assertEqual(bytes(e["path_bytes"]), "/café/a/b c".encode("utf-8"))
+
+    def test_a_header_name_with_underscore_cannot_pose_as_another(self):
+        e = self.json_get("/env", ["Content_Length: 99", "X_Forwarded_For: 6.6.6.6",
+                                   "X-Forwarded-For: 10.0.0.1"])
+        self.assertIsNone(e["CONTENT_LENGTH"])
+        self.assertEqual(e["http"].get("HTTP_X_FORWARDED_FOR"), "10.0.0.1")
+
+    def test_content_type_and_length_are_cgi_variables(self):
+        body = b"0123456789"
+        raw = (b"POST /env HTTP/1.1\r\nHost: t\r\nContent-Type: text/x\r\nContent-Length: 10\r\n"
+               b"Connection: close\r\n\r\n" + body)
+        status, _, out, s = self.server.request(raw)
+        s.close()
+        e = json.loads(out)
+        self.assertEqual((status, e["CONTENT_TYPE"], e["CONTENT_LENGTH"]), (200, "text/x", "10"))
+        self.assertNotIn("HTTP_CONTENT_TYPE", e["http"])
+
+    def test_a_chunked_upload_is_given_with_its_length(self):
+        raw = (b"POST /input HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+               b"Connection: close\r\n\r\n5\r\nabc\nd\r\n6\r\nef\ngh\n\r\n3\r\nijk\r\n0\r\n\r\n")
+        status, _, out, s = self.server.request(raw)
+        s.close()
+        self.assertEqual(status, 200, out)
+        self.assertEqual(json.loads(out), {"first": "abc", "line": "\n", "lines": ["def\n", "gh\n", "ijk"], "rest": ""})
+
+    def test_input_iterates_and_reads_a_large_body(self):
+        body = bytes(range(256)) * 4096  # 1 MiB, the default --max-body-bytes
+        raw = (b"POST /input-iter HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n"
+               b"Connection: close\r\n\r\n" % len(body)) + body
+        status, _, out, s = self.server.request(raw)
+        s.close()
+        self.assertEqual((status, json.loads(out)), (200, {"n": len(body), "sum": sum(body)}))
+
+    def test_write_callable_and_returned_blocks_go_in_order(self):
+        status, hdrs, body = self.server.get("/write")
+        self.assertEqual((status, body), (200, b"written then returned"))
+        self.assertEqual(hdrs.get("transfer-encoding"), "chunked")
+
+    def test_a_generator_is_streamed_chunked(self):
+        status, hdrs, body = self.server.get("/stream?5")
+        self.assertEqual(status, 200)
+        self.assertEqual(hdrs.get("transfer-encoding"), "chunked")
+        self.assertEqual(body, b"".join(b"block %d\n" % i for i in range(5)))
+
+    def test_http10_gets_a_stream_delimited_by_close(self):
+        status, hdrs, body, s = self.server.request(b"GET /stream?4 HTTP/1.0\r\n\r\n")
+        s.close()
+        self.assertEqual(status, 200)
+        self.assertNotIn("transfer-encoding", hdrs)
+        self.assertEqual(hdrs.get("connection"), "close")
+        self.assertEqual(body, b"".join(b"block %d\n" % i for i in range(4)))
+
+    def test_an_endless_response_streams_in_bounded_memory_and_the_worker_goes_on(self):
+        before = {pid: peak_rss(pid) for pid in self.server.workers()}
+        s = self.server.connect()
+        s.sendall(b"GET /endless HTTP/1.1\r\nHost: t\r\n\r\n")
+        got = 0
+        while got < 256 * 1024 * 1024:  # far beyond any buffer, and beyond the bound below
+            data = s.recv(1 << 20)
+            self.assertTrue(data, "the stream ended")
+            got += len(data)
+        s.close()
+        for pid, peak in before.items():  # no worker kept what it sent
+            self.assertLess(peak_rss(pid) - peak, 32 * 1024 * 1024)
+        for _ in range(4):  # every worker still answers
+            self.assertEqual(self.server.get("/env")[0], 200)
+
+    def test_exc_info_replaces_a_response_not_yet_sent(self):
+        status, _, body = self.server.get("/exc-info")
+        self.assertEqual((status, body), (503, b"replaced"))
+
+    def test_an_exception_before_the_response_is_a_500_and_logged(self):
+        status, _, body = self.server.get("/fail-before")
+        self.assertEqual(status, 500)
+        self.assertTrue(self.server.wait_log(
+            r"zygote: worker \d+: GET /fail-before: the app failed:\n"
+            r"Traceback[^\n]*\n(.*\n)*?RuntimeError: failed before the response", 5),
+            self.server.log_text())
+        self.assertEqual(self.server.get("/env")[0], 200)
+
+    def test_an_exception_during_the_response_cuts_it_short(self):
+        s = self.server.connect()
+        s.sendall(b"GET /fail-during HTTP/1.1\r\nHost: t\r\n\r\n")
+        data = b""
+        s.settimeout(10)
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        self.assertIn(b"first part", data)
+        self.assertFalse(data.endswith(b"0\r\n\r\n"), "the response looks complete: %r" % data)
+        self.assertEqual(self.server.get("/env")[0], 200)
+
+    def test_head_keeps_the_apps_content_length(self):
+        status, hdrs, body, s = self.server.request(
+            b"HEAD /head HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        s.close()
+        self.assertEqual((status, hdrs.get("content-length"), body), (200, "1234", b""))
+        status, hdrs, body = self.server.get("/head")
+        self.assertEqual((status, len(body)), (200, 1234))
+
+    def test_file_wrapper_sends_the_file(self):
+        status, _, body = self.server.get("/file")
+        self.assertEqual(status, 200)
+        with open(os.path.join(self.server.releases, "A", "surface.py"), "rb") as f:
+            self.assertEqual(body, f.read())
+
+    def test_keep_alive_serves_many_requests_on_one_connection(self):
+        s = self.server.connect()
+        for i in range(50):
+            s.sendall(b"GET /stream?2 HTTP/1.1\r\nHost: t\r\n\r\n")
+            status, _, body = read_response(s)
+            self.assertEqual((status, body), (200, b"block 0\nblock 1\n"))
+        s.close()
+
+    def test_zz_close_was_called_on_every_iterable(self):
+        # Last (by name): what the validator found across every request above.
+        statuses = [self.server.get("/unraisable") for _ in range(6)]
+        for status, _, body in statuses:
+            self.assertEqual((status, json.loads(body)), (200, []))
+
+
+class Naming(unittest.TestCase):
+    def serve(self, app):
+        server = Server(self)
+        server.release("A", copy=["surface.py"])
+        server.start("A", app, workers=1)
+        return server
+
+    def test_the_seeds_form_calls_get_application_with_the_arguments(self):
+        server = self.serve("surface one two")
+        self.assertEqual(json.loads(server.get("/")[2]), {"args": ["one", "two"]})
+        server.stop()
+
+    def test_a_factory_with_literal_arguments(self):
+        server = self.serve('surface:create_app("hi",times=3)')
+        self.assertEqual(server.get("/")[2], b"hihihi")
+        server.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
