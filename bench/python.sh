@@ -26,12 +26,15 @@ while [ $# -gt 0 ]; do
   shift
 done
 fail() { echo "python.sh: $*" >&2; exit 1; }
-for b in "$build" "$root/build-bench" "$root/build"; do
-  if [ -n "$b" ] && [ -x "$b/real/zygote-real" ] && [ -e "$b/real/zygote-python.so" ]; then
-    build=$(cd "$b" && pwd); break
-  fi
-done
-[ -n "$build" ] && [ -x "$build/real/zygote-real" ] || fail "no build with real/zygote-real and real/zygote-python.so"
+usable() { [ -x "$1/real/zygote-real" ] && [ -e "$1/real/zygote-python.so" ] && [ -x "$1/real/load/zygote-load" ]; }
+if [ -z "$build" ]; then
+  for b in "$root/build-bench" "$root/build"; do
+    if usable "$b"; then build=$b; break; fi
+  done
+fi
+[ -n "$build" ] && usable "$build" || fail "no build dir with real/zygote-real, real/zygote-python.so" \
+  "and real/load/zygote-load: build them (cmake --build --preset ci)"
+build=$(cd "$build" && pwd)
 zygote_real=$build/real/zygote-real
 load=$build/real/load/zygote-load
 out=${out:-$build/python}
@@ -124,7 +127,11 @@ for name in zygote-real gunicorn-sync gunicorn-gthread uwsgi waitress; do
   start "$name" app.py app:app 5
   "$load" --port "$port" --clients 32 --keepalive-percent 100 --duration-ms $((secs * 1000)) \
     --allow-failures --json "$dir/ka.json" >/dev/null
-  record "{\"case\": \"ka5\", \"server\": \"$name\", \"summary\": $(cat "$dir/ka.json")}"
+  record "$("$python" -c 'import json, sys
+d = json.load(open(sys.argv[2]))
+print(json.dumps({"case": "ka5", "server": sys.argv[1], "rps": round(d["requests_per_second"], 1),
+                  "ok": d["ok"], "failed": d["failed"], "p50_ms": d["latency_ms"]["p50"],
+                  "p99_ms": d["latency_ms"]["p99"]}))' "$name" "$dir/ka.json")"
   stop "$name"
 done
 
@@ -141,4 +148,80 @@ for name in zygote-real gunicorn-preload; do
   record "{\"case\": \"uss\", \"server\": \"$name\", \"workers\": $n, \"worker_uss_kb_mean\": $((uss / (n > 0 ? n : 1))), \"workers_pss_kb\": $pss, \"leader_pss_kb\": $lead_pss}"
   stop "$name"
 done
-echo "python: results in $results"
+# Time to a ready Flask worker: forked from zygote-real's zygote (from the master's request to the
+# worker's "ready", read from --events over scale 1 -> 4 cycles) against a cold start of the same
+# app (a new /usr/bin/python3 process, from its start to the app built), medians of each.
+ready_cycles=5
+[ -n "$quick" ] && ready_cycles=1
+rel=$dir/releases/ready && mkdir -p "$rel" "$dir/run" && chmod 700 "$dir/run"
+cp "$here/peers/flask_app.py" "$rel/"
+ln -sfn "$rel" "$dir/current"
+port=$(free_port)
+(exec setsid env -i PATH=/usr/bin:/bin HOME="$dir" LANG=C.UTF-8 "$zygote_real" --bind "127.0.0.1:$port" \
+  -b "$dir/current" --run-dir "$dir/run" --workers "$workers" --events "$dir/ready.jsonl" flask_app:app) \
+  >"$dir/ready.log" 2>&1 </dev/null &
+spid=$!
+for ((i = 0; i < 200; i++)); do answers "$port" && break; sleep 0.1; done
+for ((c = 0; c < ready_cycles; c++)); do
+  "$zygote_real" ctl --run-dir "$dir/run" scale 1 >/dev/null
+  sleep 1
+  "$zygote_real" ctl --run-dir "$dir/run" scale "$workers" >/dev/null
+  sleep 1
+done
+stop zygote-real
+ready=$("$python" - "$dir/ready.jsonl" "$rel" "$ready_cycles" <<'PY'
+import json, statistics, subprocess, sys, time
+warm, asked = [], {}
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    for c in e.get("commands", []):
+        if c.startswith("request-worker w"):
+            asked[int(c.split()[1][1:])] = e["t"]
+    ev = e.get("event", {})
+    if ev.get("type") == "worker-ready" and ev["worker"] in asked and ev["worker"] > 4:
+        warm.append((e["t"] - asked[ev["worker"]]) / 1e6)
+cold = []
+code = "import sys; sys.path.insert(0, sys.argv[1]); import flask_app; flask_app.app; print('ready', flush=True); sys.stdin.read()"
+for _ in range(max(3, int(sys.argv[3]) * 3)):
+    start = time.monotonic()
+    p = subprocess.Popen(["/usr/bin/python3", "-c", code, sys.argv[2]], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+    assert p.stdout.readline() == b"ready\n"
+    cold.append((time.monotonic() - start) * 1000)
+    p.kill()
+    p.wait()
+w, c = statistics.median(warm), statistics.median(cold)
+print(json.dumps({"case": "ready", "server": "zygote-real", "forked_ms_median": round(w, 3),
+                  "forked_samples": len(warm), "cold_ms_median": round(c, 1),
+                  "cold_samples": len(cold), "ratio": round(c / w, 1)}))
+PY
+) || fail "the time-to-ready measurement failed"
+record "$ready"
+
+"$python" - "$results" "$out/python.md" "$(nproc)" "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+by = {(r["case"], r["server"]): r for r in rows}
+out = ["Machine: %s CPUs, %s; every server 4 workers (threads for waitress), 127.0.0.1." % (sys.argv[3], sys.argv[4]), ""]
+out += ["| server | hello req/s (wrk -t2 -c50) | zygote-real / it | 5 ms app, 32 keep-alive: req/s | p50 ms | p99 ms | failed |", "|---|---|---|---|---|---|---|"]
+z = by[("hello", "zygote-real")]["rps"]
+for name in ["zygote-real", "gunicorn-sync", "gunicorn-gthread", "uwsgi", "waitress"]:
+    h, k = by[("hello", name)], by[("ka5", name)]
+    out.append("| %s | %.0f | %.2f | %.0f | %.1f | %.1f | %d |" % (name, h["rps"], z / h["rps"], k["rps"], k["p50_ms"], k["p99_ms"], k["failed"]))
+out += ["", "| server (Flask app, after the requests) | worker USS mean, KiB | workers' PSS total, KiB | zygote / master PSS, KiB |", "|---|---|---|---|"]
+for name in ["zygote-real", "gunicorn-preload"]:
+    u = by[("uss", name)]
+    out.append("| %s | %d | %d | %d |" % (name, u["worker_uss_kb_mean"], u["workers_pss_kb"], u["leader_pss_kb"]))
+zu, gu = by[("uss", "zygote-real")], by[("uss", "gunicorn-preload")]
+out.append("")
+out.append("Worker USS, zygote-real / gunicorn --preload: %.2f; total PSS (workers + the process they fork from): %.2f." % (
+    zu["worker_uss_kb_mean"] / gu["worker_uss_kb_mean"],
+    (zu["workers_pss_kb"] + zu["leader_pss_kb"]) / (gu["workers_pss_kb"] + gu["leader_pss_kb"])))
+r = by[("ready", "zygote-real")]
+out.append("")
+out.append("Time to a ready Flask worker: forked from the zygote %.2f ms (median of %d, from the master's request to the worker's ready), a cold start of the same app %.1f ms (median of %d, a new python3 process until the app is built): %.0fx." % (
+    r["forked_ms_median"], r["forked_samples"], r["cold_ms_median"], r["cold_samples"], r["ratio"]))
+open(sys.argv[2], "w").write("\n".join(out) + "\n")
+print("\n".join(out))
+PY
+echo "python: results in $results and $out/python.md"

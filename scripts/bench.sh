@@ -21,6 +21,8 @@
 #   bench-deploy    three deploys under load: failed requests, p99 against steady state, keep-alive
 #                   connections opened again, time to every worker on the new version, peak
 #                   workers and total PSS (~40 s)
+#   python.sh       Python WSGI apps: zygote-real against gunicorn (sync, gthread, --preload),
+#                   uWSGI and waitress: hello throughput, the 5 ms app keep-alive, worker memory
 #   peers.sh        zygote-real against gunicorn sync, uWSGI and waitress under the same zygote-load
 #                   runs: keep-alive, one connection per request, a 1-in-20 slow mix, 1,000 slow
 #                   and 10,000 idle connections held (~6 minutes; into docs/bench/peers/)
@@ -37,7 +39,7 @@ quick=""
 build="$root/build-bench"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j2 --target bench-fork bench-ready bench-sharing bench-deploy bench-report \
-  bench-solo zygote-real zygote-load hello testapp churn
+  bench-solo zygote-real zygote-python zygote-load hello testapp churn
 bin="$build/bench"
 
 if [ -n "$quick" ]; then
@@ -89,6 +91,7 @@ step throughput bash "$root/bench/throughput.sh" "$build/real/zygote-real" \
   "$build/examples/hello/hello.so" "$bin/bench-report" "$out/throughput.json" "${smoke[@]}"
 gbench deploy "$bin/bench-deploy" --timeline="$out/deploy-timeline"
 step peers bash "$root/bench/peers.sh" "${peers_quick[@]}" --build "$build" --out "$out/peers"
+step python bash "$root/bench/python.sh" "${peers_quick[@]}" --build "$build" --out "$out/python"
 
 for f in fork ready sharing deploy; do "$bin/bench-report" check "$out/$f.json"; done
 "$bin/bench-report" write "$out" "$md" "$root/bench/NOTES.md"

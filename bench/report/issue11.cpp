@@ -135,4 +135,20 @@ void issue11_section(std::ostream& md, const std::string& dir, const json& throu
   md << text.str() << "\n";
 }
 
+// Python WSGI apps against the peers (bench/python.sh): its tables, as it wrote them.
+void python_section(std::ostream& md, const std::string& dir) {
+  std::ifstream in(dir + "/python/python.md");
+  if (!in) return;
+  md << "\n## Python WSGI apps against gunicorn, uWSGI and waitress\n\n"
+        "`bench/python.sh`, run by `scripts/bench.sh` (raw data in `docs/bench/python/`). Hello: "
+        "bench/peers/app.py without its sleep, one `wrk -t2 -c50 -d8s` command for every server "
+        "(keep-alive). 5 ms: the same app with its 5 ms sleep, 32 keep-alive `zygote-load` "
+        "clients for 8 s. Memory: bench/peers/flask_app.py after 10,000 requests over 4 "
+        "keep-alive connections, from /proc/PID/smaps_rollup; gunicorn with `--preload`, so that "
+        "both fork workers from a process that imported the app.\n\n";
+  std::stringstream text;
+  text << in.rdbuf();
+  md << text.str() << "\n";
+}
+
 }  // namespace zyg::bench::report

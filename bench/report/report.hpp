@@ -35,6 +35,8 @@ std::optional<double> counter(const nlohmann::json* run, const std::string& name
 // nothing when DATA_DIR/peers/peers.json is missing.
 void issue11_section(std::ostream& md, const std::string& data_dir,
                      const nlohmann::json& throughput, const nlohmann::json& deploy);
+// Python WSGI apps against the peers: DATA_DIR/python/python.md, when bench/python.sh wrote it.
+void python_section(std::ostream& md, const std::string& data_dir);
 
 // NOTES.md (hand-written: what the numbers do not say) is appended as it is.
 int write_report(const std::string& data_dir, const std::string& out_md,

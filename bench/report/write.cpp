@@ -289,6 +289,7 @@ int write_report(const std::string& dir, const std::string& out_md, const std::s
   if (!throughput.is_null()) throughput_section(md, throughput, dir);
   if (!deploy.is_null()) deploy_section(md, deploy);
   issue11_section(md, dir, throughput, deploy);
+  python_section(md, dir);
   std::ifstream notes(notes_md);
   if (notes) md << notes.rdbuf();
   std::ofstream(out_md) << md.str();

@@ -157,6 +157,57 @@ TEST(Connection, HeadGetsContentLengthButNoBody) {
             "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
 }
 
+TEST(Connection, HeadKeepsTheAppsContentLength) {
+  Connection c;
+  c.feed("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
+  AppResponse r{200, {{"Content-Length", "1234"}}, ""};
+  EXPECT_EQ(c.serialize(request_of(c.next()), r, false),
+            "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n");
+}
+
+TEST(Connection, AStreamedHeadIsFramedByLengthChunksOrClose) {
+  struct Case {
+    const char* request;
+    std::vector<Header> headers;
+    Connection::Framing framing;
+    const char* head;
+  };
+  const Case cases[] = {
+      {"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+       {{"Content-Length", "10"}},
+       Connection::Framing::length,
+       "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"},
+      {"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+       {{"X-A", "1"}},
+       Connection::Framing::chunked,
+       "HTTP/1.1 200 OK\r\nX-A: 1\r\nTransfer-Encoding: chunked\r\n\r\n"},
+      {"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+       {},
+       Connection::Framing::close,
+       "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"},
+      {"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n",
+       {{"Content-Length", "7"}},
+       Connection::Framing::none,
+       "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n"},
+  };
+  for (const Case& k : cases) {
+    SCOPED_TRACE(k.request);
+    Connection c;
+    c.feed(k.request);
+    const auto head = c.serialize_head(request_of(c.next()), 200, k.headers, false);
+    EXPECT_EQ(head.framing, k.framing);
+    EXPECT_EQ(head.bytes, k.head);
+    EXPECT_EQ(c.should_close(), k.framing == Connection::Framing::close);
+  }
+}
+
+TEST(Connection, ChunksAreHexSizedAndNeverEmpty) {
+  EXPECT_EQ(Connection::chunk(""), "");
+  EXPECT_EQ(Connection::chunk("hello"), "5\r\nhello\r\n");
+  EXPECT_EQ(Connection::chunk(std::string(300, 'x')).substr(0, 5), "12c\r\n");
+  EXPECT_EQ(Connection::kLastChunk, "0\r\n\r\n");
+}
+
 TEST(Connection, PipelinedRequestsComeOutInOrder) {
   Connection c;
   c.feed(

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -251,12 +252,36 @@ std::string path_bytes(std::string_view path) {
   return out;
 }
 
-bool set(PyObject* env, const char* key, PyObject* value) {
+// The environ's keys, made and interned once: a request's dict is filled without building a key.
+// Bounded: header names beyond the first kKeysMax distinct ones are made per request.
+constexpr std::size_t kKeysMax = 512;
+
+PyObject* key(std::string_view name) {
+  static std::unordered_map<std::string, PyObject*> keys;
+  if (auto it = keys.find(std::string(name)); it != keys.end()) {
+    Py_INCREF(it->second);
+    return it->second;  // a new reference, always
+  }
+  PyObject* k = PyUnicode_DecodeLatin1(name.data(), static_cast<Py_ssize_t>(name.size()), nullptr);
+  if (k == nullptr) return nullptr;
+  PyUnicode_InternInPlace(&k);
+  if (keys.size() >= kKeysMax) return k;
+  keys.emplace(std::string(name), k);  // the cache's reference, for the process's life
+  Py_INCREF(k);
+  return k;
+}
+
+// env[name] = value, stealing `value`; false with a Python error set.
+bool put(PyObject* env, std::string_view name, PyObject* value, bool steal = true) {
   if (value == nullptr) return false;
-  const int rc = PyDict_SetItemString(env, key, value);
-  Py_DECREF(value);
+  PyObject* k = key(name);
+  const int rc = k == nullptr ? -1 : PyDict_SetItem(env, k, value);
+  Py_XDECREF(k);
+  if (steal) Py_DECREF(value);
   return rc == 0;
 }
+
+bool set(PyObject* env, const char* name, PyObject* value) { return put(env, name, value); }
 
 PyObject* str(std::string_view s) {
   return PyUnicode_DecodeLatin1(s.data(), static_cast<Py_ssize_t>(s.size()), nullptr);
@@ -281,7 +306,7 @@ bool add_header_fields(PyObject* env, const AppRequest& req) {
     }
   }
   for (auto& [key, value] : fields) {
-    if (!set(env, key.c_str(), str(value))) return false;
+    if (!put(env, key, str(value))) return false;
   }
   return true;
 }
@@ -318,17 +343,15 @@ PyObject* PythonApp::environ(const AppRequest& req) {
             (!content_type || set(env, "CONTENT_TYPE", str(*content_type))) &&
             (!has_length || set(env, "CONTENT_LENGTH", str(content_length))) &&
             add_header_fields(env, req);
-  ok = ok && PyDict_SetItemString(env, "wsgi.version", version_) == 0 &&
-       set(env, "wsgi.url_scheme", str("http")) &&
-       set(env, "wsgi.input",
-           PyObject_CallFunction(bytes_io_, "y#", req.body.data(),
-                                 static_cast<Py_ssize_t>(req.body.size()))) &&
-       PyDict_SetItemString(env, "wsgi.errors", errors_) == 0 &&
-       PyDict_SetItemString(env, "wsgi.multithread", Py_False) == 0 &&
-       PyDict_SetItemString(env, "wsgi.multiprocess", Py_True) == 0 &&
-       PyDict_SetItemString(env, "wsgi.run_once", Py_False) == 0 &&
-       PyDict_SetItemString(env, "wsgi.input_terminated", Py_True) == 0 &&
-       PyDict_SetItemString(env, "wsgi.file_wrapper", file_wrapper_) == 0;
+  ok =
+      ok && put(env, "wsgi.version", version_, false) && set(env, "wsgi.url_scheme", str("http")) &&
+      set(env, "wsgi.input",
+          PyObject_CallFunction(bytes_io_, "y#", req.body.data(),
+                                static_cast<Py_ssize_t>(req.body.size()))) &&
+      put(env, "wsgi.errors", errors_, false) && put(env, "wsgi.multithread", Py_False, false) &&
+      put(env, "wsgi.multiprocess", Py_True, false) && put(env, "wsgi.run_once", Py_False, false) &&
+      put(env, "wsgi.input_terminated", Py_True, false) &&
+      put(env, "wsgi.file_wrapper", file_wrapper_, false);
   if (!ok) {
     Py_DECREF(env);
     return nullptr;

@@ -157,6 +157,27 @@ class Surface(unittest.TestCase):
         self.assertFalse(data.endswith(b"0\r\n\r\n"), "the response looks complete: %r" % data)
         self.assertEqual(self.server.get("/env")[0], 200)
 
+    def test_fewer_bytes_than_the_apps_content_length_close_the_connection(self):
+        s = self.server.connect()
+        s.settimeout(10)
+        s.sendall(b"GET /short-length HTTP/1.1\r\nHost: t\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        self.assertTrue(data.endswith(b"\r\n\r\nonly ten b"), data)
+
+    def test_no_more_than_the_apps_content_length_is_sent(self):
+        s = self.server.connect()
+        for _ in range(2):  # the connection goes on: nothing extra was sent on it
+            s.sendall(b"GET /long-length HTTP/1.1\r\nHost: t\r\n\r\n")
+            status, _, body = read_response(s)
+            self.assertEqual((status, body), (200, b"abcde"))
+        s.close()
+
     def test_head_keeps_the_apps_content_length(self):
         status, hdrs, body, s = self.server.request(
             b"HEAD /head HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")

@@ -108,6 +108,16 @@ def head(environ, start_response):
     return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
 
 
+def short_length(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "100")])
+    return iter([b"only ", b"ten b"])  # fewer bytes than declared
+
+
+def long_length(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+    return iter([b"abc", b"defghij"])  # more bytes than declared
+
+
 def file_wrapper(environ, start_response):
     f = open(__file__, "rb")
     start_response("200 OK", [("Content-Type", "text/plain")])
@@ -122,12 +132,13 @@ ROUTES = {"/env": env, "/input": input_methods, "/input-iter": input_iter,
           "/write": write_callable, "/stream": stream, "/endless": endless,
           "/exc-info": exc_info_before_body, "/fail-before": fail_before,
           "/fail-during": fail_during, "/head": head, "/file": file_wrapper,
+          "/short-length": short_length, "/long-length": long_length,
           "/unraisable": unraisable}
 
 
 def dispatch(environ, start_response):
     route = ROUTES.get(environ["PATH_INFO"], env)
-    if route in (fail_before, fail_during, endless, unraisable):
+    if route in (fail_before, fail_during, endless, unraisable, short_length, long_length):
         return route(environ, start_response)  # outside the validator: it would object first
     return validator(route)(environ, start_response)
 
