@@ -142,32 +142,26 @@ class Surface(unittest.TestCase):
             self.server.log_text())
         self.assertEqual(self.server.get("/env")[0], 200)
 
-    def test_an_exception_during_the_response_cuts_it_short(self):
+    def until_closed(self, raw):
+        """Sends raw bytes on a new connection; everything that comes back until the server
+        closes it (10 s at most)."""
         s = self.server.connect()
-        s.sendall(b"GET /fail-during HTTP/1.1\r\nHost: t\r\n\r\n")
-        data = b""
         s.settimeout(10)
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
+        s.sendall(raw)
+        data = b""
+        while chunk := s.recv(65536):
             data += chunk
         s.close()
+        return data
+
+    def test_an_exception_during_the_response_cuts_it_short(self):
+        data = self.until_closed(b"GET /fail-during HTTP/1.1\r\nHost: t\r\n\r\n")
         self.assertIn(b"first part", data)
         self.assertFalse(data.endswith(b"0\r\n\r\n"), "the response looks complete: %r" % data)
         self.assertEqual(self.server.get("/env")[0], 200)
 
     def test_fewer_bytes_than_the_apps_content_length_close_the_connection(self):
-        s = self.server.connect()
-        s.settimeout(10)
-        s.sendall(b"GET /short-length HTTP/1.1\r\nHost: t\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        s.close()
+        data = self.until_closed(b"GET /short-length HTTP/1.1\r\nHost: t\r\n\r\n")
         self.assertTrue(data.endswith(b"\r\n\r\nonly ten b"), data)
 
     def test_no_more_than_the_apps_content_length_is_sent(self):
