@@ -44,7 +44,8 @@ struct AppResponse {
 // start() with the status and headers, write() each block as it is produced (each is sent before
 // write() returns: nothing is held back), then finish(). Framing is the server's: an app's
 // Content-Length is kept (HEAD included) and enforced; without one, HTTP/1.1 gets chunked and
-// HTTP/1.0 a close. abort() after start() closes the connection, so the client sees a truncated
+// HTTP/1.0 a close. An app that returns without answering gets a 500 from the server. abort()
+// after start() closes the connection, so the client sees a truncated
 // response rather than a wrong one. Every call but complete() returns false once the client is gone
 // or stalled: stop producing then.
 class Responder {
@@ -107,8 +108,6 @@ class App {
   virtual void respond(const AppRequest& request, Responder& out) { out.complete(handle(request)); }
   // Whether requests must carry the connection's addresses (one more system call each).
   virtual bool wants_addresses() const { return false; }
-  // What kind of app this is, for `ctl status` ("native", "python", "sim").
-  virtual std::string kind() const { return "native"; }
 };
 
 struct LoadResult {

@@ -1,7 +1,6 @@
 #include "core/http/connection.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cstdint>
 #include <initializer_list>
 #include <iterator>
@@ -265,21 +264,6 @@ void append_connection(std::string& out, bool keep, const AppRequest& req) {
   } else if (req.version_minor == 0) {
     append_field(out, "Connection", "keep-alive");
   }
-}
-
-// The app's Content-Length, when it gave exactly one that is a plain decimal number.
-std::optional<std::uint64_t> declared_length(const std::vector<Header>& headers) {
-  std::optional<std::uint64_t> found;
-  for (const auto& h : headers) {
-    if (!iequals(h.name, "Content-Length")) continue;
-    if (found) return std::nullopt;
-    std::uint64_t v = 0;
-    const std::string& s = h.value;
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
-    found = v;
-  }
-  return found;
 }
 
 int final_status(int app_status) {

@@ -35,6 +35,30 @@ struct ParseError {
 
 using Next = std::variant<std::monostate, AppRequest, ParseError>;  // monostate: need more bytes
 
+// A response's Content-Length as its app declared it: one field, a plain decimal number (else
+// none). Inline: the Python module, a shared object, uses it without linking this library.
+inline std::optional<std::uint64_t> declared_length(const std::vector<Header>& headers) {
+  constexpr std::string_view kName = "content-length";
+  std::optional<std::uint64_t> found;
+  for (const Header& h : headers) {
+    if (h.name.size() != kName.size()) continue;
+    bool same = true;
+    for (std::size_t i = 0; i < kName.size() && same; ++i) {
+      const char c = h.name[i];
+      same = (c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) == kName[i];
+    }
+    if (!same) continue;
+    if (found || h.value.empty() || h.value.size() > 18 ||
+        h.value.find_first_not_of("0123456789") != std::string::npos) {
+      return std::nullopt;
+    }
+    std::uint64_t v = 0;
+    for (char c : h.value) v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    found = v;
+  }
+  return found;
+}
+
 // The value of the first header called `name` (compared case-insensitively).
 std::optional<std::string_view> header(const AppRequest& req, std::string_view name);
 

@@ -18,7 +18,7 @@ namespace zyg::python {
 class PythonApp final : public App {
  public:
   // `bootstrap` is the _zygote module; `app` the WSGI callable (new references, stolen).
-  PythonApp(PyObject* bootstrap, PyObject* app, std::string description);
+  PythonApp(PyObject* bootstrap, PyObject* app);
   ~PythonApp() override;
   PythonApp(const PythonApp&) = delete;
   PythonApp& operator=(const PythonApp&) = delete;
@@ -30,7 +30,6 @@ class PythonApp final : public App {
   AppResponse handle(const AppRequest& request) override;
   void respond(const AppRequest& request, Responder& out) override;
   bool wants_addresses() const override { return true; }
-  std::string kind() const override { return description_; }
 
  private:
   PyObject* environ(const AppRequest& request);
@@ -43,7 +42,6 @@ class PythonApp final : public App {
   PyObject* errors_ = nullptr;
   PyObject* version_ = nullptr;     // (1, 0)
   PyThreadState* saved_ = nullptr;  // a worker between requests: the GIL is released
-  std::string description_;
 };
 
 // Registers the start_response type; false (with a Python error set) if it cannot.

@@ -145,11 +145,9 @@ class PythonLoader final : public AppLoader {
     };
     if (Py_IsInitialized()) return fail("this zygote has loaded a Python app already");
     std::string executable = ZYGOTE_PYTHON_EXECUTABLE;
-    std::string description = "python " PY_VERSION;
     if (auto venv = find_venv(version)) {
       if (std::string why = check_venv(*venv); !why.empty()) return fail(why);
       executable = *venv + (is_file(*venv + "/bin/python") ? "/bin/python" : "/bin/python3");
-      description += " venv " + *venv;
     }
     if (std::string why = start_interpreter(executable, spec, rest); !why.empty()) {
       return fail("the interpreter did not start: " + why);
@@ -163,7 +161,7 @@ class PythonLoader final : public AppLoader {
       Py_DECREF(bootstrap);
       return fail(why);
     }
-    return {std::make_unique<PythonApp>(bootstrap, app, description), ""};
+    return {std::make_unique<PythonApp>(bootstrap, app), ""};
   }
 
  private:
@@ -215,8 +213,7 @@ class PythonLoader final : public AppLoader {
 
 }  // namespace
 
-PythonApp::PythonApp(PyObject* bootstrap, PyObject* app, std::string description)
-    : bootstrap_(bootstrap), app_(app), description_(std::move(description)) {
+PythonApp::PythonApp(PyObject* bootstrap, PyObject* app) : bootstrap_(bootstrap), app_(app) {
   file_wrapper_ = PyObject_GetAttrString(bootstrap_, "FileWrapper");
   PyObject* io = PyImport_ImportModule("io");
   if (io != nullptr) bytes_io_ = PyObject_GetAttrString(io, "BytesIO");

@@ -3,6 +3,8 @@
 // every write to the client.
 #include "real/app/python/python_app.hpp"  // Python.h first, as its documentation asks
 
+#include "core/http/connection.hpp"
+
 #include <strings.h>
 #include <unistd.h>
 
@@ -121,18 +123,6 @@ bool parse_headers(PyObject* list, std::vector<Header>& out) {
   return true;
 }
 
-std::optional<std::uint64_t> declared_length(const std::vector<Header>& headers) {
-  for (const Header& h : headers) {
-    if (!iequals(h.name, "Content-Length")) continue;
-    if (h.value.empty() || h.value.find_first_not_of("0123456789") != std::string::npos ||
-        h.value.size() > 18) {
-      return std::nullopt;
-    }
-    return std::stoull(h.value);
-  }
-  return std::nullopt;
-}
-
 // The whole response at once: what the server frames itself, and may leave to the front.
 void send_whole(Reply& r, std::string body) {
   r.sent = true;
@@ -190,7 +180,7 @@ PyObject* start_response_call(PyObject* self, PyObject* args, PyObject* kwargs) 
   if (!parse_status(status, parsed) || !parse_headers(headers, parsed.headers)) return nullptr;
   r->status = parsed.status;
   r->headers = std::move(parsed.headers);
-  r->declared = declared_length(r->headers);
+  r->declared = http::declared_length(r->headers);
   r->status_set = true;
   return PyObject_GetAttrString(self, "write");
 }
@@ -363,9 +353,8 @@ namespace {
 
 std::string request_line(const AppRequest& req) { return req.method + " " + req.target; }
 
-// The app raised (or broke the protocol): the traceback to the log; a 500 if nothing was sent,
-// else the connection closes under a response cut short. The worker goes on.
-void app_failed(Reply& r, PyObject* bootstrap) {
+// The pending exception's traceback to the log, with the worker and the request it failed.
+void log_failure(Reply& r, PyObject* bootstrap) {
   PyObject *type = nullptr, *value = nullptr, *tb = nullptr;
   PyErr_Fetch(&type, &value, &tb);
   PyErr_NormalizeException(&type, &value, &tb);
@@ -380,18 +369,18 @@ void app_failed(Reply& r, PyObject* bootstrap) {
   Py_XDECREF(type);
   Py_XDECREF(value);
   Py_XDECREF(tb);
-  if (!r.sent) {
-    AppResponse e;
-    e.status = 500;
-    e.headers.push_back(Header{"Content-Type", "text/plain"});
-    e.body = "Internal Server Error\n";
-    r.sent = true;
-    Py_BEGIN_ALLOW_THREADS r.out->complete(std::move(e));
-    Py_END_ALLOW_THREADS
-  } else {
-    Py_BEGIN_ALLOW_THREADS r.out->abort();
-    Py_END_ALLOW_THREADS
-  }
+}
+
+// The app raised (or broke the protocol): logged; if nothing was sent, it stays unanswered and
+// the worker answers 500 (Responder's rule); else the connection closes under a response cut
+// short. The worker goes on either way.
+void app_failed(Reply& r, PyObject* bootstrap) {
+  log_failure(r, bootstrap);
+  const bool started = r.sent;
+  r.sent = true;  // nothing more from this request
+  if (!started) return;
+  Py_BEGIN_ALLOW_THREADS r.out->abort();
+  Py_END_ALLOW_THREADS
 }
 
 bool protocol_error(const char* what) {
@@ -464,18 +453,13 @@ bool send_iterable(Reply& r, PyObject* iterable) {
   return true;
 }
 
-// PEP 3333: the iterable's close() is called whatever happened, once the response is done.
+// PEP 3333: the iterable's close() is called whatever happened, once the response is done. A
+// close() that raises is logged; the response was already decided.
 void close_iterable(PyObject* result, PyObject* bootstrap, Reply& r) {
   if (!PyObject_HasAttrString(result, "close")) return;
   PyObject* done = PyObject_CallMethod(result, "close", nullptr);
-  if (done != nullptr) {
-    Py_DECREF(done);
-    return;
-  }
-  const bool was_sent = r.sent;
-  r.sent = true;  // a failing close() never changes a response already decided
-  app_failed(r, bootstrap);
-  r.sent = was_sent;
+  if (done == nullptr) return log_failure(r, bootstrap);
+  Py_DECREF(done);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import time
 import unittest
+import weakref
 
 SERVER = os.environ.get("ZYGOTE_REAL", "")
 LOAD = os.environ.get("ZYGOTE_LOAD", "")
@@ -208,12 +209,11 @@ class Reader:
         return out
 
 
-_readers = {}
+_readers = weakref.WeakKeyDictionary()  # per socket object: a closed one's number is reused
 
 
 def read_response(sock, head=False):
-    r = _readers.setdefault(sock.fileno(), Reader(sock))
-    r.sock = sock
+    r = _readers.setdefault(sock, Reader(sock))
     status_line = r.line()
     status = int(status_line.split()[1])
     headers = {}
