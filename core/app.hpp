@@ -54,6 +54,17 @@ class Responder {
   virtual void complete(AppResponse response) = 0;
   virtual bool start(int status, std::vector<Header> headers) = 0;
   virtual bool write(std::string_view block) = 0;
+  // Whether write_file() can send a file's bytes without them passing through the app's memory.
+  virtual bool sends_files() const { return false; }
+  // Part of a started body, like write(): `count` bytes of the open file `fd` from `offset` (its
+  // own position is left alone), sent before this returns. False as write() is, and when the
+  // file ends before `count`: the response is cut short then (abort() it).
+  virtual bool write_file(int fd, std::uint64_t offset, std::uint64_t count) {
+    static_cast<void>(fd);
+    static_cast<void>(offset);
+    static_cast<void>(count);
+    return false;
+  }
   virtual bool finish() = 0;
   virtual void abort() = 0;
 };
@@ -113,6 +124,9 @@ class App {
 struct LoadResult {
   std::unique_ptr<App> app;  // set on success
   std::string error;         // set on failure: a sentence an operator can act on
+  // On success, what was loaded, for `ctl status`: "native hello.so",
+  // "python 3.13.5 WSGI example:application (virtualenv .venv)".
+  std::string kind = {};
 };
 
 class AppLoader {

@@ -79,6 +79,7 @@ nlohmann::json to_json(const StatusSnapshot& s) {
                      {"pid", p.pid ? *p.pid : 0},
                      {"version", p.version},
                      {"state", p.state}};
+    if (p.role == Role::zygote) q["app"] = p.app;
     if (p.role == Role::worker) {
       q["zygote"] = p.zygote;
       q["orphaned"] = p.orphaned;

@@ -46,7 +46,7 @@ void from_json(const nlohmann::json&, Tick&) {}
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(DeployRequested, version)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ZygoteSpawned, zygote, pid)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ZygoteSpawnFailed, zygote, error)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ZygoteLoaded, zygote)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ZygoteLoaded, zygote, app)  // logs before `app`: ""
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ZygoteLoadFailed, zygote, reason)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ZygoteReplied, zygote)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(WorkerSignalled, worker, graceful)

@@ -33,6 +33,8 @@ struct ZygoteSpawnFailed {
 };
 struct ZygoteLoaded {
   ZygoteId zygote;
+  std::string app =
+      {};  // what it loaded (LoadResult::kind): "native hello.so", "python 3.13.5 ..."
 };
 struct ZygoteLoadFailed {
   ZygoteId zygote;

@@ -242,7 +242,7 @@ class Master {
 
   void on_zygote_message(ZygoteId zid, const proto::Message& m) {
     switch (m.kind) {
-      case proto::Kind::loaded: feed(ev::ZygoteLoaded{zid}); break;
+      case proto::Kind::loaded: feed(ev::ZygoteLoaded{zid, std::string(m.text_view())}); break;
       case proto::Kind::load_failed:
         feed(ev::ZygoteLoadFailed{zid, std::string(m.text_view())});
         break;

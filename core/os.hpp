@@ -168,6 +168,10 @@ class Os {
   virtual Result<Fd> accept(Fd listener) = 0;  // EAGAIN when nothing is queued
   virtual Result<std::size_t> read(Fd fd, std::span<std::byte> into) = 0;  // 0: end of file
   virtual Result<std::size_t> write(Fd fd, std::span<const std::byte> from) = 0;
+  // Up to `count` bytes of the file `in` from `offset` onto `out`, without passing through this
+  // process (sendfile(2)); `in`'s own position is left alone. 0: the file ends at `offset`.
+  // Errors as write() (EAGAIN when `out` is full).
+  virtual Result<std::size_t> send_file(Fd out, Fd in, std::uint64_t offset, std::size_t count) = 0;
   // One message, with descriptors passed along (SCM_RIGHTS). EMSGSIZE if it cannot fit.
   virtual Result<std::size_t> send_message(Fd fd, std::span<const std::byte> bytes,
                                            std::span<const Fd> pass) = 0;

@@ -24,7 +24,8 @@ struct ProcessInfo {
   std::uint64_t zygote = 0;  // workers: the zygote that forked it
   bool orphaned = false;     // workers: its zygote is gone; the master is its parent
   bool kill_sent = false;
-  std::string stop;  // workers: why it was asked to stop ("" when it was not)
+  std::string stop;      // workers: why it was asked to stop ("" when it was not)
+  std::string app = {};  // zygotes: what it loaded ("" while loading)
 };
 
 struct WorkerCounts {

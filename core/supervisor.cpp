@@ -118,6 +118,7 @@ void Supervisor::on(const ev::ZygoteLoaded& e) {
   Zygote* z = find(e.zygote);
   if (!z || z->state != ZygoteState::loading) return;
   z->state = ZygoteState::loaded;
+  z->app = e.app;
   z->since = now_;
   if (!ever_loaded_) ever_loaded_ = true;
   if (loading_ == e.zygote) {

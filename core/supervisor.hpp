@@ -85,6 +85,7 @@ class Supervisor {
     Version version;
     ZygoteState state = ZygoteState::loading;
     std::optional<Pid> pid;
+    std::string app;  // what it loaded, once loaded
     Nanos since{0};
     bool stop_requested = false;
     bool load_failure_reported = false;

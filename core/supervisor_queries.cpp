@@ -158,6 +158,7 @@ StatusSnapshot Supervisor::snapshot() const {
     p.pid = z.pid;
     p.version = z.version;
     p.state = to_string(z.state);
+    p.app = z.app;
     p.kill_sent = z.last_kill.has_value();
     s.processes.push_back(p);
   }

@@ -24,7 +24,8 @@ namespace zyg {
 namespace {
 
 constexpr std::size_t kReadChunk = 16 * 1024;
-constexpr Nanos kReportRetry = 1s;  // how long an important report may wait
+constexpr std::uint64_t kFileStep = 1024 * 1024;  // one sendfile call at most: signals get a look
+constexpr Nanos kReportRetry = 1s;                // how long an important report may wait
 constexpr Nanos kReturnRetry = 1s;  // how long a connection may wait to go back to the front
 // How long a worker that ran out of work stays "busy" in the master's view: a hand-off that comes
 // sooner is served without telling the master anything. The master's busy count lags by this.
@@ -258,6 +259,25 @@ class Worker {
       return ok_;
     }
 
+    bool sends_files() const override { return true; }
+
+    bool write_file(int fd, std::uint64_t offset, std::uint64_t count) override {
+      if (!started_ || done_ || !ok_) return false;
+      using F = http::Connection::Framing;
+      if (framing_ == F::none || count == 0) return true;  // no body is sent, or nothing to send
+      if (framing_ == F::length) count = std::min(count, left_);
+      if (framing_ == F::chunked) pending_ += http::Connection::chunk_head(count);
+      if (!pending_.empty()) {
+        ok_ = w_.write_all(c_, pending_);
+        pending_.clear();
+      }
+      if (ok_) ok_ = w_.send_file_all(c_, fd, offset, count);
+      if (ok_ && framing_ == F::length) left_ -= count;
+      if (ok_ && framing_ == F::chunked) pending_ = "\r\n";  // goes with what comes next
+      w_.heartbeat(w_.os_.now());
+      return ok_;
+    }
+
     bool finish() override {
       if (!started_ || done_ || !ok_) return false;
       done_ = true;
@@ -350,13 +370,40 @@ class Worker {
         unsent->assign(bytes, done, std::string::npos);
         return true;
       }
-      const Nanos now = os_.now();
-      if (now >= deadline) {
-        ZYG_MARK("worker.write-timeout");
-        return false;
+      if (!wait_writable(c, deadline)) return false;
+    }
+    return true;
+  }
+
+  // Until the client's socket has room, or the deadline; false once it has passed.
+  bool wait_writable(Conn& c, Nanos deadline) {
+    const Nanos now = os_.now();
+    if (now >= deadline) {
+      ZYG_MARK("worker.write-timeout");
+      return false;
+    }
+    os::PollFd fds[] = {{c.fd, os::ev::out, 0}};
+    if (os_.poll(fds, deadline - now).error == os::err::intr) take_signals();
+    return true;
+  }
+
+  // `count` bytes of the file `fd` from `offset` (sendfile), as write_all() writes: within the
+  // write timeout, restarted by progress. False when the client went away or stalled, and when
+  // the file ends first.
+  bool send_file_all(Conn& c, int fd, std::uint64_t offset, std::uint64_t count) {
+    Nanos deadline = os_.now() + args_.config.write_timeout;
+    while (count > 0) {
+      const std::size_t step = static_cast<std::size_t>(std::min<std::uint64_t>(count, kFileStep));
+      auto r = os_.send_file(c.fd, fd, offset, step);
+      if (r.ok()) {
+        if (r.value == 0) return false;  // the file is shorter than promised
+        offset += r.value;
+        count -= r.value;
+        deadline = os_.now() + args_.config.write_timeout;
+        continue;
       }
-      os::PollFd fds[] = {{c.fd, os::ev::out, 0}};
-      if (os_.poll(fds, deadline - now).error == os::err::intr) take_signals();
+      if (r.error != os::err::again && r.error != os::err::intr) return false;
+      if (!wait_writable(c, deadline)) return false;
     }
     return true;
   }

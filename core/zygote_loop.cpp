@@ -32,7 +32,9 @@ class Zygote {
     // Fewer page-table entries to copy makes every fork cheaper, for a one-time copy now
     // (docs/ARCHITECTURE.md, "Huge pages, when the app allows").
     if (args_.huge_pages) os_.use_huge_pages();
-    send(proto::make(proto::Kind::loaded, args_.id.value, os_.getpid()));
+    proto::Message m = proto::make(proto::Kind::loaded, args_.id.value, os_.getpid());
+    m.set_text(loaded.kind);
+    send(m);
 
     for (;;) {
       os::PollFd fds[] = {{args_.channel, os::ev::in, 0}};

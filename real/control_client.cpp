@@ -84,6 +84,7 @@ void print_status(const json& s, std::ostream& out) {
   for (const json& p : s["processes"]) {
     out << "  " << p.value("role", "") << " " << p.value("id", 0) << " pid " << p.value("pid", 0)
         << " " << p.value("state", "") << " " << p.value("version", "");
+    if (!p.value("app", "").empty()) out << ": " << p["app"].get<std::string>();
     if (!p.value("stop", "").empty()) out << " (stopping: " << p["stop"].get<std::string>() << ")";
     out << "\n";
   }

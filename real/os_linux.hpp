@@ -62,6 +62,8 @@ class LinuxOs final : public os::Os {
   os::Result<os::Fd> accept(os::Fd listener) override;
   os::Result<std::size_t> read(os::Fd fd, std::span<std::byte> into) override;
   os::Result<std::size_t> write(os::Fd fd, std::span<const std::byte> from) override;
+  os::Result<std::size_t> send_file(os::Fd out, os::Fd in, std::uint64_t offset,
+                                    std::size_t count) override;
   os::Result<std::size_t> send_message(os::Fd fd, std::span<const std::byte> bytes,
                                        std::span<const os::Fd> pass) override;
   os::Result<std::size_t> recv_message(os::Fd fd, std::span<std::byte> into,

@@ -1,4 +1,9 @@
-// LinuxOs: descriptors: socket pairs, listening sockets, reads, writes, messages, close.
+// LinuxOs: descriptors: socket pairs, listening sockets, reads, writes, files sent, messages,
+// close.
+#include <sys/sendfile.h>
+
+#include <limits>
+
 #include "real/os_linux_internal.hpp"
 
 namespace zyg::real {
@@ -151,6 +156,21 @@ os::Result<std::size_t> LinuxOs::write(os::Fd fd, std::span<const std::byte> fro
       socket = false;
       continue;
     }
+    return fail<std::size_t>(errno == EWOULDBLOCK ? EAGAIN : errno);
+  }
+}
+
+os::Result<std::size_t> LinuxOs::send_file(os::Fd out, os::Fd in, std::uint64_t offset,
+                                           std::size_t count) {
+  if (offset > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max())) {
+    return fail<std::size_t>(EINVAL);
+  }
+  auto at = static_cast<off_t>(offset);
+  for (;;) {
+    // SIGPIPE is ignored on this layer (LinuxOs()), so a gone peer is EPIPE here as in write().
+    const ssize_t n = ::sendfile(out, in, &at, count);
+    if (n >= 0) return {static_cast<std::size_t>(n), 0};
+    if (errno == EINTR) continue;
     return fail<std::size_t>(errno == EWOULDBLOCK ? EAGAIN : errno);
   }
 }

@@ -88,7 +88,7 @@ LoadResult SimLoader::load(const Version& version, const std::vector<std::string
   if (spec.load_fails)
     return {nullptr, "ImportError in " + version + " (simulated broken release)"};
   p.rss_bytes = spec.memory_bytes;
-  return {std::make_unique<SimApp>(k_, spec, faults_on_, rec_), {}};
+  return {std::make_unique<SimApp>(k_, spec, faults_on_, rec_), {}, "simulated"};
 }
 
 }  // namespace zyg::sim

@@ -241,6 +241,8 @@ class Kernel {
   os::Result<Fd> sys_accept(Fd fd);
   os::Result<std::size_t> sys_read(Fd fd, std::span<std::byte> into);
   os::Result<std::size_t> sys_write(Fd fd, std::span<const std::byte> from);
+  // sendfile(2) from a memory file (the only files the simulated kernel has) onto a connection.
+  os::Result<std::size_t> sys_send_file(Fd out, Fd in, std::uint64_t offset, std::size_t count);
   os::Result<std::size_t> sys_send(Fd fd, std::span<const std::byte> bytes,
                                    std::span<const Fd> pass);
   os::Result<std::size_t> sys_recv(Fd fd, std::span<std::byte> into, std::vector<Fd>* passed);

@@ -366,6 +366,17 @@ os::Result<std::size_t> Kernel::sys_write(Fd fd, std::span<const std::byte> from
   return {n, 0};
 }
 
+os::Result<std::size_t> Kernel::sys_send_file(Fd out, Fd in, std::uint64_t offset,
+                                              std::size_t count) {
+  File* f = file(in);
+  if (!f) return os::Result<std::size_t>::fail(os::err::badf);
+  if (f->kind != File::Kind::memory) return os::Result<std::size_t>::fail(os::err::inval);
+  const std::string& bytes = f->memory->bytes;  // its own offset is left alone, as on Linux
+  if (offset >= bytes.size()) return {0, 0};
+  const std::size_t n = std::min<std::size_t>(count, bytes.size() - offset);
+  return sys_write(out, std::as_bytes(std::span(bytes.data() + offset, n)));
+}
+
 int Kernel::sys_shutdown(Fd fd) {
   File* f = file(fd);
   if (!f) return os::err::badf;

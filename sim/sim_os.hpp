@@ -69,6 +69,11 @@ class SimOs final : public os::Os {
     k_.syscall();
     return k_.sys_write(fd, from);
   }
+  os::Result<std::size_t> send_file(os::Fd out, os::Fd in, std::uint64_t offset,
+                                    std::size_t count) override {
+    k_.syscall();
+    return k_.sys_send_file(out, in, offset, count);
+  }
   os::Result<std::size_t> send_message(os::Fd fd, std::span<const std::byte> bytes,
                                        std::span<const os::Fd> pass) override {
     k_.syscall();

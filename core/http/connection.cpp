@@ -389,15 +389,19 @@ Connection::Head Connection::serialize_head(const AppRequest& req, int app_statu
   return h;
 }
 
+std::string Connection::chunk_head(std::uint64_t size) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (std::uint64_t n = size; n != 0; n >>= 4) out.insert(out.begin(), kHex[n & 15]);
+  if (out.empty()) out = "0";
+  out += "\r\n";
+  return out;
+}
+
 std::string Connection::chunk(std::string_view block) {
   if (block.empty()) return {};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string size;
-  for (std::size_t n = block.size(); n != 0; n >>= 4) size.insert(size.begin(), kHex[n & 15]);
-  std::string out;
-  out.reserve(size.size() + block.size() + 4);
-  out += size;
-  out += "\r\n";
+  std::string out = chunk_head(block.size());
+  out.reserve(out.size() + block.size() + 2);
   out += block;
   out += "\r\n";
   return out;

@@ -104,6 +104,8 @@ class Connection {
                       bool closing);
   // One chunk of a chunked body ("" for an empty block: an empty chunk would end the body).
   static std::string chunk(std::string_view block);
+  // What goes before a chunk of `size` bytes (its size in hex, CRLF); the chunk ends with CRLF.
+  static std::string chunk_head(std::uint64_t size);
   static constexpr std::string_view kLastChunk = "0\r\n\r\n";
 
   // The response to a ParseError: its status, a text body, "Connection: close".

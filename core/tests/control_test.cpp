@@ -54,6 +54,14 @@ TEST(ControlReply, StatusCarriesFailuresAndProcesses) {
   w.version = "releases/A";
   w.state = "ready";
   s.processes.push_back(w);
+  ProcessInfo z;
+  z.role = Role::zygote;
+  z.id = 2;
+  z.pid = 1231;
+  z.version = "releases/A";
+  z.state = "loaded";
+  z.app = "python 3.11.2 WSGI app:application (virtualenv venv)";
+  s.processes.push_back(z);
   s.workers.ready = 1;
   s.front.pid = 1230;
   s.front.connections = 7;
@@ -64,6 +72,8 @@ TEST(ControlReply, StatusCarriesFailuresAndProcesses) {
   EXPECT_EQ(j["failures"][0]["reason"], "failed to load: boom");
   EXPECT_EQ(j["processes"][0]["pid"], 1234);
   EXPECT_EQ(j["processes"][0]["role"], "worker");
+  EXPECT_FALSE(j["processes"][0].contains("app"));  // only zygotes load an app
+  EXPECT_EQ(j["processes"][1]["app"], "python 3.11.2 WSGI app:application (virtualenv venv)");
   EXPECT_EQ(j["workers"]["total"], 1);
   EXPECT_EQ(j["front"]["pid"], 1230);
   EXPECT_EQ(j["front"]["connections"], 7);

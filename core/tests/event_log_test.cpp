@@ -19,7 +19,7 @@ std::vector<Event> one_of_each() {
           ev::DeployRequested{"releases/B"},
           ev::ZygoteSpawned{ZygoteId{2}, 101},
           ev::ZygoteSpawnFailed{ZygoteId{3}, 11},
-          ev::ZygoteLoaded{ZygoteId{2}},
+          ev::ZygoteLoaded{ZygoteId{2}, "python 3.11.2 WSGI app:application"},
           ev::ZygoteLoadFailed{ZygoteId{3}, "no such symbol \xff"},
           ev::ZygoteReplied{ZygoteId{2}},
           ev::WorkerSignalled{WorkerId{7}, false},
@@ -65,6 +65,20 @@ TEST(EventLog, EveryEventSurvivesTheRoundTrip) {
   EXPECT_FALSE(event_log::event_from_json(json{{"type", "worker-ready"}}));  // no worker
   EXPECT_FALSE(event_log::event_from_json(json{{"type", "worker-ready"}, {"worker", "x"}}));
   EXPECT_FALSE(event_log::event_from_json(json::array()));
+}
+
+TEST(EventLog, WhatAZygoteLoadedIsKeptAndOlderLogsStillRead) {
+  const Event e = ev::ZygoteLoaded{ZygoteId{2}, "native hello.so"};
+  auto back = event_log::event_from_json(json::parse(event_log::to_json(e).dump()));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(std::get<ev::ZygoteLoaded>(*back).app, "native hello.so");
+  // A log written before zygotes said what they loaded.
+  auto old = event_log::to_json(e);
+  old.erase("app");
+  back = event_log::event_from_json(old);
+  ASSERT_TRUE(back) << old.dump();
+  EXPECT_EQ(std::get<ev::ZygoteLoaded>(*back).zygote, ZygoteId{2});
+  EXPECT_EQ(std::get<ev::ZygoteLoaded>(*back).app, "");
 }
 
 TEST(EventLog, ConfigSurvivesTheRoundTripAndBadOnesAreRefused) {

@@ -253,7 +253,7 @@ LoadResult NativeLoader::load(const Version& version, const std::vector<std::str
     }
     const auto init = reinterpret_cast<zygote_app_init_fn>(init_sym);
     if (std::string why = app->init(init, args); !why.empty()) return fail(why);
-    return {std::move(app), ""};
+    return {std::move(app), "", "native " + path.substr(path.rfind('/') + 1)};
   } catch (const std::exception& e) {  // out of memory while building strings
     return {nullptr,
             std::string("Cannot load a native app for release ") + version + ": " + e.what() + "."};

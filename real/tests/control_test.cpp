@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <filesystem>
 
 #include <gtest/gtest.h>
 
@@ -117,6 +118,10 @@ TEST_F(Control, StatusNamesTheServingReleaseAndEveryProcess) {
     EXPECT_GT(p["pid"].get<int>(), 0) << p;
     EXPECT_EQ(::kill(p["pid"].get<pid_t>(), 0), 0) << "a listed process exists: " << p;
     (p["role"] == "worker" ? workers : zygotes) += 1;
+    if (p["role"] == "zygote" && p["state"] == "loaded") {  // it says what it loaded
+      EXPECT_EQ(p["app"], "native " + std::filesystem::path(ZYG_TESTAPP_SO).filename().string())
+          << p;
+    }
   }
   EXPECT_EQ(workers, 2);
   EXPECT_GE(zygotes, 1);

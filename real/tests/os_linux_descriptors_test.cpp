@@ -196,6 +196,40 @@ TEST_F(RealOs, WritingToAPipeWithoutReaderIsEpipeNotDeath) {
   EXPECT_EQ(g.reap(), ExitStatus::exited(0)) << "SIGPIPE would show as killed_by(13)";
 }
 
+TEST_F(RealOs, SendFileSendsASpanAndLeavesThePositionAlone) {
+  std::string contents;
+  for (int i = 0; i < 1000; ++i) contents += "0123456789";
+  auto file = os.memory_file(bytes_of(contents));
+  ASSERT_TRUE(file.ok()) << file.error;
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+  auto sent = os.send_file(sv[0], file.value, 3, 4);
+  ASSERT_TRUE(sent.ok()) << sent.error;
+  EXPECT_EQ(sent.value, 4u);
+  char buf[16];
+  ASSERT_EQ(::read(sv[1], buf, sizeof buf), 4);
+  EXPECT_EQ(std::string(buf, 4), "3456");
+  // Past the end: what is left, then 0 at the end.
+  sent = os.send_file(sv[0], file.value, contents.size() - 2, 100);
+  EXPECT_EQ(sent.value, 2u);
+  ASSERT_EQ(::read(sv[1], buf, sizeof buf), 2);
+  EXPECT_EQ(std::string(buf, 2), "89");
+  EXPECT_EQ(os.send_file(sv[0], file.value, contents.size(), 100).value, 0u);
+  // The file's own position never moved.
+  auto read = os.read(file.value, std::as_writable_bytes(std::span<char>(buf, 5)));
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(std::string(buf, read.value), "01234");
+  // A full socket is EAGAIN, as write() says it; a closed peer is EPIPE, not SIGPIPE.
+  os::Result<std::size_t> r{0, 0};
+  for (int i = 0; i < 10000 && r.ok(); ++i) r = os.send_file(sv[0], file.value, 0, contents.size());
+  EXPECT_EQ(r.error, err::again);
+  ::close(sv[1]);
+  EXPECT_EQ(os.send_file(sv[0], file.value, 0, 10).error, err::pipe);
+  EXPECT_EQ(os.send_file(sv[0], -1, 0, 10).error, err::badf);
+  ::close(sv[0]);
+  os.close(file.value);
+}
+
 TEST_F(RealOs, ScmRightsPassesAWorkingDescriptor) {
   auto [a, b] = pair();
   auto [p, q] = pair();

@@ -343,6 +343,39 @@ TEST(Kernel, ClosingWithUnreadDataResets) {
   EXPECT_EQ(k.connection(1)->consumed, 0u);
 }
 
+TEST(Kernel, SendFileWritesASpanOfAMemoryFileAndLeavesItsPosition) {
+  Kernel k(small());
+  std::vector<std::size_t> sent;
+  std::vector<int> errors;
+  std::string read_back;
+  k.spawn_root(program([&](os::Os& os) {
+                 const std::string contents = "0123456789";
+                 auto file = os.memory_file(std::as_bytes(std::span(contents))).value;
+                 auto l = os.listen({}, 8).value;
+                 os::PollFd fds[] = {{l, os::ev::in, 0}};
+                 poll_quietly(os, fds, 5s);
+                 auto c = os.accept(l).value;
+                 sent.push_back(os.send_file(c, file, 3, 4).value);
+                 sent.push_back(os.send_file(c, file, 8, 100).value);   // what is left
+                 sent.push_back(os.send_file(c, file, 10, 100).value);  // the end: 0
+                 errors.push_back(os.send_file(c, l, 0, 1).error);      // not a file
+                 errors.push_back(os.send_file(c, 99, 0, 1).error);
+                 char buf[4];
+                 auto r = os.read(file, std::as_writable_bytes(std::span<char>(buf)));
+                 read_back.assign(buf, r.value);
+                 pause_for(os, 10s);
+                 return 0;
+               }),
+               1);
+  k.run_until(100ms);
+  ASSERT_EQ(k.client_connect(1), Kernel::ConnectResult::ok);
+  k.run_until(3s);
+  EXPECT_EQ(sent, (std::vector<std::size_t>{4, 2, 0}));
+  EXPECT_EQ(errors, (std::vector<int>{os::err::inval, os::err::badf}));
+  EXPECT_EQ(k.connection(1)->to_client, "345689");
+  EXPECT_EQ(read_back, "0123") << "the file's own position did not move";
+}
+
 TEST(Kernel, APollingSpinIsKilledAsALivelock) {
   Kernel k(small());
   struct Watch : KernelListener {

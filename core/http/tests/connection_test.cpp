@@ -205,6 +205,9 @@ TEST(Connection, ChunksAreHexSizedAndNeverEmpty) {
   EXPECT_EQ(Connection::chunk(""), "");
   EXPECT_EQ(Connection::chunk("hello"), "5\r\nhello\r\n");
   EXPECT_EQ(Connection::chunk(std::string(300, 'x')).substr(0, 5), "12c\r\n");
+  EXPECT_EQ(Connection::chunk_head(300), "12c\r\n");
+  EXPECT_EQ(Connection::chunk_head(8u << 20), "800000\r\n");
+  EXPECT_EQ(Connection::chunk_head(0xffffffffffULL), "ffffffffff\r\n");
   EXPECT_EQ(Connection::kLastChunk, "0\r\n\r\n");
 }
 

@@ -3,6 +3,9 @@
 import ast
 import gc
 import importlib
+import io
+import os
+import stat
 import sys
 import traceback
 
@@ -112,6 +115,23 @@ class FileWrapper:
         if data:
             return data
         raise StopIteration
+
+    def file_span(self):
+        """(descriptor, position, size) when the file-like is a binary regular file the server can
+        send with sendfile, from its current position to its end (PEP 3333's "platform-specific
+        file transmission"); None when it must be iterated."""
+        f = self.filelike
+        if isinstance(f, io.TextIOBase):
+            return None
+        try:
+            fd = f.fileno()
+            position = f.tell()
+            st = os.fstat(fd)
+        except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+            return None
+        if not stat.S_ISREG(st.st_mode) or not isinstance(fd, int) or not isinstance(position, int):
+            return None
+        return fd, position, st.st_size
 
 
 def run_exit_hooks():

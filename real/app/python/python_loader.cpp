@@ -145,9 +145,11 @@ class PythonLoader final : public AppLoader {
     };
     if (Py_IsInitialized()) return fail("this zygote has loaded a Python app already");
     std::string executable = ZYGOTE_PYTHON_EXECUTABLE;
+    std::string kind = "python " PY_VERSION " WSGI " + spec;
     if (auto venv = find_venv(version)) {
       if (std::string why = check_venv(*venv); !why.empty()) return fail(why);
       executable = *venv + (is_file(*venv + "/bin/python") ? "/bin/python" : "/bin/python3");
+      kind += " (virtualenv " + venv->substr(venv->rfind('/') + 1) + ")";
     }
     if (std::string why = start_interpreter(executable, spec, rest); !why.empty()) {
       return fail("the interpreter did not start: " + why);
@@ -161,7 +163,7 @@ class PythonLoader final : public AppLoader {
       Py_DECREF(bootstrap);
       return fail(why);
     }
-    return {std::make_unique<PythonApp>(bootstrap, app), ""};
+    return {std::make_unique<PythonApp>(bootstrap, app), "", kind};
   }
 
  private:

@@ -453,6 +453,46 @@ bool send_iterable(Reply& r, PyObject* iterable) {
   return true;
 }
 
+// What a wsgi.file_wrapper holds when it is a binary regular file: its descriptor, its position
+// and its size.
+struct FileSpan {
+  int fd = -1;
+  unsigned long long offset = 0;
+  unsigned long long size = 0;
+};
+
+// The span of the file a wsgi.file_wrapper wraps, if it can go out with sendfile; nullopt when
+// the wrapper must be iterated (any other file-like: BytesIO, a text file, a pipe).
+std::optional<FileSpan> file_span(PyObject* wrapper) {
+  PyObject* span = PyObject_CallMethod(wrapper, "file_span", nullptr);
+  std::optional<FileSpan> out;
+  FileSpan f;
+  if (span != nullptr && span != Py_None &&
+      PyArg_ParseTuple(span, "iKK", &f.fd, &f.offset, &f.size) != 0) {
+    out = f;
+  }
+  Py_XDECREF(span);
+  PyErr_Clear();  // whatever stopped it, iterating the wrapper gives the app's own error
+  return out;
+}
+
+// The file from its position to its end (PEP 3333's file transmission), sent by the kernel: its
+// bytes never pass through Python. The worker stays with the client until the last byte is sent
+// (or the write timeout passes): a file is not held in memory for the front to finish.
+bool send_file(Reply& r, const FileSpan& f) {
+  if (!r.status_set) return protocol_error("the app returned without calling start_response");
+  bool ok = true;
+  Py_BEGIN_ALLOW_THREADS if (!r.sent) ok = r.out->start(r.status, r.headers);
+  if (ok && f.size > f.offset) ok = r.out->write_file(f.fd, f.offset, f.size - f.offset);
+  if (ok) r.out->finish();  // fewer bytes than a Content-Length: the worker cuts it short
+  Py_END_ALLOW_THREADS r.sent = true;
+  if (!ok) {
+    r.client_gone = true;
+    PyErr_SetString(PyExc_ConnectionError, "the client is gone or stopped reading");
+  }
+  return ok;
+}
+
 // PEP 3333: the iterable's close() is called whatever happened, once the response is done. A
 // close() that raises is logged; the response was already decided.
 void close_iterable(PyObject* result, PyObject* bootstrap, Reply& r) {
@@ -482,7 +522,13 @@ void PythonApp::serve(const AppRequest& req, Responder& out) {
     app_failed(r, bootstrap_);
   } else {
     bool ok = false;
-    if ((PyList_CheckExact(result) || PyTuple_CheckExact(result)) && !r.sent) {
+    std::optional<FileSpan> file;
+    if (Py_TYPE(result) == reinterpret_cast<PyTypeObject*>(file_wrapper_) && out.sends_files()) {
+      file = file_span(result);
+    }
+    if (file) {
+      ok = send_file(r, *file);
+    } else if ((PyList_CheckExact(result) || PyTuple_CheckExact(result)) && !r.sent) {
       ok = send_sequence(r, result);
     } else {
       ok = send_iterable(r, result);

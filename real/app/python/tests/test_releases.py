@@ -10,6 +10,10 @@ import unittest
 
 from harness import LOAD, PYTHON, SERVER, Server, read_response, wait_until
 
+# The embedded interpreter is the one PYTHON names (CMake pins both to /usr/bin/python3).
+PYTHON_VERSION = subprocess.run([PYTHON, "-c", "import platform; print(platform.python_version())"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+
 VERSIONED_APP = '''
 import os, sys, time
 import libver
@@ -72,6 +76,14 @@ class Virtualenvs(unittest.TestCase):
         self.assertEqual((status, body.split()[0]), (200, b"1.0"))
         b_venv = os.path.join(s.releases, "B", "venv")
         self.assertEqual(s.get("/")[2].decode(), "2.0 %s pth-2.0" % b_venv)
+        # `ctl status` names what each zygote loaded, the JSON and the text alike.
+        code, out = s.ctl("status", "--json")
+        self.assertEqual(code, 0, out)
+        zygotes = [p for p in json.loads(out)["processes"] if p["role"] == "zygote"]
+        kind = "python %s WSGI app:application (virtualenv venv)" % PYTHON_VERSION
+        self.assertIn(kind, [z["app"] for z in zygotes if z["state"] == "loaded"], zygotes)
+        code, out = s.ctl("status")
+        self.assertIn(": " + kind, out)
         out, _ = load.communicate(timeout=60)
         self.assertEqual(load.returncode, 0, out.decode())
         with open(os.path.join(s.dir, "load.json")) as f:

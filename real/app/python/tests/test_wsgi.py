@@ -186,6 +186,71 @@ class Surface(unittest.TestCase):
         with open(os.path.join(self.server.releases, "A", "surface.py"), "rb") as f:
             self.assertEqual(body, f.read())
 
+    def sendfile_case(self, name, size, query, method="GET"):
+        """A file of `size` deterministic bytes served through wsgi.file_wrapper with `query`:
+        (status, headers, body, the file's bytes, reads made through the file object)."""
+        path = os.path.join(self.server.dir, name)
+        data = bytes((i * 7 + i // 251) & 0xff for i in range(size))
+        with open(path, "wb") as f:
+            f.write(data)
+        s = self.server.connect()
+        raw = "%s /sendfile?path=%s&%s HTTP/1.1\r\nHost: t\r\n\r\n" % (method, path, query)
+        status, hdrs, body, _ = self.server.request(raw.encode(), s)
+        # The connection goes on: the response was framed right, whatever its length.
+        s.sendall(b"GET /head HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        after = read_response(s)
+        s.close()
+        self.assertEqual((after[0], len(after[2])), (200, 1234))
+        self.assertTrue(wait_until(lambda: os.path.exists(path + ".reads"), 10), "never closed")
+        with open(path + ".reads") as f:
+            reads = int(f.read())
+        return status, hdrs, body, data, reads
+
+    def test_file_wrapper_over_a_real_file_is_sent_with_sendfile(self):
+        # 8 MiB from byte 100, chunked (no Content-Length): more than a socket takes at once.
+        status, hdrs, body, data, reads = self.sendfile_case("big.bin", 8 << 20, "offset=100")
+        self.assertEqual((status, hdrs.get("transfer-encoding")), (200, "chunked"))
+        self.assertTrue(body == data[100:], "%d bytes, not the file's %d" % (len(body), len(data) - 100))
+        self.assertEqual(reads, 0, "the file went through Python, not sendfile")
+        # The app's Content-Length frames it, and caps it.
+        status, hdrs, body, data, reads = self.sendfile_case("cl.bin", 100000, "length=100000")
+        self.assertEqual((status, hdrs.get("content-length"), body == data, reads),
+                         (200, "100000", True, 0))
+        status, hdrs, body, data, reads = self.sendfile_case("cap.bin", 100000,
+                                                             "offset=10&length=5000")
+        self.assertEqual((status, body == data[10:5010], reads), (200, True, 0))
+        # HEAD: the head alone, the app's Content-Length kept.
+        status, hdrs, body, data, reads = self.sendfile_case("head.bin", 5000, "length=5000",
+                                                             method="HEAD")
+        self.assertEqual((status, hdrs.get("content-length"), body), (200, "5000", b""))
+        # An empty file, and a position at its end.
+        status, hdrs, body, data, reads = self.sendfile_case("empty.bin", 0, "")
+        self.assertEqual((status, body, reads), (200, b"", 0))
+        status, hdrs, body, data, reads = self.sendfile_case("end.bin", 10, "offset=10")
+        self.assertEqual((status, body), (200, b""))
+
+    def test_file_wrapper_without_a_descriptor_is_iterated(self):
+        status, hdrs, body, data, _ = self.sendfile_case("mem.bin", 300000, "offset=7&bytesio=1")
+        self.assertEqual((status, body == data[7:]), (200, True))
+
+    def test_a_file_shorter_than_its_content_length_is_cut_short(self):
+        path = os.path.join(self.server.dir, "short.bin")
+        with open(path, "wb") as f:
+            f.write(b"x" * 1000)
+        s = self.server.connect()
+        s.sendall(("GET /sendfile?path=%s&length=5000 HTTP/1.1\r\nHost: t\r\n\r\n"
+                   % path).encode())
+        got = b""
+        while True:  # until the server closes: the client sees the response end early
+            data = s.recv(65536)
+            if not data:
+                break
+            got += data
+        s.close()
+        head, _, body = got.partition(b"\r\n\r\n")
+        self.assertIn(b"Content-Length: 5000", head)
+        self.assertEqual(body, b"x" * 1000)
+
     def test_keep_alive_serves_many_requests_on_one_connection(self):
         s = self.server.connect()
         for i in range(50):

@@ -1,8 +1,10 @@
 """WSGI apps over the whole PEP 3333 surface, each wrapped in wsgiref's validator with its warnings
 as errors: a request the server gets wrong fails inside the app and answers 500."""
+import io
 import json
 import os
 import sys
+import urllib.parse
 import warnings
 from wsgiref.validate import validator
 
@@ -124,6 +126,46 @@ def file_wrapper(environ, start_response):
     return environ["wsgi.file_wrapper"](f, 4096)
 
 
+class CountingFile(io.FileIO):
+    """A real file that counts the reads made through it, and leaves the count beside itself
+    when closed: zero when the server sent it with sendfile."""
+
+    def __init__(self, path):
+        super().__init__(path, "rb")
+        self.path, self.reads = path, 0
+
+    def read(self, size=-1):
+        self.reads += 1
+        return super().read(size)
+
+    def readinto(self, b):
+        self.reads += 1
+        return super().readinto(b)
+
+    def close(self):
+        if not self.closed:
+            with open(self.path + ".reads", "w") as f:
+                f.write(str(self.reads))
+        super().close()
+
+
+def sendfile(environ, start_response):
+    """?path=P&offset=N&length=L&bytesio=1: P from byte N (its position when handed over), with a
+    Content-Length of L if given; from memory (no descriptor) with bytesio."""
+    q = dict(urllib.parse.parse_qsl(environ["QUERY_STRING"]))
+    f = CountingFile(q["path"])
+    f.seek(int(q.get("offset", 0)))
+    if q.get("bytesio"):
+        data = f.read()
+        f.close()
+        f = io.BytesIO(data)
+    headers = [("Content-Type", "application/octet-stream")]
+    if "length" in q:
+        headers.append(("Content-Length", q["length"]))
+    start_response("200 OK", headers)
+    return environ["wsgi.file_wrapper"](f)
+
+
 def unraisable(environ, start_response):
     return reply(start_response, json.dumps(UNRAISABLE).encode())
 
@@ -132,6 +174,7 @@ ROUTES = {"/env": env, "/input": input_methods, "/input-iter": input_iter,
           "/write": write_callable, "/stream": stream, "/endless": endless,
           "/exc-info": exc_info_before_body, "/fail-before": fail_before,
           "/fail-during": fail_during, "/head": head, "/file": file_wrapper,
+          "/sendfile": sendfile,
           "/short-length": short_length, "/long-length": long_length,
           "/unraisable": unraisable}
 
@@ -140,6 +183,8 @@ def dispatch(environ, start_response):
     route = ROUTES.get(environ["PATH_INFO"], env)
     if route in (fail_before, fail_during, endless, unraisable, short_length, long_length):
         return route(environ, start_response)  # outside the validator: it would object first
+    if route is sendfile:  # the validator would hide the file wrapper (it wraps the iterable)
+        return route(environ, start_response)
     return validator(route)(environ, start_response)
 
 
