@@ -9,7 +9,8 @@
 //      repointed, SIGHUP). The gap exceeds the supervisor's 10 s probation, so every deploy starts
 //      from a proven version with one zygote resident.
 // A sampler thread reads /proc every 50 ms: worker processes of the server's group (zombies
-// included) and the total PSS of every process in it (master, zygotes, workers).
+// included) and the total PSS of every process in it (master, zygotes, workers); for 3 s after
+// each deploy command, the workers alone, every millisecond.
 // Counters: {steady,deploy}_{requests,rps,failed,retried,reopened} over each phase and
 // {steady,deploy}_{p50,p99}_ms, the median over the phase's windows, {steady,deploy}_windows,
 // steady_p99_p90_ms (the p90 of the steady windows' p99s) and {steady,deploy}_p99_worst_ms.
@@ -25,12 +26,20 @@
 // step with W workers, every one of them on the new version and ready or busy; peak_workers
 // (sampled) and peak_workers_events (the master's own count); budget; steady_total_pss_mib (mean),
 // peak_total_pss_mib.
+// --flask=FILE serves the Flask app FILE (bench/peers/flask_app.py: flask_app:app) from every
+// release instead of testapp, and --server=gunicorn serves it with gunicorn from Debian (sync
+// workers, no --preload, --chdir <scratch>/current, so that its HUP loads the new release's code in
+// new workers) under the same load, signals and sampler: its deploy is gunicorn's HUP, which forks
+// W new workers and then stops the old ones. gunicorn says nothing of its workers' readiness, so
+// for it a rollout ends at the first sample with W workers none of which was there before the
+// HUP (all_new_ms, from the samples; its new workers may still be importing the app then: the
+// load windows' p99 shows what that costs); peak_workers_events is zygote-real's alone.
 // --timeline=PREFIX writes PREFIX.tsv (t_s workers total_pss_mib), PREFIX-latency.tsv (per window:
 // t_s p50_ms p99_ms requests failed stream) and PREFIX-deploys.tsv.
 // Own flags: --zygote-real= --testapp= --workers=4 --preload=128 --clients=32 --think-ms=10
 // --steady-ms=10000 --deploys=3 --gap-ms=12000 --timeline= --smoke, and --server-flags="..." (more
 // zygote-real flags, space-separated: --server-flags="--max-changing 0" measures every old worker
-// stopped at once).
+// stopped at once), --flask=FILE --server=zygote-real|gunicorn.
 #include <signal.h>
 
 #include <benchmark/benchmark.h>
@@ -38,6 +47,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -55,6 +65,8 @@ constexpr std::int64_t kSecond = 1'000'000'000;
 
 struct Setup {
   std::string zygote_real, testapp, timeline;
+  std::string flask;                   // --flask=: the Flask app file every release holds
+  std::string server = "zygote-real";  // or "gunicorn" (with --flask)
   int workers = 4, preload_mib = 128, clients = 32, think_ms = 10, deploys = 3;
   int steady_ms = 10000, gap_ms = 12000;
   // --server-flags=: more zygote-real flags, space-separated.
@@ -66,12 +78,25 @@ struct Sample {
   std::int64_t t_ns = 0;
   int workers = 0;
   double total_pss_mib = 0;
+  std::vector<testing::ProcessId> worker_ids;  // which they are (a pid reused is another)
 };
 
-// Samples the server's process group every 50 ms until stopped.
+bool gunicorn() { return g.server == "gunicorn"; }
+
+// A worker process of the server whose group is `pgid`: zygote-real names its workers; every
+// process of gunicorn's group but its master is a worker.
+bool is_worker(const testing::ProcessId& p, pid_t pgid) {
+  if (gunicorn()) return p.pid != pgid;
+  return p.comm.rfind("zygote-real: wo", 0) == 0;
+}
+
+// Samples the server's process group every 50 ms until stopped; for a while after each deploy
+// command (fast_for), every millisecond and without reading memory (the last PSS is carried), so
+// that workers which overlap for a few milliseconds are seen together.
 class Sampler {
  public:
   explicit Sampler(pid_t pgid) : thread_([this, pgid] { run(pgid); }) {}
+  void fast_for(int ms) { fast_until_ns_ = mono_ns() + ms * 1'000'000LL; }
   ~Sampler() { stop(); }
   Sampler(const Sampler&) = delete;
   Sampler& operator=(const Sampler&) = delete;
@@ -83,18 +108,27 @@ class Sampler {
 
  private:
   void run(pid_t pgid) {
+    double pss = 0;
     while (!stop_) {
-      Sample s{mono_ns(), 0, 0};
+      const bool fast = mono_ns() < fast_until_ns_;
+      Sample s{mono_ns(), 0, 0, {}};
       for (const testing::ProcessId& m : processes_in_group(pgid)) {
-        if (m.comm.rfind("zygote-real: wo", 0) == 0) ++s.workers;
+        if (is_worker(m, pgid)) {
+          ++s.workers;
+          s.worker_ids.push_back(m);
+        }
+        if (fast) continue;
         if (auto mem = memory_of(m.pid))
           s.total_pss_mib += static_cast<double>(mem->pss_kib) / 1024;
       }
-      samples_.push_back(s);
-      sleep_ms(50);
+      if (fast) s.total_pss_mib = pss;
+      pss = s.total_pss_mib;
+      samples_.push_back(std::move(s));
+      sleep_ms(fast ? 1 : 50);
     }
   }
   std::atomic<bool> stop_{false};
+  std::atomic<std::int64_t> fast_until_ns_{0};
   std::vector<Sample> samples_;
   std::thread thread_;
 };
@@ -119,6 +153,7 @@ struct Window {
 };
 
 constexpr int kWindowMs = 1000;
+constexpr int kFastSamplingMs = 3000;  // after a deploy command
 constexpr int kStreams = 2;
 
 // Stream `k` of the continuous load: consecutive windows of `clients` clients until `until_ns`,
@@ -210,16 +245,6 @@ std::vector<std::int64_t> rollout_ends(const Events& events) {
   return out;
 }
 
-// Milliseconds from each deploy command (the benchmark's clock just before SIGHUP: the same
-// CLOCK_MONOTONIC as the events' t_ns) to every worker on its version.
-std::vector<double> rollout_times(const Events& events, const std::vector<std::int64_t>& sent) {
-  const std::vector<std::int64_t> ends = rollout_ends(events);
-  std::vector<double> out;
-  for (std::size_t i = 0; i < ends.size() && i < sent.size(); ++i)
-    out.push_back(static_cast<double>(ends[i] - sent[i]) / 1e6);
-  return out;
-}
-
 // The most workers the master accounted for at once.
 int peak_workers_in(const Events& events) {
   WorkerTracker t;
@@ -229,6 +254,30 @@ int peak_workers_in(const Events& events) {
     peak = std::max(peak, t.count());
   }
   return peak;
+}
+
+// From the samples, for each deploy command: the first sample after it with W workers, none of
+// them one that was there when the command was sent.
+std::vector<std::int64_t> rollout_ends_sampled(const std::vector<Sample>& samples,
+                                               const std::vector<std::int64_t>& sent) {
+  std::vector<std::int64_t> out;
+  for (std::int64_t t : sent) {
+    std::vector<testing::ProcessId> before;
+    for (const Sample& s : samples) {
+      if (s.t_ns <= t) before = s.worker_ids;
+    }
+    for (const Sample& s : samples) {
+      if (s.t_ns <= t || s.workers != g.workers) continue;
+      const bool all_new = std::none_of(s.worker_ids.begin(), s.worker_ids.end(), [&](auto& w) {
+        return std::find(before.begin(), before.end(), w) != before.end();
+      });
+      if (all_new) {
+        out.push_back(s.t_ns);
+        break;
+      }
+    }
+  }
+  return out;
 }
 
 // Every wanted worker is ready on one version.
@@ -263,11 +312,12 @@ void write_timeline(const std::vector<Sample>& samples, const std::vector<Window
 }
 
 // Deploys R1..Rn, the first after a quarter gap, then every gap; returns the command times.
-std::vector<std::int64_t> deploy_all(Scratch& scratch, Process& server) {
+std::vector<std::int64_t> deploy_all(Scratch& scratch, Process& server, Sampler& sampler) {
   std::vector<std::int64_t> times;
   sleep_ms(g.gap_ms / 4);
   for (int i = 1; i <= g.deploys; ++i) {
     scratch.point_current("R" + std::to_string(i));
+    sampler.fast_for(kFastSamplingMs);
     times.push_back(mono_ns());
     server.signal(SIGHUP);
     sleep_ms(i < g.deploys ? g.gap_ms : g.gap_ms / 4);
@@ -340,20 +390,76 @@ void put_rollouts(benchmark::State& state, const std::vector<Window>& ws, std::i
   state.counters["load_gap_max_ms"] = load_gap_max_ms(ws);
 }
 
+// What the sampler saw: the most worker processes at once, against the budget, and memory.
+void put_samples(benchmark::State& state, const std::vector<Sample>& samples,
+                 std::int64_t steady_end) {
+  double steady_pss = 0, peak_pss = 0;
+  int steady_n = 0, peak_workers = 0;
+  for (const Sample& s : samples) {
+    peak_workers = std::max(peak_workers, s.workers);
+    if (s.t_ns < steady_end) {
+      steady_pss += s.total_pss_mib;
+      ++steady_n;
+    } else {
+      peak_pss = std::max(peak_pss, s.total_pss_mib);
+    }
+  }
+  state.counters["budget"] = g.workers;
+  state.counters["peak_workers"] = peak_workers;
+  state.counters["steady_total_pss_mib"] = steady_n > 0 ? steady_pss / steady_n : 0;
+  state.counters["peak_total_pss_mib"] = peak_pss;
+  state.counters["preload_mib"] = g.preload_mib;
+}
+
+// gunicorn serving the Flask app of <scratch>/current with W sync workers, as Debian packages it.
+std::vector<std::string> gunicorn_argv(const Scratch& scratch, std::uint16_t port) {
+  return {"/usr/bin/python3",
+          "-m",
+          "gunicorn",
+          "-w",
+          std::to_string(g.workers),
+          "-k",
+          "sync",
+          "-b",
+          "127.0.0.1:" + std::to_string(port),
+          "--chdir",
+          (scratch.path() / "current").string(),
+          "flask_app:app"};
+}
+
+// W workers, and the app answers.
+bool gunicorn_settled(const Process& server, std::uint16_t port) {
+  int workers = 0;
+  for (const testing::ProcessId& p : processes_in_group(server.pid())) {
+    if (is_worker(p, server.pid()) && p.state != 'Z') ++workers;
+  }
+  if (workers != g.workers) return false;
+  return http_get(port, "/", mono_ns() + 2 * kSecond).status == 200;
+}
+
 void BM_deploy(benchmark::State& state) {
   for (auto _ : state) {
     const std::int64_t start = mono_ns();
     Scratch scratch;
     const std::string conf = "preload_mib " + std::to_string(g.preload_mib) + "\nlatency_ms 1\n";
-    for (int i = 0; i <= g.deploys; ++i) scratch.release("R" + std::to_string(i), g.testapp, conf);
+    for (int i = 0; i <= g.deploys; ++i) {
+      if (g.flask.empty()) {
+        scratch.release("R" + std::to_string(i), g.testapp, conf);
+      } else {
+        scratch.release("R" + std::to_string(i), g.flask);
+      }
+    }
     scratch.point_current("R0");
     const std::uint16_t port = free_port();
     const auto events_file = scratch.path() / "events.jsonl";
-    Process server(server_argv(g.zygote_real, scratch, port, g.workers, events_file, g.server_flags,
-                               {"testapp"}),
-                   scratch.path() / "log");
+    Process server(
+        gunicorn() ? gunicorn_argv(scratch, port)
+                   : server_argv(g.zygote_real, scratch, port, g.workers, events_file,
+                                 g.server_flags, {g.flask.empty() ? "testapp" : "flask_app:app"}),
+        scratch.path() / "log");
     Events events(events_file);
-    if (!eventually([&] { return settled(events); }, std::chrono::seconds(60))) {
+    if (!eventually([&] { return gunicorn() ? gunicorn_settled(server, port) : settled(events); },
+                    std::chrono::seconds(60))) {
       state.SkipWithError("the workers never became ready");
       return;
     }
@@ -365,40 +471,32 @@ void BM_deploy(benchmark::State& state) {
     std::vector<Window> windows;
     std::thread client([&] { windows = continuous_load(port, load_end); });
     sleep_ms(g.steady_ms);
-    const std::vector<std::int64_t> deploy_times = deploy_all(scratch, server);
+    const std::vector<std::int64_t> deploy_times = deploy_all(scratch, server, sampler);
     client.join();
     // Let the last rollout finish before reading the events (bounded).
     eventually(
-        [&] { return settled(events) && rollout_ends(events).size() == deploy_times.size(); },
+        [&] {
+          return gunicorn() ? gunicorn_settled(server, port)
+                            : settled(events) && rollout_ends(events).size() == deploy_times.size();
+        },
         std::chrono::seconds(60));
     sampler.stop();
     server.stop();
     events.reload();
 
+    const std::vector<std::int64_t> ends =
+        gunicorn() ? rollout_ends_sampled(sampler.samples(), deploy_times) : rollout_ends(events);
     put_phase(state, "steady", windows, 0, steady_end);
     put_phase(state, "deploy", windows, steady_end, load_end);
-    put_rollouts(state, windows, steady_end, deploy_times, rollout_ends(events));
-    const std::vector<double> rollouts = rollout_times(events, deploy_times);
+    put_rollouts(state, windows, steady_end, deploy_times, ends);
+    std::vector<double> rollouts;
+    for (std::size_t i = 0; i < ends.size() && i < deploy_times.size(); ++i)
+      rollouts.push_back(static_cast<double>(ends[i] - deploy_times[i]) / 1e6);
     state.counters["deploys"] = static_cast<double>(rollouts.size());
     state.counters["all_new_ms"] = percentile(rollouts, 50);
     state.counters["all_new_max_ms"] = percentile(rollouts, 100);
-    double steady_pss = 0, peak_pss = 0;
-    int steady_n = 0, peak_workers = 0;
-    for (const Sample& s : sampler.samples()) {
-      peak_workers = std::max(peak_workers, s.workers);
-      if (s.t_ns < steady_end) {
-        steady_pss += s.total_pss_mib;
-        ++steady_n;
-      } else {
-        peak_pss = std::max(peak_pss, s.total_pss_mib);
-      }
-    }
-    state.counters["budget"] = g.workers;
-    state.counters["peak_workers"] = peak_workers;
-    state.counters["peak_workers_events"] = peak_workers_in(events);
-    state.counters["steady_total_pss_mib"] = steady_n > 0 ? steady_pss / steady_n : 0;
-    state.counters["peak_total_pss_mib"] = peak_pss;
-    state.counters["preload_mib"] = g.preload_mib;
+    put_samples(state, sampler.samples(), steady_end);
+    if (!gunicorn()) state.counters["peak_workers_events"] = peak_workers_in(events);
     write_timeline(sampler.samples(), windows, deploy_times, steady_end);
     state.SetIterationTime(static_cast<double>(mono_ns() - start) / 1e9);
   }
@@ -411,11 +509,17 @@ int main(int argc, char** argv) {
   using namespace zyg::bench;
   Flags flags(&argc, argv,
               {"zygote-real", "testapp", "workers", "preload", "clients", "think-ms", "steady-ms",
-               "deploys", "gap-ms", "timeline", "server-flags", "smoke"});
+               "deploys", "gap-ms", "timeline", "server-flags", "smoke", "flask", "server"});
   const bool smoke = flags.has("smoke");
   g.zygote_real = flags.get("zygote-real", ZYGOTE_REAL_PATH);
   g.testapp = flags.get("testapp", TESTAPP_PATH);
   g.timeline = flags.get("timeline", "");
+  g.flask = flags.get("flask", "");
+  g.server = flags.get("server", "zygote-real");
+  if ((g.server != "zygote-real" && g.server != "gunicorn") || (gunicorn() && g.flask.empty())) {
+    std::fprintf(stderr, "bench-deploy: --server is zygote-real or gunicorn (with --flask=FILE)\n");
+    return 2;
+  }
   {
     std::istringstream in(flags.get("server-flags", ""));
     for (std::string word; in >> word;) g.server_flags.push_back(word);
@@ -437,6 +541,8 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("workers", std::to_string(g.workers));
   benchmark::AddCustomContext("preload_mib", std::to_string(g.preload_mib));
   benchmark::AddCustomContext("clients", std::to_string(g.clients));
+  benchmark::AddCustomContext("server", g.server);
+  benchmark::AddCustomContext("app", g.flask.empty() ? "testapp" : g.flask);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

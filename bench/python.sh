@@ -7,6 +7,11 @@
 #   ka5        the same app sleeping 5 ms a request, 32 keep-alive clients (zygote-load), 8 s
 #   uss        bench/peers/flask_app.py (Flask), each worker's USS and PSS after 10,000 requests
 #              (from /proc/PID/smaps_rollup), gunicorn with --preload against zygote-real
+#   ready      time to a ready Flask worker forked from the zygote against a cold start
+#   deploy     the Flask app deployed three times under load (bench-deploy --flask: 32 clients,
+#              half keep-alive, 1 s windows): zygote-real's deploy (SIGHUP) against gunicorn's
+#              HUP (sync workers, no --preload, so that HUP loads the new code): failed
+#              requests, peak worker processes against the 4 slots, p99 in the rollout windows
 #
 # Every server has 4 workers (threads for waitress and gthread), runs in a process group of its
 # own on Debian's /usr/bin/python3 with a clean environment, and is stopped by its pid.
@@ -26,14 +31,14 @@ while [ $# -gt 0 ]; do
   shift
 done
 fail() { echo "python.sh: $*" >&2; exit 1; }
-usable() { [ -x "$1/real/zygote-real" ] && [ -e "$1/real/zygote-python.so" ] && [ -x "$1/real/load/zygote-load" ]; }
+usable() { [ -x "$1/real/zygote-real" ] && [ -e "$1/real/zygote-python.so" ] && [ -x "$1/real/load/zygote-load" ] && [ -x "$1/bench/bench-deploy" ]; }
 if [ -z "$build" ]; then
   for b in "$root/build-bench" "$root/build"; do
     if usable "$b"; then build=$b; break; fi
   done
 fi
-[ -n "$build" ] && usable "$build" || fail "no build dir with real/zygote-real, real/zygote-python.so" \
-  "and real/load/zygote-load: build them (cmake --build --preset ci)"
+[ -n "$build" ] && usable "$build" || fail "no build dir with real/zygote-real, real/zygote-python.so," \
+  "real/load/zygote-load and bench/bench-deploy: build them (cmake --build --preset ci)"
 build=$(cd "$build" && pwd)
 zygote_real=$build/real/zygote-real
 load=$build/real/load/zygote-load
@@ -198,6 +203,26 @@ PY
 ) || fail "the time-to-ready measurement failed"
 record "$ready"
 
+# Deploys under load, the same bench-deploy run for each server (its own scratch directory,
+# process group and load).
+deploy_args=(--flask="$here/peers/flask_app.py" --zygote-real="$zygote_real")
+[ -n "$quick" ] && deploy_args+=(--steady-ms=1500 --deploys=1 --gap-ms=3000 --clients=8)
+for name in zygote-real gunicorn; do
+  "$build/bench/bench-deploy" "${deploy_args[@]}" --server="$name" --benchmark_format=json \
+    --benchmark_out="$dir/deploy-$name.json" >"$dir/deploy-$name.log" 2>&1 \
+    || fail "bench-deploy --server=$name failed: $(tail -5 "$dir/deploy-$name.log")"
+  record "$("$python" -c 'import json, sys
+b = json.load(open(sys.argv[2]))["benchmarks"][0]
+if b.get("error_occurred"):
+    sys.exit("bench-deploy: " + b.get("error_message", "?"))
+keys = ["deploys", "budget", "peak_workers", "steady_requests", "deploy_requests", "deploy_failed",
+        "steady_p99_ms", "steady_p99_p90_ms", "rollout_windows", "rollout_p99_ms",
+        "rollout_p99_worst_ms", "all_new_ms", "all_new_max_ms", "deploy_reopened"]
+row = {"case": "deploy", "server": sys.argv[1]}
+row.update({k: round(b[k], 2) for k in keys})
+print(json.dumps(row))' "$name" "$dir/deploy-$name.json")"
+done
+
 "$python" - "$results" "$out/python.md" "$(nproc)" "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -221,6 +246,18 @@ r = by[("ready", "zygote-real")]
 out.append("")
 out.append("Time to a ready Flask worker: forked from the zygote %.2f ms (median of %d, from the master's request to the worker's ready), a cold start of the same app %.1f ms (median of %d, a new python3 process until the app is built): %.0fx." % (
     r["forked_ms_median"], r["forked_samples"], r["cold_ms_median"], r["cold_samples"], r["ratio"]))
+out += ["", "Flask deploys under load (bench-deploy --flask, 32 clients, half keep-alive, 1 s windows; 4 worker slots):", "",
+        "| server | deploys | failed requests (of) | peak worker processes | steady p99 ms | rollout windows' p99 ms (median, worst) | to all new ms (median, max) |",
+        "|---|---|---|---|---|---|---|"]
+for name in ["zygote-real", "gunicorn"]:
+    d = by[("deploy", name)]
+    out.append("| %s | %d | %d (%d) | %d | %.1f | %.1f, %.1f | %.0f, %.0f |" % (
+        name, d["deploys"], d["deploy_failed"], d["deploy_requests"], d["peak_workers"],
+        d["steady_p99_ms"], d["rollout_p99_ms"], d["rollout_p99_worst_ms"], d["all_new_ms"], d["all_new_max_ms"]))
+dz, dg = by[("deploy", "zygote-real")], by[("deploy", "gunicorn")]
+out.append("")
+out.append("Peak worker processes during deploys: zygote-real %d, gunicorn %d, for 4 slots; rollout windows' p99, zygote-real / gunicorn: %.2f." % (
+    dz["peak_workers"], dg["peak_workers"], dz["rollout_p99_ms"] / dg["rollout_p99_ms"] if dg["rollout_p99_ms"] else float("nan")))
 open(sys.argv[2], "w").write("\n".join(out) + "\n")
 print("\n".join(out))
 PY

@@ -22,7 +22,8 @@
 #                   connections opened again, time to every worker on the new version, peak
 #                   workers and total PSS (~40 s)
 #   python.sh       Python WSGI apps: zygote-real against gunicorn (sync, gthread, --preload),
-#                   uWSGI and waitress: hello throughput, the 5 ms app keep-alive, worker memory
+#                   uWSGI and waitress: hello throughput, the 5 ms app keep-alive, worker memory,
+#                   time to a ready worker, Flask deploys under load against gunicorn's HUP
 #   peers.sh        zygote-real against gunicorn sync, uWSGI and waitress under the same zygote-load
 #                   runs: keep-alive, one connection per request, a 1-in-20 slow mix, 1,000 slow
 #                   and 10,000 idle connections held (~6 minutes; into docs/bench/peers/)

@@ -145,7 +145,10 @@ void python_section(std::ostream& md, const std::string& dir) {
         "(keep-alive). 5 ms: the same app with its 5 ms sleep, 32 keep-alive `zygote-load` "
         "clients for 8 s. Memory: bench/peers/flask_app.py after 10,000 requests over 4 "
         "keep-alive connections, from /proc/PID/smaps_rollup; gunicorn with `--preload`, so that "
-        "both fork workers from a process that imported the app.\n\n";
+        "both fork workers from a process that imported the app. Deploys: bench-deploy --flask "
+        "(three deploys of the Flask app under load, 1 s load windows), zygote-real's SIGHUP "
+        "against gunicorn's HUP (sync workers without --preload, so that HUP loads the new "
+        "code); gunicorn's rollout ends when none of its old workers is left.\n\n";
   std::stringstream text;
   text << in.rdbuf();
   md << text.str() << "\n";
