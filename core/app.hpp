@@ -26,6 +26,13 @@ struct AppRequest {
   int version_minor = 1;  // HTTP/1.x
   std::vector<Header> headers;
   std::string body;
+  // A body larger than the server holds in memory (http::Limits::body_memory_max) is in this file
+  // instead, and `body` is empty: body_file_bytes bytes from offset 0 (read them with pread: the
+  // descriptor's position is not defined). Open while the app serves the request, closed after.
+  // Only apps that ask (App::reads_body_files) see it; for the others the worker reads the file
+  // into `body` first.
+  int body_file = -1;
+  std::uint64_t body_file_bytes = 0;
   // Filled only for apps that ask (App::wants_addresses): who sent it, and where it arrived.
   std::string peer_host;
   std::uint16_t peer_port = 0;
@@ -119,6 +126,9 @@ class App {
   virtual void respond(const AppRequest& request, Responder& out) { out.complete(handle(request)); }
   // Whether requests must carry the connection's addresses (one more system call each).
   virtual bool wants_addresses() const { return false; }
+  // Whether the app reads a large body from AppRequest::body_file itself (so it never sits
+  // whole in the worker's memory); else the worker reads the file into AppRequest::body.
+  virtual bool reads_body_files() const { return false; }
 };
 
 struct LoadResult {

@@ -10,6 +10,7 @@
 #include <array>
 #include <deque>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 
@@ -17,6 +18,7 @@
 #include "core/loops.hpp"
 #include "core/marks.hpp"
 #include "core/protocol.hpp"
+#include "core/teeth.hpp"
 
 namespace zyg {
 namespace {
@@ -27,6 +29,60 @@ constexpr int kReturnsPerRound = 256;
 constexpr std::size_t kEventsPerWait = 256;
 constexpr Nanos kAcceptRetry = 100ms;  // after EMFILE/ENFILE/ENOMEM on accept
 constexpr Nanos kStopGrace = 1s;       // how long a stopping front waits for hand-offs back
+
+// Where a request body too large to hold in memory goes as it arrives: an unlinked file in the
+// spool directory, handed to the worker with the request. The front closes it when it lets the
+// connection go (forget); not the destructor, which may run where no system call can (a
+// process that ends closes it with everything else).
+class FileSpool final : public http::BodySpool {
+ public:
+  FileSpool(os::Os& os, const std::string& dir) : os_(os), dir_(dir) {}
+  ~FileSpool() override = default;
+  FileSpool(const FileSpool&) = delete;
+  FileSpool& operator=(const FileSpool&) = delete;
+
+  bool open() override {
+    reset();
+    auto r = os_.spool_file(dir_);
+    if (!r.ok()) {
+      error_ = r.error;
+      return false;
+    }
+    fd_ = r.value;
+    return true;
+  }
+  bool write(std::string_view bytes) override {
+    std::string garbled;
+    if (ZYG_BUG(garble_spool) && !bytes.empty()) {
+      garbled.assign(bytes);
+      garbled[0] = static_cast<char>(garbled[0] ^ 1);
+      bytes = garbled;
+    }
+    while (!bytes.empty()) {
+      auto r = os_.write(fd_, std::as_bytes(std::span(bytes.data(), bytes.size())));
+      if (r.error == os::err::intr) continue;
+      if (!r.ok() || r.value == 0) {
+        error_ = r.ok() ? os::err::nospc : r.error;
+        return false;
+      }
+      bytes.remove_prefix(r.value);
+    }
+    return true;
+  }
+  os::Fd fd() const { return fd_; }
+  int error() const { return error_; }  // of the last open() or write() that failed
+  const std::string& dir() const { return dir_; }
+  void reset() {
+    if (fd_ >= 0) (void)os_.close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  os::Os& os_;
+  const std::string& dir_;
+  os::Fd fd_ = -1;
+  int error_ = 0;
+};
 
 class Front {
  public:
@@ -74,11 +130,17 @@ class Front {
 
  private:
   struct Conn {
-    Conn(std::uint64_t name, const http::Limits& limits, Nanos now, std::uint64_t served)
-        : id(name), http(limits), request_started(now), requests(served) {}
+    Conn(os::Os& os, const WorkerConfig& config, std::uint64_t name, Nanos now,
+         std::uint64_t served)
+        : id(name), http(config.http), request_started(now), requests(served) {
+      auto owned = std::make_unique<FileSpool>(os, config.spool_dir);
+      spool = owned.get();
+      http.set_spool(std::move(owned));
+    }
 
     std::uint64_t id = 0;
     http::Connection http;
+    FileSpool* spool = nullptr;  // http's: a body too large for memory (stays put when moved)
     std::string out;  // an interim or error response, or a response's rest, being written
     Nanos deadline{0};
     Nanos request_started{0};
@@ -169,7 +231,7 @@ class Front {
         accept_failed(now, r.error);
         return;
       }
-      Conn c(next_id(), args_.http.http, now, 0);
+      Conn c(os_, args_.http, next_id(), now, 0);
       auto [it, fresh] = conns_.emplace(r.value, std::move(c));
       (void)fresh;
       watch(r.value, os::ev::in);
@@ -236,6 +298,11 @@ class Front {
     http::Next next = c.http.next();
     if (auto* err = std::get_if<http::ParseError>(&next)) {
       ZYG_MARK("front.parse-error");
+      if (err->status == 503 && c.spool->error() != 0) {
+        notice_once(spool_failure_noticed_,
+                    "a request body could not be stored in " + c.spool->dir() + " (errno " +
+                        std::to_string(c.spool->error()) + "): answered 503; said once");
+      }
       answer_and_close(fd, c, c.http.serialize_error(*err), now);
       return;
     }
@@ -351,7 +418,13 @@ class Front {
       h.conn = c.id;
       h.requests = c.requests;
       if (stopping_) h.flags = handoff::closing;
-      const int e = handoff::send(os_, args_.handoff.requests_out, h, c.http.remainder(), fd);
+      os::Fd body = -1;
+      if (auto spooled = c.http.spooled()) {
+        h.split = static_cast<std::uint32_t>(spooled->head_bytes);
+        h.body = spooled->body_bytes;
+        body = c.spool->fd();
+      }
+      const int e = handoff::send(os_, args_.handoff.requests_out, h, c.http.remainder(), fd, body);
       if (e == os::err::again || e == os::err::intr) {
         watch(args_.handoff.requests_out, os::ev::out);
         return;
@@ -388,14 +461,11 @@ class Front {
     }
   }
 
-  std::size_t backlog_cap() const {
-    const http::Limits& l = args_.http.http;
-    return l.header_bytes_max + l.body_bytes_max + l.read_bytes_max;
-  }
+  std::size_t backlog_cap() const { return args_.http.http.buffered_max(); }
 
   // A connection back from a worker, with what it had read past its last request.
   void adopt(os::Fd fd, const handoff::Header& h, const std::string& bytes, Nanos now) {
-    Conn c(h.conn, args_.http.http, now, h.requests);
+    Conn c(os_, args_.http, h.conn, now, h.requests);
     auto [it, fresh] = conns_.insert_or_assign(fd, std::move(c));
     (void)fresh;
     Conn& conn = it->second;
@@ -416,21 +486,21 @@ class Front {
   void adopt_unsent(handoff::Received& r, Nanos now) {
     ZYG_MARK("front.unsent");
     const handoff::Header& h = r.header;
-    const std::size_t past = h.bytes - h.unsent;  // receive() checked unsent <= bytes
-    if (past > backlog_cap()) {                   // more than a worker may have read: junk
+    const std::size_t past = h.bytes - h.split;  // receive() checked split <= bytes
+    if (past > backlog_cap()) {                  // more than a worker may have read: junk
       if (r.file >= 0) (void)os_.close(r.file);
       (void)os_.close(r.conn);
       return;
     }
-    Conn c(h.conn, args_.http.http, now, h.requests);
+    Conn c(os_, args_.http, h.conn, now, h.requests);
     c.closing = (h.flags & handoff::close_after) != 0 || stopping_;
     c.tail = r.file;
     if (r.file >= 0) {
-      c.tail_left = h.unsent;
+      c.tail_left = h.split;
       c.rest_in_file = past;
     } else {
-      c.out = r.bytes.substr(0, h.unsent);
-      c.rest = r.bytes.substr(h.unsent);
+      c.out = r.bytes.substr(0, h.split);
+      c.rest = r.bytes.substr(h.split);
     }
     const os::Fd fd = r.conn;
     auto [it, fresh] = conns_.insert_or_assign(fd, std::move(c));
@@ -513,6 +583,7 @@ class Front {
     if (it != conns_.end()) {
       clear_deadline(fd, it->second);
       close_tail(it->second);
+      it->second.spool->reset();
       conns_.erase(it);
     }
     (void)os_.close(fd);  // also leaves the poller
@@ -563,6 +634,7 @@ class Front {
   bool master_gone_ = false;
   bool at_limit_noticed_ = false;
   bool accept_failure_noticed_ = false;
+  bool spool_failure_noticed_ = false;
 };
 
 }  // namespace

@@ -4,7 +4,8 @@
 
 namespace zyg::handoff {
 
-int send(os::Os& os, os::Fd channel, Header h, std::string_view bytes, os::Fd conn) {
+int send(os::Os& os, os::Fd channel, Header h, std::string_view bytes, os::Fd conn, os::Fd body) {
+  if (body >= 0) h.flags = static_cast<std::uint16_t>(h.flags | spooled);
   const std::string msg = encode(h, bytes);
   os::Fd memory = -1;
   if (!fits_inline(bytes.size())) {
@@ -12,9 +13,11 @@ int send(os::Os& os, os::Fd channel, Header h, std::string_view bytes, os::Fd co
     if (!m.ok()) return m.error;
     memory = m.value;
   }
-  std::array<os::Fd, 2> pass{conn, memory};
-  const std::size_t npass = (conn >= 0 ? 1u : 0u) + (memory >= 0 ? 1u : 0u);
-  if (conn < 0) pass[0] = memory;
+  std::array<os::Fd, 3> pass{};
+  std::size_t npass = 0;
+  for (os::Fd fd : {conn, memory, body}) {
+    if (fd >= 0) pass[npass++] = fd;
+  }
   auto r = os.send_message(channel, std::as_bytes(std::span(msg.data(), msg.size())),
                            std::span<const os::Fd>(pass.data(), npass));
   if (memory >= 0) (void)os.close(memory);  // the receiver has its own copy now, or none was sent
@@ -60,9 +63,12 @@ std::optional<Received> receive(os::Os& os, os::Fd channel, std::size_t bytes_ma
   auto d = decode(std::span(buf.data(), r.value));
   const bool wants_conn = d && d->header.kind != Kind::closed;
   const bool memory = d && (d->header.flags & handoff::in_memory) != 0;
-  const std::size_t fds_expected = (wants_conn ? 1u : 0u) + (memory ? 1u : 0u);
+  const bool body = d && (d->header.flags & spooled) != 0;
+  const std::size_t fds_expected = (wants_conn ? 1u : 0u) + (memory ? 1u : 0u) + (body ? 1u : 0u);
   const bool tail = d && (d->header.flags & unsent) != 0;
-  if (!d || fds.size() != fds_expected || (tail && d->header.unsent > d->header.bytes)) {
+  const bool split = tail || body;
+  if (!d || fds.size() != fds_expected || (split && d->header.split > d->header.bytes) ||
+      (body && d->header.kind != Kind::request)) {
     close_all(os, fds);
     // A well-formed message whose descriptors did not arrive (the receiver was out of them:
     // MSG_CTRUNC) still names its connection, so the sender can be told it is gone.
@@ -71,6 +77,10 @@ std::optional<Received> receive(os::Os& os, os::Fd channel, std::size_t bytes_ma
     return out;
   }
   out.header = d->header;
+  if (body) {
+    out.body = fds.back();
+    fds.pop_back();
+  }
   if (memory && tail && d->header.kind == Kind::returned) {
     out.file = fds.back();
     fds.pop_back();
@@ -81,6 +91,8 @@ std::optional<Received> receive(os::Os& os, os::Fd channel, std::size_t bytes_ma
     (void)os.close(file);
     if (!ok) {
       close_all(os, fds);
+      if (out.body >= 0) (void)os.close(out.body);
+      out.body = -1;
       out.header.kind = Kind{0};
       return out;
     }

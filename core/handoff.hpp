@@ -1,7 +1,9 @@
 // The front <-> worker wire protocol: how a connection with a complete request travels to an
 // idle worker and back. One message per seqpacket, the connection's descriptor passed with it
 // (SCM_RIGHTS), and the bytes already read from it after a fixed header: inline when they fit
-// kInlineMax, else in a memory file passed as a second descriptor.
+// kInlineMax, else in a memory file passed as a second descriptor. A request whose body was too
+// large to hold in memory travels without it: its head and what came after the body as bytes, the
+// body in the front's spool file, passed as the last descriptor.
 //
 //   front -> workers (one seqpacket pair; every idle worker reads the same end, so the kernel
 //                     gives each hand-off to one of them):     request
@@ -25,9 +27,9 @@
 
 namespace zyg::handoff {
 
-inline constexpr std::uint32_t kMagic = 0x5a594832;   // "ZYH2"
+inline constexpr std::uint32_t kMagic = 0x5a594833;   // "ZYH3"
 inline constexpr std::size_t kInlineMax = 16 * 1024;  // larger byte runs go in a memory file
-inline constexpr std::size_t kMessageMax = 32 + kInlineMax;
+inline constexpr std::size_t kMessageMax = 40 + kInlineMax;
 
 enum class Kind : std::uint16_t {
   request = 1,   // front -> worker: a complete request is in `bytes`; serve it
@@ -40,9 +42,11 @@ enum Flag : std::uint16_t {
   closing = 1,      // request: answer with "Connection: close" (the front is stopping)
   in_memory = 2,    // the bytes are in the memory file passed as the second descriptor
   unsent = 4,       // returned: the bytes begin with the rest of a response the client has not
-                    // taken yet (header.unsent of them); the front writes it, then takes the
+                    // taken yet (header.split of them); the front writes it, then takes the
                     // connection back with the bytes after it
   close_after = 8,  // returned with unsent: close once they are written (the response said so)
+  spooled = 16,     // request: its body is in the file passed last (header.body bytes); the
+                    // first header.split of the bytes are its head, the rest came after its body
 };
 
 // The largest response tail a worker gives the front to write: a slow reader then costs a memory
@@ -60,11 +64,13 @@ struct Header {
   std::uint64_t conn = 0;      // the front's name for the connection, never reused
   std::uint64_t requests = 0;  // requests served on it so far (returned: including this turn's)
   std::uint32_t bytes = 0;     // how many bytes follow (inline) or the memory file holds
-  std::uint32_t unsent = 0;    // returned, flagged unsent: how many of `bytes` are the
-                               // response's rest; the others were read past the request
+  std::uint32_t split = 0;     // returned, flagged unsent: how many of `bytes` are the
+                               // response's rest (the others were read past the request);
+                               // request, flagged spooled: how many are the request's head
+  std::uint64_t body = 0;      // request, flagged spooled: the body's size in its file
 };
 
-static_assert(sizeof(Header) == 32, "a small fixed header, with no padding");
+static_assert(sizeof(Header) == 40, "a small fixed header, with no padding");
 static_assert(std::has_unique_object_representations_v<Header>);
 static_assert(kMessageMax == sizeof(Header) + kInlineMax);
 
@@ -105,8 +111,10 @@ inline std::optional<Decoded> decode(std::span<const std::byte> msg) {
 }
 
 // Sends one message with the connection `conn` (and a memory file for bytes that do not fit
-// inline). Returns 0 or the errno; EAGAIN when the other side has no room now.
-int send(os::Os& os, os::Fd channel, Header h, std::string_view bytes, os::Fd conn);
+// inline, and `body`, a spooled request's body file, last). Returns 0 or the errno; EAGAIN when
+// the other side has no room now.
+int send(os::Os& os, os::Fd channel, Header h, std::string_view bytes, os::Fd conn,
+         os::Fd body = -1);
 
 // One received message with its descriptors and its bytes (read from the memory file if they
 // came in one, at most `bytes_max`).
@@ -118,6 +126,7 @@ struct Received {
   // Flagged unsent, the bytes in a memory file: the file, left unread (header.bytes long), for the
   // receiver to read as its client drains, and close.
   os::Fd file = -1;
+  os::Fd body = -1;  // flagged spooled: the request's body file (header.body bytes), the receiver's
 };
 // Reads the next `n` bytes of a memory file into `out`; false on an error or a short file.
 bool read_exactly(os::Os& os, os::Fd file, std::size_t n, std::string& out);

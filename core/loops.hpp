@@ -24,6 +24,8 @@ struct WorkerConfig {
   Nanos request_read_timeout = 30s;  // a started request must arrive completely within this (408)
   Nanos write_timeout = 30s;         // a response must be taken by the client within this
   Nanos heartbeat_interval = 1s;     // how often an idle worker tells the master it is alive
+  // Where the front writes request bodies above http.body_memory_max (unlinked files).
+  std::string spool_dir = "/var/tmp";
   // Integrity limits: reaching one, the worker drains and exits to be replaced. 0: no limit.
   std::uint64_t max_requests = 0;
   std::uint64_t rss_bytes_max = 0;

@@ -60,6 +60,7 @@ std::vector<std::string> loop_and_fault_marks() {
       "worker.drain",
       "worker.retire",
       "worker.handoff",
+      "worker.spooled-body",
       "worker.pipelined",
       "worker.pipelined-yield",
       "worker.return-failed",
@@ -106,6 +107,7 @@ std::vector<std::string> loop_and_fault_marks() {
       "client.bad-request",
       "client.slow",
       "client.slow-read",
+      "client.upload",
       "start.refused",
   };
 }
@@ -122,11 +124,13 @@ const std::vector<std::string>& catalogue() {
 }
 
 // Paths no suite reaches yet: no simulated client stops reading for as long as the write timeout
-// (so no write times out), and none pipelines a malformed request behind a good one. Each
+// (so no write times out), none pipelines a malformed request behind a good one, and none sends
+// a body the worker cannot read back from its spool file (a disk that fails). Each
 // leaves this list once a suite reaches it (props.marks.check fails until it does).
 const std::vector<std::string>& not_yet_reached() {
   static const std::vector<std::string> names = {
       "front.write-timeout",
+      "worker.body-file-unreadable",
       "worker.parse-error",
       "worker.write-timeout",
   };

@@ -55,6 +55,7 @@ inline constexpr int again = 11;
 inline constexpr int nomem = 12;
 inline constexpr int inval = 22;
 inline constexpr int mfile = 24;
+inline constexpr int nospc = 28;
 inline constexpr int pipe = 32;
 inline constexpr int msgsize = 90;
 inline constexpr int addrinuse = 98;
@@ -219,6 +220,13 @@ class Os {
   // A read-only file that holds `contents`, read from its start (memfd): how more bytes than a
   // message can carry travel with a descriptor.
   virtual Result<Fd> memory_file(std::span<const std::byte> contents) = 0;
+
+  // An unlinked file to write a request body too large to hold in memory into (O_TMPFILE in
+  // `dir`): read-write, and gone with its last descriptor.
+  virtual Result<Fd> spool_file(const std::string& dir) = 0;
+  // Up to into.size() bytes of the file `fd` from `offset` (pread(2)): its position is left
+  // alone. 0: the file ends at `offset`.
+  virtual Result<std::size_t> read_at(Fd fd, std::uint64_t offset, std::span<std::byte> into) = 0;
 
   // Bytes this socket has sent that its peer has not read yet (SIOCOUTQ): a sender can tell
   // when every message it sent has been taken.

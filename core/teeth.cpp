@@ -12,6 +12,7 @@ const std::vector<std::pair<Bug, std::string>>& all() {
       {Bug::shutdown_handoff, "shutdown_handoff"},
       {Bug::drop_keepalive, "drop_keepalive"},
       {Bug::linger, "linger"},
+      {Bug::garble_spool, "garble_spool"},
   };
   return bugs;
 }

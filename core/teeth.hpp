@@ -20,6 +20,7 @@ enum class Bug : std::uint8_t {
   drop_keepalive,       // a draining worker closes its connection on a request it has read
   linger,               // a worker waits on its connection for the next request instead of
                         // giving it back, while other requests wait for a worker
+  garble_spool,         // the front's spool changes the first byte of what it writes of a body
 };
 
 const std::vector<std::pair<Bug, std::string>>& all();

@@ -69,6 +69,7 @@ class Worker {
     bool closing = false;  // the front asked for "Connection: close"
     http::Connection http;
     std::string unsent;  // the rest of a response the client is slow to take: the front's now
+    os::Fd body = -1;    // the spooled body of the request handed over, until it is served
   };
 
   // Every wait collects pending signals: a caught signal left pending makes poll return at once.
@@ -140,8 +141,17 @@ class Worker {
            (r->header.flags & handoff::closing) != 0,
            http::Connection(args_.config.http),
            {}};
-    c.http.feed(r->bytes);
+    c.body = r->body;
+    if (c.body >= 0) {
+      ZYG_MARK("worker.spooled-body");
+      const std::string_view bytes(r->bytes);
+      c.http.feed_spooled(bytes.substr(0, r->header.split), c.body, r->header.body);
+      c.http.feed(bytes.substr(r->header.split));
+    } else {
+      c.http.feed(r->bytes);
+    }
     serve_connection(c);
+    release_body(c);
     became_idle();
   }
 
@@ -155,9 +165,31 @@ class Worker {
     (void)send_to_front(h, {}, -1);
   }
 
-  std::size_t backlog_cap() const {
-    const http::Limits& l = args_.config.http;
-    return l.header_bytes_max + l.body_bytes_max + l.read_bytes_max;
+  std::size_t backlog_cap() const { return args_.config.http.buffered_max(); }
+
+  // Once its request is served (or never will be), a spooled body's file goes: its disk space
+  // with it.
+  void release_body(Conn& c) {
+    if (c.body >= 0) (void)os_.close(c.body);
+    c.body = -1;
+  }
+
+  // For an app that reads only AppRequest::body: the spooled body, read into it.
+  bool read_body_file(AppRequest& req) {
+    if (req.body_file_bytes > args_.config.http.body_bytes_max) return false;
+    req.body.resize(static_cast<std::size_t>(req.body_file_bytes));
+    std::size_t done = 0;
+    while (done < req.body.size()) {
+      auto r = os_.read_at(
+          req.body_file, done,
+          std::as_writable_bytes(std::span(req.body.data() + done, req.body.size() - done)));
+      if (r.error == os::err::intr) continue;
+      if (!r.ok() || r.value == 0) return false;
+      done += r.value;
+    }
+    req.body_file = -1;
+    req.body_file_bytes = 0;
+    return true;
   }
 
   // Serves the request handed over, and the ones after it that are already there while nobody
@@ -218,8 +250,13 @@ class Worker {
       }
     }
     Reply out(*this, c, req);
-    app_.respond(req, out);
+    if (req.body_file < 0 || app_.reads_body_files() || read_body_file(req)) {
+      app_.respond(req, out);
+    } else {
+      ZYG_MARK("worker.body-file-unreadable");  // answered 500 by end()
+    }
     const bool ok = out.end();
+    release_body(c);
     ++served_;
     ++c.requests;
     check_integrity();
@@ -431,7 +468,7 @@ class Worker {
     if (c.http.should_close()) h.flags |= handoff::close_after;
     h.conn = c.id;
     h.requests = c.requests;
-    h.unsent = static_cast<std::uint32_t>(c.unsent.size());
+    h.split = static_cast<std::uint32_t>(c.unsent.size());
     if (send_to_front(h, c.unsent + c.http.remainder(), c.fd)) {
       (void)os_.close(c.fd);
       return;

@@ -71,6 +71,7 @@ void base(Scenario& s) {
   c.garbage_ppm = pick<std::uint32_t>({0, 0, 5'000});
   c.long_ppm = pick<std::uint32_t>({0, 10'000, 50'000});
   c.slow_read_ppm = pick<std::uint32_t>({0, 0, 20'000});
+  c.upload_ppm = pick<std::uint32_t>({0, 0, 100'000});
   c.think_min = ms(5);
   c.think_max = ms(pick<int>({50, 300}));
 }

@@ -132,6 +132,41 @@ std::optional<std::string> prepare_run_dir(std::string dir, std::string& error) 
 
 Nanos ms(int n) { return std::chrono::milliseconds(n); }
 
+// --spool-dir, else $TMPDIR, else /var/tmp (on disk; /tmp may be memory).
+std::string spool_dir(const std::string& given) {
+  if (!given.empty()) return given;
+  const char* tmp = std::getenv("TMPDIR");
+  return tmp != nullptr && *tmp != '\0' ? tmp : "/var/tmp";
+}
+
+// The request path's options (limits, timeouts, where large bodies go); why they are wrong.
+std::optional<std::string> apply_request_options(const cxxopts::ParseResult& args,
+                                                 zyg::WorkerConfig& w) {
+  w.keepalive_timeout = ms(args["keepalive-timeout-ms"].as<int>());
+  w.request_read_timeout = ms(args["read-timeout-ms"].as<int>());
+  w.http.body_bytes_max = args["max-body-bytes"].as<std::size_t>();
+  w.http.header_bytes_max = args["max-header-bytes"].as<std::size_t>();
+  w.http.body_memory_max = args["body-memory-bytes"].as<std::size_t>();
+  w.spool_dir = spool_dir(args.count("spool-dir") ? args["spool-dir"].as<std::string>() : "");
+  w.max_requests = args["max-requests"].as<std::uint64_t>();
+  if (w.keepalive_timeout <= Nanos{0} || w.request_read_timeout <= Nanos{0}) {
+    return "timeouts must be positive";
+  }
+  if (w.http.body_memory_max == 0) return "--body-memory-bytes must be at least 1";
+  return std::nullopt;
+}
+
+// The front writes large request bodies there: a directory it cannot write to is a usage error
+// now, not a 503 on the first large upload.
+std::optional<std::string> check_spool_dir(zyg::real::LinuxOs& os, const std::string& dir) {
+  auto probe = os.spool_file(dir);
+  if (!probe.ok()) {
+    return "--spool-dir " + dir + ": cannot create files there: " + std::strerror(probe.error);
+  }
+  zyg::os::close_quietly(os, probe.value);
+  return std::nullopt;
+}
+
 // Fails fast on a missing app directory or an APP that names nothing in it (or two things):
 // a usage error now, not a release that fails later.
 std::optional<std::string> check_app(const std::string& app_dir, const std::string& app) {
@@ -188,7 +223,13 @@ int main(int argc, char** argv) {
   add("read-timeout-ms", "a request must arrive completely within this long (else 408)",
       cxxopts::value<int>()->default_value("30000"));
   add("max-body-bytes", "request bodies above this get 413",
+      cxxopts::value<std::size_t>()->default_value("1073741824"));
+  add("body-memory-bytes",
+      "request bodies above this are written to an unlinked file in --spool-dir as they arrive "
+      "(the app reads them from it) instead of being held in memory",
       cxxopts::value<std::size_t>()->default_value("1048576"));
+  add("spool-dir", "where large request bodies go (default $TMPDIR, else /var/tmp)",
+      cxxopts::value<std::string>());
   add("max-header-bytes", "request line and headers above this get 431",
       cxxopts::value<std::size_t>()->default_value("8192"));
   add("max-connections",
@@ -252,15 +293,7 @@ int main(int argc, char** argv) {
   sup.probation = ms(args["probation-ms"].as<int>());
   sup.load_timeout = ms(args["load-timeout-ms"].as<int>());
   if (auto why = sup.validate()) return usage(*why);
-  zyg::WorkerConfig& w = cfg.worker;
-  w.keepalive_timeout = ms(args["keepalive-timeout-ms"].as<int>());
-  w.request_read_timeout = ms(args["read-timeout-ms"].as<int>());
-  w.http.body_bytes_max = args["max-body-bytes"].as<std::size_t>();
-  w.http.header_bytes_max = args["max-header-bytes"].as<std::size_t>();
-  w.max_requests = args["max-requests"].as<std::uint64_t>();
-  if (w.keepalive_timeout <= Nanos{0} || w.request_read_timeout <= Nanos{0}) {
-    return usage("timeouts must be positive");
-  }
+  if (auto why = apply_request_options(args, cfg.worker)) return usage(*why);
   cfg.max_connections = args["max-connections"].as<std::size_t>();
   if (cfg.max_connections == 0) return usage("--max-connections must be at least 1");
   auto run_dir =
@@ -282,5 +315,6 @@ int main(int argc, char** argv) {
   EventLog log(std::cerr, std::move(events), level == "debug");
   zyg::real::ReleaseLoader loader;
   zyg::real::LinuxOs os;
+  if (auto why = check_spool_dir(os, cfg.worker.spool_dir)) return usage(*why);
   return zyg::run_master(os, cfg, loader, &log);
 }

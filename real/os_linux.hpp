@@ -89,6 +89,9 @@ class LinuxOs final : public os::Os {
                               std::optional<Nanos> timeout) override;
   os::Result<os::Fd> memory_file(std::span<const std::byte> contents) override;
   os::Result<std::size_t> unread_bytes(os::Fd fd) override;
+  os::Result<os::Fd> spool_file(const std::string& dir) override;
+  os::Result<std::size_t> read_at(os::Fd fd, std::uint64_t offset,
+                                  std::span<std::byte> into) override;
   os::Result<std::uint64_t> raise_descriptor_limit() override;
 
  private:

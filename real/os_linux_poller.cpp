@@ -1,5 +1,6 @@
-// The OS seam over Linux, continued: interest sets (epoll), memory files (memfd) and the
-// descriptor limit, for the front process that holds every idle connection.
+// The OS seam over Linux, continued: interest sets (epoll), memory files (memfd), spool files
+// and the descriptor limit, for the front process that holds every idle connection.
+#include <fcntl.h>
 #include <linux/sockios.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -10,6 +11,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <limits>
 #include <vector>
 
 #include "real/os_linux_internal.hpp"
@@ -143,6 +145,30 @@ os::Result<os::Fd> LinuxOs::memory_file(std::span<const std::byte> contents) {
     return os::Result<os::Fd>::fail(e);
   }
   return {fd, 0};
+}
+
+os::Result<os::Fd> LinuxOs::spool_file(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+    // A file system without O_TMPFILE: a named file, unlinked at once.
+    std::string path = dir + "/zygote-body-XXXXXX";
+    fd = ::mkostemp(path.data(), O_CLOEXEC);
+    if (fd >= 0) ::unlink(path.c_str());
+  }
+  if (fd < 0) return os::Result<os::Fd>::fail(errno);
+  return {fd, 0};
+}
+
+os::Result<std::size_t> LinuxOs::read_at(os::Fd fd, std::uint64_t offset,
+                                         std::span<std::byte> into) {
+  if (offset > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max())) {
+    return os::Result<std::size_t>::fail(EINVAL);
+  }
+  for (;;) {
+    const ssize_t n = ::pread(fd, into.data(), into.size(), static_cast<off_t>(offset));
+    if (n >= 0) return {static_cast<std::size_t>(n), 0};
+    if (errno != EINTR) return os::Result<std::size_t>::fail(errno);
+  }
 }
 
 os::Result<std::size_t> LinuxOs::unread_bytes(os::Fd fd) {

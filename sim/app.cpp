@@ -48,6 +48,30 @@ void SimApp::worker_init() {
   }
 }
 
+std::string body_fnv(std::string_view body) {
+  std::uint64_t h = 14695981039346656037ULL;
+  for (char c : body) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ULL;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, h >>= 4) out[static_cast<std::size_t>(i)] = kHex[h & 15];
+  return out;
+}
+
+namespace {
+
+// 422 when the request carries X-Body-Fnv and its body does not match it.
+bool body_altered(const AppRequest& request) {
+  for (const Header& h : request.headers) {
+    if (h.name == "X-Body-Fnv") return h.value != body_fnv(request.body);
+  }
+  return false;
+}
+
+}  // namespace
+
 AppResponse SimApp::handle(const AppRequest& request) {
   Process& p = k_.current();
   rec_.serving(request.target);
@@ -67,7 +91,7 @@ AppResponse SimApp::handle(const AppRequest& request) {
   }
   k_.sys_sleep(d);
   AppResponse r;
-  r.status = 200;
+  r.status = body_altered(request) ? 422 : 200;
   r.headers.push_back({"Content-Type", "text/plain"});
   r.body = spec_.name + " " + std::to_string(p.pid) + "\n";
   if (auto kib = requested_kib(request.target))

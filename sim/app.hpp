@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/app.hpp"
@@ -70,5 +71,7 @@ class SimLoader final : public AppLoader {
 std::optional<Nanos> requested_service_time(const std::string& target);
 // The body size a target asks for ("kb=N", at most 4096 KiB): the greeting padded with 'x'.
 std::optional<std::size_t> requested_kib(const std::string& target);
+// FNV-1a 64 of a request body, 16 hex digits: what an uploading client sends in X-Body-Fnv.
+std::string body_fnv(std::string_view body);
 
 }  // namespace zyg::sim

@@ -2,7 +2,9 @@
 
 #include <charconv>
 
+#include "core/http/connection.hpp"
 #include "core/marks.hpp"
+#include "sim/app.hpp"
 
 namespace zyg::sim {
 
@@ -80,6 +82,24 @@ std::string Clients::request_bytes(const Request& r, bool keepalive, bool long_o
   return s;
 }
 
+std::string Clients::upload_bytes(const Request& r, bool keepalive) {
+  ZYG_MARK("client.upload");
+  const auto n = static_cast<std::size_t>(rng_.between(1, spec_.upload_max));
+  const bool chunked = rng_.chance_ppm(500'000);
+  std::string body(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) body[i] = static_cast<char>((r.id * 31 + i * 7) & 0xff);
+  std::string s = "POST /r/" + std::to_string(r.id) +
+                  " HTTP/1.1\r\nHost: sim\r\nX-Body-Fnv: " + body_fnv(body) + "\r\n";
+  if (!keepalive) s += "Connection: close\r\n";
+  if (!chunked) return s + "Content-Length: " + std::to_string(n) + "\r\n\r\n" + body;
+  s += "Transfer-Encoding: chunked\r\n\r\n";
+  for (std::size_t at = 0; at < n; at += 1000) {
+    const std::string piece = body.substr(at, 1000);
+    s += http::Connection::chunk_head(piece.size()) + piece + "\r\n";
+  }
+  return s + std::string(http::Connection::kLastChunk);
+}
+
 void Clients::begin(int index) {
   Client& c = clients_[static_cast<std::size_t>(index)];
   if (stopped_ && c.retry.empty()) return;
@@ -148,15 +168,24 @@ std::uint32_t Clients::slow_read_kib(Conn& conn) {
   return static_cast<std::uint32_t>(rng_.between(320, 960));
 }
 
+// The bytes of `r` from client `who`: a GET (long, or asking for a large response to read
+// late), or an upload.
+std::string Clients::next_bytes(const Request& r, const Client& who, Conn& conn, bool keep) {
+  const bool long_one = who.one_shot || rng_.chance_ppm(spec_.long_ppm);
+  keep = keep && !who.one_shot;
+  if (!who.one_shot && spec_.upload_ppm != 0 && rng_.chance_ppm(spec_.upload_ppm)) {
+    return upload_bytes(r, keep);
+  }
+  return request_bytes(r, keep, long_one, who.one_shot ? who.asks : spec_.long_request,
+                       slow_read_kib(conn));
+}
+
 void Clients::send_requests(Client& c, Conn& conn, std::deque<Request> reqs) {
   const bool keepalive = rng_.chance_ppm(spec_.keepalive_ppm);
   for (std::size_t i = 0; i < reqs.size(); ++i) {
     Request& r = reqs[i];
     const Client& who = clients_[static_cast<std::size_t>(c.index)];
-    const bool long_one = who.one_shot || rng_.chance_ppm(spec_.long_ppm);
-    const std::string bytes =
-        request_bytes(r, (keepalive || i + 1 < reqs.size()) && !who.one_shot, long_one,
-                      who.one_shot ? who.asks : spec_.long_request, slow_read_kib(conn));
+    const std::string bytes = next_bytes(r, who, conn, keepalive || i + 1 < reqs.size());
     r.offset = conn.sent;
     r.sent = k_.now();
     if (rng_.chance_ppm(spec_.garbage_ppm)) {
@@ -298,6 +327,12 @@ void Clients::complete(Conn& conn, int status, bool close) {
   }
   finish(r, status >= 500 ? check::Outcome::server_error : check::Outcome::ok,
          "status " + std::to_string(status));
+  if (status == 422) {
+    checker_.fail(k_.now(),
+                  "request: the app got a body other than the one its client sent "
+                  "(request " +
+                      std::to_string(r.id) + ")");
+  }
   if (status == 400 || status == 408)
     ZYG_MARK(status == 400 ? "client.bad-request" : "client.slow");
   completed_ += 1;

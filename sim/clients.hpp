@@ -30,6 +30,11 @@ struct ClientSpec {
   // slow_read_delay: the worker must give the rest to the front, not wait.
   std::uint32_t slow_read_ppm = 0;
   Nanos slow_read_delay = 2s;
+  // A POST with a body of 1 to upload_max bytes (half of them chunked) and the body's FNV-1a in
+  // X-Body-Fnv: the app answers 422 if what reached it differs (a violation). Bodies above the
+  // simulated server's 1 KiB in memory are spooled by the front.
+  std::uint32_t upload_ppm = 0;
+  int upload_max = 8192;
   Nanos long_request = 2s;
   Nanos think_min = 10ms;
   Nanos think_max = 300ms;
@@ -112,6 +117,8 @@ class Clients {
   void push_outstanding(Conn& conn, Request& r);
   Request make_request(int client);
   std::uint32_t slow_read_kib(Conn& conn);
+  std::string upload_bytes(const Request& r, bool keepalive);
+  std::string next_bytes(const Request& r, const Client& who, Conn& conn, bool keep);
   std::string request_bytes(const Request& r, bool keepalive, bool long_one, Nanos length,
                             std::uint32_t kib = 0);
   void parse_responses(Conn& conn, std::string bytes);

@@ -255,6 +255,10 @@ class Kernel {
   os::Result<int> sys_poller_wait(Fd poller, std::span<os::PollFd> ready,
                                   std::optional<Nanos> timeout);
   os::Result<Fd> sys_memory_file(std::span<const std::byte> contents);
+  // A spool file is a memory file written to (write() appends to a memory file); `dir` must name
+  // a directory, as on Linux: any non-empty path does here.
+  os::Result<Fd> sys_spool_file(const std::string& dir);
+  os::Result<std::size_t> sys_read_at(Fd fd, std::uint64_t offset, std::span<std::byte> into);
   os::Result<std::size_t> sys_unread_bytes(Fd fd);
   void sys_sleep(Nanos d);  // the app's own time (loading, serving)
   void sys_hang();          // blocks until killed

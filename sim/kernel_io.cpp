@@ -354,6 +354,10 @@ os::Result<std::size_t> Kernel::sys_read(Fd fd, std::span<std::byte> into) {
 os::Result<std::size_t> Kernel::sys_write(Fd fd, std::span<const std::byte> from) {
   File* f = file(fd);
   if (!f) return os::Result<std::size_t>::fail(os::err::badf);
+  if (f->kind == File::Kind::memory) {
+    f->memory->bytes.append(reinterpret_cast<const char*>(from.data()), from.size());
+    return {from.size(), 0};
+  }
   if (f->kind != File::Kind::connection) return os::Result<std::size_t>::fail(os::err::inval);
   Connection& c = *f->conn;
   if (c.reset) return os::Result<std::size_t>::fail(os::err::pipe);
@@ -467,6 +471,23 @@ os::Result<Fd> Kernel::sys_memory_file(std::span<const std::byte> contents) {
   f.memory = std::make_shared<MemoryFile>();
   f.memory->bytes.assign(reinterpret_cast<const char*>(contents.data()), contents.size());
   return {add_fd(current(), std::move(f)), 0};
+}
+
+os::Result<Fd> Kernel::sys_spool_file(const std::string& dir) {
+  if (dir.empty()) return os::Result<Fd>::fail(os::err::inval);
+  return sys_memory_file({});
+}
+
+os::Result<std::size_t> Kernel::sys_read_at(Fd fd, std::uint64_t offset,
+                                            std::span<std::byte> into) {
+  File* f = file(fd);
+  if (!f) return os::Result<std::size_t>::fail(os::err::badf);
+  if (f->kind != File::Kind::memory) return os::Result<std::size_t>::fail(os::err::inval);
+  const std::string& bytes = f->memory->bytes;
+  if (offset >= bytes.size()) return {0, 0};
+  const std::size_t n = std::min<std::size_t>(into.size(), bytes.size() - offset);
+  std::copy_n(reinterpret_cast<const std::byte*>(bytes.data() + offset), n, into.begin());
+  return {n, 0};
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -39,6 +39,9 @@ void draw_data_path(std::uint64_t seed, Scenario& s) {
   if (r.below(4) == 0) {
     s.clients.slow_read_ppm = static_cast<std::uint32_t>(r.between(1'000, 30'000));
   }
+  // After that: uploads, spooled by the front when above 1 KiB.
+  if (r.below(3) == 0)
+    s.clients.upload_ppm = static_cast<std::uint32_t>(r.between(10'000, 200'000));
 }
 
 }  // namespace

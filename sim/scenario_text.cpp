@@ -172,6 +172,7 @@ std::string to_text(const Scenario& s) {
     o << " slow-read " << format_ppm(c.slow_read_ppm) << " slow-read-delay "
       << format_duration(c.slow_read_delay);
   }
+  if (c.upload_ppm) o << " upload " << format_ppm(c.upload_ppm) << " upload-max " << c.upload_max;
   o << "\n";
   for (const VersionSpec& v : s.versions) {
     o << "version " << v.name << " load " << format_range(v.load_min, v.load_max) << " service "
@@ -214,6 +215,7 @@ bool parse_client_options(const std::vector<std::string>& w, ClientSpec& c, std:
     const std::string& v = w[i + 1];
     std::optional<std::uint32_t> ppm;
     std::optional<Nanos> d;
+    std::optional<std::int64_t> n;
     if (k == "keepalive" && (ppm = parse_ppm(v)))
       c.keepalive_ppm = *ppm;
     else if (k == "pipeline" && (ppm = parse_ppm(v)))
@@ -232,6 +234,10 @@ bool parse_client_options(const std::vector<std::string>& w, ClientSpec& c, std:
       c.slow_read_ppm = *ppm;
     else if (k == "slow-read-delay" && (d = parse_duration(v)))
       c.slow_read_delay = *d;
+    else if (k == "upload" && (ppm = parse_ppm(v)))
+      c.upload_ppm = *ppm;
+    else if (k == "upload-max" && (n = parse_int(v)) && *n >= 1 && *n <= (1 << 20))
+      c.upload_max = static_cast<int>(*n);
     else if (k == "long-request" && (d = parse_duration(v)))
       c.long_request = *d;
     else if (k == "patience" && (d = parse_duration(v)))

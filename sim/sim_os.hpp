@@ -139,6 +139,15 @@ class SimOs final : public os::Os {
     k_.syscall();
     return k_.sys_poller_wait(poller, ready, timeout);
   }
+  os::Result<os::Fd> spool_file(const std::string& dir) override {
+    k_.syscall();
+    return k_.sys_spool_file(dir);
+  }
+  os::Result<std::size_t> read_at(os::Fd fd, std::uint64_t offset,
+                                  std::span<std::byte> into) override {
+    k_.syscall();
+    return k_.sys_read_at(fd, offset, into);
+  }
   os::Result<os::Fd> memory_file(std::span<const std::byte> contents) override {
     k_.syscall();
     return k_.sys_memory_file(contents);

@@ -88,6 +88,8 @@ World::World(const Scenario& scenario, RunOptions options)
   master_cfg_.title = "zygote-sim";
   master_cfg_.backlog = sc_.backlog;
   master_cfg_.worker.max_requests = sc_.max_requests;
+  // Small, so that a simulated upload (up to 8 KiB) is spooled by the front more often than not.
+  master_cfg_.worker.http.body_memory_max = 1024;
   if (sc_.max_connections) master_cfg_.max_connections = sc_.max_connections;
   result_.budget = sc_.budget;
 }

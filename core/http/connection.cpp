@@ -21,7 +21,8 @@ namespace detail {
 // Collects straight into an AppRequest: header order and name case as sent, trailers dropped.
 class RequestParser final : public bhttp::basic_parser<true> {
  public:
-  explicit RequestParser(const Limits& limits) : fields_max_(limits.header_count_max) {
+  RequestParser(const Limits& limits, BodySpool* spool)
+      : fields_max_(limits.header_count_max), memory_max_(limits.body_memory_max), spool_(spool) {
     // One more than the limit, so that Connection's own count of the whole header decides.
     header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(
         limits.header_bytes_max + 1, std::numeric_limits<std::uint32_t>::max())));
@@ -31,6 +32,10 @@ class RequestParser final : public bhttp::basic_parser<true> {
 
   const AppRequest& request() const { return req_; }
   AppRequest take() { return std::move(req_); }
+  void use_spool(BodySpool* spool) { spool_ = spool; }
+  // The body goes to the spool (it outgrew body_memory_max); how much of it so far.
+  bool spooling() const { return spooling_; }
+  std::uint64_t spooled_bytes() const { return spooled_; }
 
  private:
   static std::string str(beast::string_view s) { return {s.data(), s.size()}; }
@@ -53,11 +58,21 @@ class RequestParser final : public bhttp::basic_parser<true> {
   }
   void on_header_impl(beast::error_code&) override {}
   void on_body_init_impl(const boost::optional<std::uint64_t>& length,
-                         beast::error_code&) override {
-    if (length) req_.body.reserve(static_cast<std::size_t>(*length));  // within body_limit
+                         beast::error_code& ec) override {
+    if (length && *length > memory_max_ && spool_ != nullptr) {
+      start_spooling(ec);
+    } else if (length) {
+      req_.body.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(*length, memory_max_)));
+    }
   }
-  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
+  std::size_t on_body_impl(beast::string_view body, beast::error_code& ec) override {
+    if (spooling_) {
+      if (!spool_->write({body.data(), body.size()})) ec = spool_error();
+      spooled_ += body.size();
+      return body.size();
+    }
     req_.body.append(body.data(), body.size());
+    if (req_.body.size() > memory_max_ && spool_ != nullptr) start_spooling(ec);  // chunked
     return body.size();
   }
   void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
@@ -67,7 +82,22 @@ class RequestParser final : public bhttp::basic_parser<true> {
   }
   void on_finish_impl(beast::error_code&) override {}
 
+  // From here on the body goes to the spool, what memory held of it first.
+  void start_spooling(beast::error_code& ec) {
+    spooling_ = true;
+    if (!spool_->open() || (!req_.body.empty() && !spool_->write(req_.body))) ec = spool_error();
+    spooled_ = req_.body.size();
+    std::string().swap(req_.body);
+  }
+  static beast::error_code spool_error() {
+    return boost::system::errc::make_error_code(boost::system::errc::no_space_on_device);
+  }
+
   std::size_t fields_max_;
+  std::size_t memory_max_;
+  BodySpool* spool_;
+  bool spooling_ = false;
+  std::uint64_t spooled_ = 0;
   AppRequest req_;
 };
 
@@ -158,6 +188,8 @@ bool expects_continue(const AppRequest& req) {
 }
 
 ParseError from_beast(const beast::error_code& ec) {
+  if (ec == boost::system::errc::no_space_on_device)
+    return {503, "the request body could not be stored"};
   if (ec == bhttp::error::header_limit) return {431, "request header fields too large"};
   if (ec == bhttp::error::body_limit) return {413, "request body too large"};
   return {400, ec.message()};
@@ -280,7 +312,7 @@ std::optional<std::string_view> header(const AppRequest& req, std::string_view n
 }
 
 Connection::Connection(Limits limits)
-    : limits_(limits), parser_(std::make_unique<detail::RequestParser>(limits_)) {}
+    : limits_(limits), parser_(std::make_unique<detail::RequestParser>(limits_, nullptr)) {}
 Connection::~Connection() = default;
 Connection::Connection(Connection&&) noexcept = default;
 Connection& Connection::operator=(Connection&&) noexcept = default;
@@ -296,6 +328,24 @@ void Connection::feed(std::string_view bytes) {
   }
 }
 
+void Connection::set_spool(std::unique_ptr<BodySpool> spool) {
+  spool_ = std::move(spool);
+  parser_->use_spool(spool_.get());
+}
+
+std::optional<Connection::Spooled> Connection::spooled() const {
+  return ready_ ? ready_spooled_ : std::nullopt;
+}
+
+void Connection::feed_spooled(std::string_view head, int body_file, std::uint64_t body_bytes) {
+  parser_->skip(true);  // the body is not in the stream
+  spooled_file_ = body_file;
+  spooled_file_bytes_ = body_bytes;
+  feed(head);
+  if (!ready_ && !error_) fail({400, "a request handed over with its body has no whole head"});
+  spooled_file_ = -1;
+}
+
 void Connection::feed_eof() {
   eof_ = true;
   interim_due_ = false;
@@ -308,6 +358,7 @@ Next Connection::next() {
     ++unanswered_;
     AppRequest req = std::move(*ready_);
     ready_.reset();
+    ready_spooled_.reset();
     raw_begin_ = msg_begin_;  // the parser starts afresh where this request ended
     return req;
   }
@@ -435,11 +486,16 @@ bool Connection::idle() const { return !ready_ && !parser_->got_some() && backlo
 
 bool Connection::mid_request() const { return !ready_ && (parser_->got_some() || backlog() > 0); }
 
-bool Connection::wants_input() const { return !finished() && backlog() < backlog_cap(); }
-
-std::size_t Connection::backlog_cap() const {
-  return limits_.header_bytes_max + limits_.body_bytes_max + limits_.read_bytes_max;
+// Everything not yet returned as a request counts too: a body held in memory (no spool) stops
+// the reading once it reaches body_memory_max, with room for one more read, so that
+// remainder() never exceeds buffered_max() (what a receiver of the connection accepts).
+bool Connection::wants_input() const {
+  const std::size_t unreturned = in_.size() - std::min(raw_begin_, in_.size());
+  return !finished() && backlog() < backlog_cap() &&
+         unreturned + limits_.read_bytes_max <= backlog_cap();
 }
+
+std::size_t Connection::backlog_cap() const { return limits_.buffered_max(); }
 
 // Parses buffered bytes until one request is complete (and waits in ready_ for next()), the
 // connection fails, or more bytes are needed.
@@ -465,6 +521,10 @@ bool Connection::step() {
   beast::error_code ec;
   const auto used = parser_->put(beast::net::const_buffer(in_.data() + pos_, backlog()), ec);
   pos_ += used;
+  if (parser_->spooling()) {  // the body is in the spool: its raw bytes are not kept
+    in_.erase(head_end_, pos_ - head_end_);
+    pos_ = head_end_;
+  }
   const bool need_more = ec == bhttp::error::need_more;
   if (ec && !need_more) {
     fail(from_beast(ec));
@@ -481,6 +541,7 @@ bool Connection::accept_header() {
     return false;
   }
   parser_->eager(true);
+  head_end_ = pos_;
   interim_due_ = !parser_->is_done() && expects_continue(parser_->request());
   return true;
 }
@@ -513,7 +574,15 @@ void Connection::check_waiting() {
 }
 
 void Connection::complete() {
+  if (parser_->spooling()) {
+    ready_spooled_ = Spooled{head_end_ - std::min(raw_begin_, head_end_), parser_->spooled_bytes()};
+  }
   ready_ = parser_->take();
+  if (spooled_file_ >= 0) {
+    ready_->body_file = spooled_file_;
+    ready_->body_file_bytes = spooled_file_bytes_;
+    spooled_file_ = -1;
+  }
   reset_parser();
 }
 
@@ -523,7 +592,7 @@ void Connection::fail(ParseError e) {
 }
 
 void Connection::reset_parser() {
-  parser_ = std::make_unique<detail::RequestParser>(limits_);
+  parser_ = std::make_unique<detail::RequestParser>(limits_, spool_.get());
   msg_begin_ = pos_;
   interim_due_ = false;
 }
@@ -543,6 +612,7 @@ void Connection::compact() {
   pos_ -= drop;
   msg_begin_ -= std::min(msg_begin_, drop);
   raw_begin_ -= drop;
+  head_end_ -= std::min(head_end_, drop);
 }
 
 }  // namespace zyg::http

@@ -24,8 +24,30 @@ namespace zyg::http {
 struct Limits {
   std::size_t header_bytes_max = 8 * 1024;   // request line + headers; above -> 431
   std::size_t body_bytes_max = 1024 * 1024;  // above -> 413 (Content-Length or chunk total)
-  std::size_t header_count_max = 100;        // header fields; above -> 431
-  std::size_t read_bytes_max = 64 * 1024;    // one socket read: slack in the pipelining backlog cap
+  // A body above this is not held in memory: with a spool (Connection::set_spool, the front) it
+  // goes to the spool as it arrives; without one, reading stops there and the request waits,
+  // incomplete, for its holder to hand the connection to one that spools (the worker gives it
+  // back to the front).
+  std::size_t body_memory_max = 1024 * 1024;
+  std::size_t header_count_max = 100;      // header fields; above -> 431
+  std::size_t read_bytes_max = 64 * 1024;  // one socket read: slack in the pipelining backlog cap
+
+  // The most bytes a Connection buffers: a header, a body held in memory, one read.
+  std::size_t buffered_max() const {
+    return header_bytes_max +
+           (body_bytes_max < body_memory_max ? body_bytes_max : body_memory_max) + read_bytes_max;
+  }
+};
+
+// Where a request body too large to hold in memory goes as it arrives: a file the front opens
+// (core/http makes no system calls). The body is written decoded, chunk framing removed.
+class BodySpool {
+ public:
+  virtual ~BodySpool() = default;
+  // A new, empty spool for the current request's body; false if none can be had.
+  virtual bool open() = 0;
+  // Appends; false when the bytes cannot be kept (the disk is full, the file failed).
+  virtual bool write(std::string_view bytes) = 0;
 };
 
 struct ParseError {
@@ -125,6 +147,24 @@ class Connection {
   // For a process that reads requests and hands their connection on (the front):
   // a complete request is buffered, and the next next() returns it.
   bool request_ready();
+
+  // The front: a body above Limits::body_memory_max goes to `spool` as it arrives instead of
+  // memory, and its raw bytes are not kept, so remainder() then holds the request's head and what
+  // came after its body. A spool that fails answers 503.
+  void set_spool(std::unique_ptr<BodySpool> spool);
+  BodySpool* spool() const { return spool_.get(); }
+  // The request request_ready() found, when its body went to the spool: the first head_bytes of
+  // remainder() are its head (request line and header), the rest came after its body.
+  struct Spooled {
+    std::size_t head_bytes = 0;
+    std::uint64_t body_bytes = 0;
+  };
+  std::optional<Spooled> spooled() const;
+  // The worker: a request handed over with its body in a file. `head` is its head as the front
+  // received it; the body is `body_bytes` of `body_file`, which the request next() returns
+  // carries (AppRequest::body_file). Call it first, on a fresh Connection, then feed() what came
+  // after the body. A head that is not exactly one request's head is a 400.
+  void feed_spooled(std::string_view head, int body_file, std::uint64_t body_bytes);
   // The bytes received and not yet returned by next() as a request, exactly as they arrived
   // (a complete request, part of one, pipelined ones): what the next holder of the connection
   // must be given. Empty lines between requests may be left out.
@@ -154,6 +194,11 @@ class Connection {
   std::size_t msg_begin_ = 0;  // where the current request starts; kept until its header is parsed
   std::size_t raw_begin_ = 0;  // where the first request next() has not returned starts: kept
   std::optional<AppRequest> ready_;
+  std::unique_ptr<BodySpool> spool_;
+  std::size_t head_end_ = 0;              // where the current request's body starts in in_
+  std::optional<Spooled> ready_spooled_;  // ready_'s body went to the spool
+  int spooled_file_ = -1;                 // feed_spooled(): the next request's body file
+  std::uint64_t spooled_file_bytes_ = 0;
   std::optional<ParseError> error_;
   bool error_reported_ = false;
   bool eof_ = false;

@@ -13,7 +13,9 @@
  *   body_bytes N        the response body is exactly N bytes: the greeting, then 'x' padding
  * An unknown key or a malformed value fails the load with a message naming the line.
  * A request target with the query parameter ms=N (e.g. "/?ms=500") sleeps N ms instead of
- * latency_ms. Responses are 200 "testapp <release> pid <pid>\n". Takes no arguments. */
+ * latency_ms. Responses are 200 "testapp <release> pid <pid>\n"; with sum=1 in the query, the
+ * greeting ends " body <bytes> fnv <FNV-1a 64 of the body, 16 hex digits>\n" instead. Takes no
+ * arguments. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
@@ -146,8 +148,10 @@ static int read_conf(struct testapp* app, const char* release, char* err, size_t
   return 0;
 }
 
-/* The ms=N query parameter of target, or -1 if absent or malformed. */
-static long long query_ms(const char* target, size_t len) {
+/* The query parameter `name` ("ms=", "sum=") of target as a number, or -1 if absent or
+ * malformed. */
+static long long query_number(const char* target, size_t len, const char* name) {
+  const size_t name_len = strlen(name);
   const char* q = memchr(target, '?', len);
   const char* end = target + len;
   if (q == NULL) return -1;
@@ -155,9 +159,9 @@ static long long query_ms(const char* target, size_t len) {
   while (q < end) {
     const char* amp = memchr(q, '&', (size_t)(end - q));
     const char* stop = amp != NULL ? amp : end;
-    if (stop - q > 3 && memcmp(q, "ms=", 3) == 0) {
+    if ((size_t)(stop - q) > name_len && memcmp(q, name, name_len) == 0) {
       long long v = 0;
-      const char* p = q + 3;
+      const char* p = q + name_len;
       for (; p < stop; ++p) {
         if (*p < '0' || *p > '9' || v > 100000000LL) return -1;
         v = v * 10 + (*p - '0');
@@ -187,14 +191,25 @@ static int testapp_handle(void* state, const struct zygote_request* req,
     snprintf(app->error, sizeof app->error, "configured to fail request %llu", app->served);
     return 1;
   }
-  ms = query_ms(req->target, req->target_len);
+  ms = query_number(req->target, req->target_len, "ms=");
   if (ms >= 0) {
     sleep_ms((unsigned long long)ms);
   } else if (app->latency_ms > 0) {
     sleep_ms(app->latency_ms);
   }
-  n = snprintf(greeting, sizeof greeting, "testapp %s pid %ld\n", host->release_name,
-               (long)getpid());
+  if (query_number(req->target, req->target_len, "sum=") == 1) {
+    uint64_t h = 14695981039346656037ULL; /* FNV-1a 64 */
+    size_t i;
+    for (i = 0; i < req->body_len; ++i) {
+      h ^= (unsigned char)req->body[i];
+      h *= 1099511628211ULL;
+    }
+    n = snprintf(greeting, sizeof greeting, "testapp %s pid %ld body %zu fnv %016llx\n",
+                 host->release_name, (long)getpid(), req->body_len, (unsigned long long)h);
+  } else {
+    n = snprintf(greeting, sizeof greeting, "testapp %s pid %ld\n", host->release_name,
+                 (long)getpid());
+  }
   if (n < 0) {
     snprintf(app->error, sizeof app->error, "cannot format the greeting");
     return 1;

@@ -1,6 +1,7 @@
 #include "real/app/native_loader.hpp"
 
 #include <dlfcn.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <array>
@@ -28,6 +29,44 @@ namespace {
 // Exit status of a worker whose app could not initialize (EX_SOFTWARE): a failure, not a
 // retirement.
 constexpr int kWorkerInitFailed = 70;
+
+// A request's body as the C ABI gives it: the bytes in memory, or a spooled body's file mapped
+// read-only (its pages come from the page cache as the app reads them, and are never the
+// worker's own memory).
+class BodyView {
+ public:
+  explicit BodyView(const AppRequest& request) {
+    if (request.body_file < 0) {
+      data_ = request.body.data();
+      size_ = request.body.size();
+      return;
+    }
+    size_ = static_cast<std::size_t>(request.body_file_bytes);
+    if (size_ == 0) return;
+    void* m = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, request.body_file, 0);
+    if (m == MAP_FAILED) {
+      size_ = 0;
+      failed_ = true;
+      return;
+    }
+    mapped_ = m;
+    data_ = static_cast<const char*>(m);
+  }
+  ~BodyView() {
+    if (mapped_ != nullptr) ::munmap(mapped_, size_);
+  }
+  BodyView(const BodyView&) = delete;
+  BodyView& operator=(const BodyView&) = delete;
+  const char* data() const { return data_; }
+  std::size_t size() const { return size_; }
+  bool failed() const { return failed_; }
+
+ private:
+  const char* data_ = "";
+  std::size_t size_ = 0;
+  void* mapped_ = nullptr;
+  bool failed_ = false;
+};
 
 bool clean_field(std::string_view s) { return s.find_first_of("\r\n", 0, 3) == s.npos; }
 
@@ -154,6 +193,8 @@ class NativeApp final : public App {
     }
   }
 
+  bool reads_body_files() const override { return true; }  // mapped, see BodyView
+
   AppResponse handle(const AppRequest& request) override {
     std::vector<zygote_header_view> views;
     views.reserve(request.headers.size());
@@ -169,8 +210,14 @@ class NativeApp final : public App {
     req.http_minor = request.version_minor;
     req.headers = views.data();
     req.header_count = views.size();
-    req.body = request.body.data();
-    req.body_len = request.body.size();
+    const BodyView body(request);
+    if (body.failed()) {
+      std::fprintf(stderr, "zygote: app %s: the request body's file could not be mapped\n",
+                   path_.c_str());
+      return internal_error();
+    }
+    req.body = body.data();
+    req.body_len = body.size();
 
     AppResponse out;
     zygote_response resp{&out};

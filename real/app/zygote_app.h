@@ -83,8 +83,11 @@ struct zygote_request {
   int http_minor;     /* HTTP/1.x minor version: 0 or 1 */
   const struct zygote_header_view* headers; /* header_count headers, in received order */
   size_t header_count;                      /* entries in headers */
-  const char* body;                         /* request body (may contain NULs) */
-  size_t body_len;                          /* bytes in body */
+  /* The request body (may contain NULs), valid only during handle(). One larger than the
+   * server holds in memory (--body-memory-bytes) is its spool file mapped read-only: read it in
+   * order rather than copying it whole, and its pages stay the page cache's. */
+  const char* body;
+  size_t body_len; /* bytes in body */
 };
 
 /* Opaque; owned by the host; valid only during the handle() call it was passed to. */

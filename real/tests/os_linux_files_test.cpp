@@ -38,6 +38,27 @@ TEST_F(RealOs, WriteFileReplacesAtomicallyAndRealpathFollowsSymlinks) {
   std::filesystem::remove_all(dir);
 }
 
+TEST_F(RealOs, SpoolFilesAreUnnamedAndReadAtAnyOffset) {
+  char dir_template[] = "/tmp/zygote-real-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  auto f = os.spool_file(dir);
+  ASSERT_TRUE(f.ok()) << f.error;
+  EXPECT_NE(::fcntl(f.value, F_GETFD) & FD_CLOEXEC, 0);
+  EXPECT_TRUE(std::filesystem::is_empty(dir)) << "a spool file has no name";
+  const std::string body = "0123456789abcdef";
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(os.write(f.value, bytes_of(body)).value, body.size());
+  char buf[8];
+  auto r = os.read_at(f.value, 10, std::as_writable_bytes(std::span<char>(buf)));
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(std::string(buf, r.value), "abcdef01");
+  EXPECT_EQ(os.read_at(f.value, 46, std::as_writable_bytes(std::span<char>(buf))).value, 2u);
+  EXPECT_EQ(os.read_at(f.value, 48, std::as_writable_bytes(std::span<char>(buf))).value, 0u);
+  os.close(f.value);
+  EXPECT_EQ(os.spool_file(dir + "/missing").error, ENOENT);
+  std::filesystem::remove_all(dir);
+}
+
 TEST_F(RealOs, UsageAndClock) {
   const Nanos t0 = os.now();
   volatile std::uint64_t spin = 0;

@@ -376,6 +376,29 @@ TEST(Kernel, SendFileWritesASpanOfAMemoryFileAndLeavesItsPosition) {
   EXPECT_EQ(read_back, "0123") << "the file's own position did not move";
 }
 
+TEST(Kernel, ASpoolFileIsWrittenInOrderAndReadAtAnyOffset) {
+  Kernel k(small());
+  std::string read;
+  std::vector<int> errors;
+  k.spawn_root(program([&](os::Os& os) {
+                 errors.push_back(os.spool_file("").error);
+                 auto f = os.spool_file("/var/tmp").value;
+                 const std::string a = "hello ", b = "world";
+                 static_cast<void>(os.write(f, std::as_bytes(std::span(a))));
+                 static_cast<void>(os.write(f, std::as_bytes(std::span(b))));
+                 char buf[16];
+                 auto r = os.read_at(f, 3, std::as_writable_bytes(std::span<char>(buf)));
+                 read.assign(buf, r.value);
+                 errors.push_back(static_cast<int>(
+                     os.read_at(f, 11, std::as_writable_bytes(std::span<char>(buf))).value));
+                 return 0;
+               }),
+               1);
+  k.run_until(1s);
+  EXPECT_EQ(read, "lo world");
+  EXPECT_EQ(errors, (std::vector<int>{os::err::inval, 0}));
+}
+
 TEST(Kernel, APollingSpinIsKilledAsALivelock) {
   Kernel k(small());
   struct Watch : KernelListener {

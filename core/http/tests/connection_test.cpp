@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -491,6 +492,175 @@ TEST(Connection, IsMovable) {
   Connection b(std::move(a));
   b.feed("Host: x\r\n\r\n");
   EXPECT_EQ(request_of(b.next()).target, "/");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bodies too large for memory: spooled by the front, handed to the worker with their file.
+
+// A spool in memory, for the test to look into.
+struct TestSpool final : BodySpool {
+  struct Log {
+    int opens = 0;
+    std::string bytes;
+    bool fail_open = false;
+    std::size_t fail_after = std::string::npos;  // writes fail once this much is spooled
+  };
+  explicit TestSpool(Log& log) : log_(log) {}
+  bool open() override {
+    ++log_.opens;
+    log_.bytes.clear();
+    return !log_.fail_open;
+  }
+  bool write(std::string_view bytes) override {
+    if (log_.bytes.size() + bytes.size() > log_.fail_after) return false;
+    log_.bytes.append(bytes);
+    return true;
+  }
+  Log& log_;
+};
+
+Limits small_memory() {
+  Limits l;
+  l.body_memory_max = 100;
+  return l;
+}
+
+std::string pattern(std::size_t n) {
+  std::string s;
+  for (std::size_t i = 0; i < n; ++i) s += static_cast<char>('a' + i % 26);
+  return s;
+}
+
+TEST(ConnectionSpool, ABodyAboveTheMemoryLimitGoesToTheSpoolNotTheBuffer) {
+  TestSpool::Log log;
+  Connection c(small_memory());
+  c.set_spool(std::make_unique<TestSpool>(log));
+  const std::string head = "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n";
+  const std::string body = pattern(5000);
+  c.feed(head);
+  for (std::size_t at = 0; at < body.size(); at += 700) {
+    c.feed(body.substr(at, 700));
+    EXPECT_LE(c.remainder().size(), head.size()) << "raw body bytes were kept";
+    EXPECT_TRUE(c.wants_input());
+  }
+  c.feed(kGet);  // pipelined after it
+  ASSERT_TRUE(c.request_ready());
+  EXPECT_EQ(log.opens, 1);
+  EXPECT_EQ(log.bytes, body);
+  const auto spooled = c.spooled();
+  ASSERT_TRUE(spooled.has_value());
+  EXPECT_EQ(spooled->body_bytes, 5000u);
+  EXPECT_EQ(c.remainder(), head + std::string(kGet));
+  EXPECT_EQ(c.remainder().substr(0, spooled->head_bytes), head);
+  const AppRequest req = request_of(c.next());
+  EXPECT_TRUE(req.body.empty());
+  EXPECT_FALSE(c.spooled().has_value());
+}
+
+TEST(ConnectionSpool, AChunkedBodyMovesToTheSpoolOnceItOutgrowsMemoryDecoded) {
+  TestSpool::Log log;
+  Connection c(small_memory());
+  c.set_spool(std::make_unique<TestSpool>(log));
+  const std::string head = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  c.feed(head + Connection::chunk(pattern(60)));
+  EXPECT_EQ(log.opens, 0) << "60 bytes fit in memory";
+  c.feed(Connection::chunk(pattern(60)) + Connection::chunk(pattern(500)));
+  c.feed(std::string(Connection::kLastChunk));
+  ASSERT_TRUE(c.request_ready());
+  EXPECT_EQ(log.opens, 1);
+  EXPECT_EQ(log.bytes, pattern(60) + pattern(60) + pattern(500));
+  EXPECT_EQ(c.spooled()->body_bytes, 620u);
+  EXPECT_EQ(c.remainder(), head);
+}
+
+TEST(ConnectionSpool, ABodyWithinTheMemoryLimitStaysInMemory) {
+  TestSpool::Log log;
+  Connection c(small_memory());
+  c.set_spool(std::make_unique<TestSpool>(log));
+  c.feed("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + pattern(100));
+  ASSERT_TRUE(c.request_ready());
+  EXPECT_FALSE(c.spooled().has_value());
+  EXPECT_EQ(log.opens, 0);
+  EXPECT_EQ(request_of(c.next()).body, pattern(100));
+}
+
+TEST(ConnectionSpool, ASpoolThatFailsIs503AndTheConnectionCloses) {
+  for (bool fail_open : {true, false}) {
+    TestSpool::Log log;
+    log.fail_open = fail_open;
+    log.fail_after = 1000;
+    Connection c(small_memory());
+    c.set_spool(std::make_unique<TestSpool>(log));
+    c.feed("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" + pattern(5000));
+    const Next n = c.next();
+    EXPECT_EQ(status_of(n), 503) << (fail_open ? "open" : "write");
+    EXPECT_NE(c.serialize_error(std::get<ParseError>(n)).find("could not be stored"),
+              std::string::npos);
+    EXPECT_TRUE(c.should_close());
+  }
+}
+
+TEST(ConnectionSpool, TheBodyLimitStillHolds) {
+  TestSpool::Log log;
+  Limits l = small_memory();
+  l.body_bytes_max = 1000;
+  Connection c(l);
+  c.set_spool(std::make_unique<TestSpool>(log));
+  c.feed("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n");
+  EXPECT_EQ(status_of(c.next()), 413);
+  EXPECT_EQ(log.opens, 0);
+}
+
+TEST(ConnectionSpool, WithoutASpoolReadingStopsAtTheMemoryLimitAndNothingIsLost) {
+  // The worker: a large body it did not get spooled waits, incomplete, with every byte kept for
+  // the front (remainder), and is neither answered nor refused.
+  Limits l = small_memory();
+  l.body_bytes_max = 1 << 20;
+  l.header_bytes_max = 200;
+  l.read_bytes_max = 50;
+  Connection c(l);
+  const std::string sent = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n";
+  c.feed(sent);
+  std::string fed = sent;
+  const std::string body = pattern(5000);
+  for (std::size_t at = 0; c.wants_input() && at < body.size(); at += 50) {
+    c.feed(body.substr(at, 50));
+    fed += body.substr(at, 50);
+  }
+  EXPECT_FALSE(c.wants_input());
+  EXPECT_LE(fed.size(), l.buffered_max() + 50);
+  EXPECT_TRUE(none(c.next()));
+  EXPECT_FALSE(c.request_ready());
+  EXPECT_EQ(c.remainder(), fed);
+}
+
+TEST(ConnectionSpool, TheWorkerServesASpooledRequestWithItsFileThenWhatFollows) {
+  Connection c;
+  const std::string head = "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n";
+  c.feed_spooled(head, 7, 5000000);
+  c.feed(kGet);
+  const AppRequest first = request_of(c.next());
+  EXPECT_EQ(first.target, "/up");
+  EXPECT_EQ(first.body_file, 7);
+  EXPECT_EQ(first.body_file_bytes, 5000000u);
+  EXPECT_TRUE(first.body.empty());
+  c.serialize(first, ok(), false);
+  const AppRequest second = request_of(c.next());
+  EXPECT_EQ(second.method, "GET");
+  EXPECT_EQ(second.body_file, -1);
+}
+
+TEST(ConnectionSpool, AChunkedSpooledRequestIsServedWithItsDecodedLength) {
+  Connection c;
+  c.feed_spooled("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 3, 620);
+  const AppRequest req = request_of(c.next());
+  EXPECT_EQ((std::pair{req.body_file, req.body_file_bytes}), (std::pair{3, std::uint64_t{620}}));
+}
+
+TEST(ConnectionSpool, AHandedOverHeadThatIsNotWholeIs400) {
+  Connection c;
+  c.feed_spooled("POST / HTTP/1.1\r\nHost: x\r\nContent-Le", 3, 620);
+  EXPECT_EQ(status_of(c.next()), 400);
 }
 
 }  // namespace

@@ -134,6 +134,19 @@ class FileWrapper:
         return fd, position, st.st_size
 
 
+def spooled_input(fd):
+    """wsgi.input over a request body too large for memory, which the front wrote to a file: a
+    buffered reader from the body's start, over a descriptor of its own (closed with it, so one
+    an app keeps past its request never reads another request's file)."""
+    own = os.dup(fd)
+    try:
+        os.lseek(own, 0, os.SEEK_SET)
+        return open(own, "rb", buffering=64 * 1024)
+    except BaseException:
+        os.close(own)
+        raise
+
+
 def run_exit_hooks():
     """A worker's exit: atexit hooks and a flush, never Py_Finalize (it would write to every page
     the worker shares with its zygote)."""

@@ -30,6 +30,7 @@ class PythonApp final : public App {
   AppResponse handle(const AppRequest& request) override;
   void respond(const AppRequest& request, Responder& out) override;
   bool wants_addresses() const override { return true; }
+  bool reads_body_files() const override { return true; }  // wsgi.input reads the file
 
  private:
   PyObject* environ(const AppRequest& request);

@@ -319,9 +319,12 @@ PyObject* PythonApp::environ(const AppRequest& req) {
   const std::size_t q = target.find('?');
   const std::string_view path = target.substr(0, q);
   const std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
-  const std::string content_length = std::to_string(req.body.size());
+  const bool spooled = req.body_file >= 0;
+  const std::string content_length =
+      std::to_string(spooled ? req.body_file_bytes : std::uint64_t{req.body.size()});
   const auto content_type = http_header(req, "Content-Type");
-  const bool has_length = !req.body.empty() || http_header(req, "Content-Length").has_value();
+  const bool has_length =
+      spooled || !req.body.empty() || http_header(req, "Content-Length").has_value();
   const std::string server_name = req.local_host.empty() ? "localhost" : req.local_host;
   bool ok = set(env, "REQUEST_METHOD", str(req.method)) && set(env, "SCRIPT_NAME", str("")) &&
             set(env, "PATH_INFO", str(path_bytes(path))) && set(env, "QUERY_STRING", str(query)) &&
@@ -336,8 +339,9 @@ PyObject* PythonApp::environ(const AppRequest& req) {
   ok =
       ok && put(env, "wsgi.version", version_, false) && set(env, "wsgi.url_scheme", str("http")) &&
       set(env, "wsgi.input",
-          PyObject_CallFunction(bytes_io_, "y#", req.body.data(),
-                                static_cast<Py_ssize_t>(req.body.size()))) &&
+          spooled ? PyObject_CallMethod(bootstrap_, "spooled_input", "i", req.body_file)
+                  : PyObject_CallFunction(bytes_io_, "y#", req.body.data(),
+                                          static_cast<Py_ssize_t>(req.body.size()))) &&
       put(env, "wsgi.errors", errors_, false) && put(env, "wsgi.multithread", Py_False, false) &&
       put(env, "wsgi.multiprocess", Py_True, false) && put(env, "wsgi.run_once", Py_False, false) &&
       put(env, "wsgi.input_terminated", Py_True, false) &&
@@ -502,6 +506,16 @@ void close_iterable(PyObject* result, PyObject* bootstrap, Reply& r) {
   Py_DECREF(done);
 }
 
+// A spooled body's reader is closed with its request (its descriptor with it), whoever still
+// holds it: a reference the app keeps reads nothing after, and no unclosed-file warning fires.
+void close_input(PyObject* input) {
+  if (input == nullptr) return;
+  PyObject* done = PyObject_CallMethod(input, "close", nullptr);
+  if (done == nullptr) PyErr_Clear();
+  Py_XDECREF(done);
+  Py_DECREF(input);
+}
+
 }  // namespace
 
 void PythonApp::serve(const AppRequest& req, Responder& out) {
@@ -516,6 +530,8 @@ void PythonApp::serve(const AppRequest& req, Responder& out) {
     return app_failed(r, bootstrap_);
   }
   sr->reply = &r;
+  PyObject* input = req.body_file >= 0 ? PyDict_GetItemString(env, "wsgi.input") : nullptr;
+  Py_XINCREF(input);
   PyObject* result = PyObject_CallFunctionObjArgs(app_, env, sr, nullptr);
   Py_DECREF(env);
   if (result == nullptr) {
@@ -537,6 +553,7 @@ void PythonApp::serve(const AppRequest& req, Responder& out) {
     close_iterable(result, bootstrap_, r);
     Py_DECREF(result);
   }
+  close_input(input);
   sr->reply = nullptr;
   Py_DECREF(sr);
 }

@@ -92,6 +92,10 @@ class Apps(unittest.TestCase):
         status, _, body = self.post(server, "/upload", *multipart("file", "blob.bin", data))
         self.assertEqual(status, 200, body)
         self.assertEqual(json.loads(body)["size"], len(data))
+        # Above --body-memory-bytes: the front spools it, the framework reads it from the file.
+        big = os.urandom(6 << 20)
+        status, _, body = self.post(server, "/upload", *multipart("file", "big.bin", big))
+        self.assertEqual((status, json.loads(body)["size"]), (200, len(big)), body[:300])
         status, hdrs, body = server.get(stream_path)
         self.assertEqual((status, body), (200, stream_body))
         self.assertEqual(hdrs.get("transfer-encoding"), "chunked")

@@ -1,6 +1,7 @@
 """PEP 3333 on the wire: the environ, wsgi.input, start_response and write(), streaming, errors,
 HEAD, file_wrapper, and the three ways to name an app. Apps in apps/surface.py run inside wsgiref's
 validator with warnings as errors, so a server mistake fails inside the app as a 500."""
+import hashlib
 import json
 import os
 import re
@@ -22,7 +23,9 @@ class Surface(unittest.TestCase):
         cls.holder = unittest.TestCase()
         cls.server = Server(cls.holder)
         cls.server.release("A", copy=["surface.py"])
-        cls.server.start("A", "surface:application")
+        cls.spool = os.path.join(cls.server.dir, "spool")
+        os.makedirs(cls.spool)
+        cls.server.start("A", "surface:application", "--spool-dir", cls.spool)
 
     @classmethod
     def tearDownClass(cls):
@@ -94,6 +97,92 @@ class Surface(unittest.TestCase):
         status, _, out, s = self.server.request(raw)
         s.close()
         self.assertEqual((status, json.loads(out)), (200, {"n": len(body), "sum": sum(body)}))
+
+    def upload(self, body, chunked=False):
+        """POST /digest with `body` (in one piece or as 1 MiB chunks): the app's JSON."""
+        if chunked:
+            head = b"POST /digest HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            step = 1 << 20
+            raw = head + b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + step]), body[i:i + step])
+                                  for i in range(0, len(body), step)) + b"0\r\n\r\n"
+        else:
+            raw = b"POST /digest HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body)
+            raw += body
+        status, _, out, s = self.server.request(raw)
+        s.close()
+        self.assertEqual(status, 200, out[:300])
+        return json.loads(out)
+
+    def spool_descriptors(self):
+        """Descriptors of this server's processes open on a file in the spool directory."""
+        held = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                if os.getpgid(int(pid)) != self.server.proc.pid:
+                    continue
+                for fd in os.listdir(f"/proc/{pid}/fd"):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if target.startswith(self.spool):
+                        held.append((int(pid), target))
+            except OSError:
+                continue
+        return held
+
+    @staticmethod
+    def front_peak_kib(server):
+        for pid in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if not f.read().startswith(b"zygote-real: front") or \
+                            os.getpgid(int(pid)) != server.proc.pid:
+                        continue
+                with open(f"/proc/{pid}/status") as f:
+                    return int(re.search(r"VmHWM:\s+(\d+)", f.read()).group(1))
+            except (OSError, ValueError):
+                continue
+        raise AssertionError("no front process")
+
+    def test_a_large_upload_is_read_from_a_file_never_held_in_memory(self):
+        # 96 MiB, above --body-memory-bytes (1 MiB): the front writes it to an unlinked file in
+        # --spool-dir as it arrives, and wsgi.input reads that file. Neither the front nor the
+        # worker ever holds it: their peak resident memory stays far below its size.
+        body = bytes(range(256)) * 4096 * 96
+        got = self.upload(body)
+        self.assertEqual((got["n"], got["sha256"], got["content_length"], got["input"]),
+                         (len(body), hashlib.sha256(body).hexdigest(), str(len(body)),
+                          "BufferedReader"))
+        self.assertLess(got["maxrss_kib"], 64 * 1024, "the worker held the body: %s" % got)
+        self.assertLess(self.front_peak_kib(self.server), 48 * 1024, "the front held the body")
+        # Chunked: spooled once it outgrows memory, decoded; CONTENT_LENGTH is its length.
+        body = bytes(range(251)) * 40000  # 10 MB, 1 MiB chunks
+        got = self.upload(body, chunked=True)
+        self.assertEqual((got["n"], got["sha256"], got["content_length"], got["input"]),
+                         (len(body), hashlib.sha256(body).hexdigest(), str(len(body)),
+                          "BufferedReader"))
+        # Behind a request on the same connection: the worker that served the first reads no
+        # more of the second than the memory limit, gives the connection back, and the front
+        # spools the rest (with what the worker had read).
+        body = bytes(range(256)) * 4096 * 8
+        s = self.server.connect()
+        s.sendall(b"GET /head HTTP/1.1\r\nHost: t\r\n\r\n"
+                  b"POST /digest HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body)
+                  + body)
+        first = read_response(s)
+        status, _, out = read_response(s)
+        s.close()
+        got = json.loads(out)
+        self.assertEqual((first[0], status, got["n"], got["sha256"], got["input"]),
+                         (200, 200, len(body), hashlib.sha256(body).hexdigest(), "BufferedReader"))
+        # Within the memory limit, a body stays in memory.
+        got = self.upload(b"x" * 1000)
+        self.assertEqual((got["n"], got["input"]), (1000, "BytesIO"))
+        # Served, the spooled bodies are gone: no process holds a file in the spool directory
+        # (and nothing is left in it: the files were never named).
+        self.assertTrue(wait_until(lambda: not self.spool_descriptors(), 5),
+                        self.spool_descriptors())
+        self.assertEqual(os.listdir(self.spool), [])
 
     def test_write_callable_and_returned_blocks_go_in_order(self):
         status, hdrs, body = self.server.get("/write")

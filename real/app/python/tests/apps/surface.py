@@ -1,8 +1,10 @@
 """WSGI apps over the whole PEP 3333 surface, each wrapped in wsgiref's validator with its warnings
 as errors: a request the server gets wrong fails inside the app and answers 500."""
+import hashlib
 import io
 import json
 import os
+import resource
 import sys
 import urllib.parse
 import warnings
@@ -56,6 +58,25 @@ def input_methods(environ, start_response):
 def input_iter(environ, start_response):
     body = b"".join(iter(environ["wsgi.input"]))
     return reply(start_response, json.dumps({"n": len(body), "sum": sum(body)}).encode())
+
+
+def digest(environ, start_response):
+    """The body read in 64 KiB blocks: its length and SHA-256, what wsgi.input is, and this
+    worker's peak resident memory before and after reading it."""
+    inp = environ["wsgi.input"]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    h, n = hashlib.sha256(), 0
+    while True:
+        block = inp.read(65536)
+        if not block:
+            break
+        h.update(block)
+        n += len(block)
+    out = {"n": n, "sha256": h.hexdigest(), "content_length": environ.get("CONTENT_LENGTH"),
+           "input": type(getattr(inp, "input", inp)).__name__, "pid": os.getpid(),
+           "maxrss_kib_before": before,
+           "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+    return reply(start_response, json.dumps(out).encode())
 
 
 def write_callable(environ, start_response):
@@ -170,7 +191,7 @@ def unraisable(environ, start_response):
     return reply(start_response, json.dumps(UNRAISABLE).encode())
 
 
-ROUTES = {"/env": env, "/input": input_methods, "/input-iter": input_iter,
+ROUTES = {"/env": env, "/input": input_methods, "/input-iter": input_iter, "/digest": digest,
           "/write": write_callable, "/stream": stream, "/endless": endless,
           "/exc-info": exc_info_before_body, "/fail-before": fail_before,
           "/fail-during": fail_during, "/head": head, "/file": file_wrapper,
