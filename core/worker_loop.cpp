@@ -209,12 +209,15 @@ class Worker {
       if (!req) return give_back(c);  // part of a next request: the front waits for the rest
       if (!serve(c, *req)) return close(c);
       if (!c.unsent.empty()) return give_unsent(c);
-      if (c.http.should_close()) return close(c);
+      // A malformed request read behind it (the response's framing found it) is answered here
+      // (400, then close), as the front would; handing it back would only cost a round trip.
+      if (c.http.should_close() && !c.http.error_ready()) return close(c);
       read_available(c);
       if (ZYG_BUG(drop_keepalive) && draining_ && c.http.request_ready()) return close(c);
-      if (c.http.should_close() && !c.http.request_ready()) return close(c);
-      if (ZYG_BUG(linger) && !draining_ && !c.http.request_ready() && linger(c)) continue;
-      if (draining_ || retiring_ || !c.http.request_ready()) return give_back(c);
+      const bool next_ready = c.http.request_ready() || c.http.error_ready();
+      if (c.http.should_close() && !next_ready) return close(c);
+      if (ZYG_BUG(linger) && !draining_ && !next_ready && linger(c)) continue;
+      if (draining_ || retiring_ || !next_ready) return give_back(c);
       if (handoff_waiting()) {
         ZYG_MARK("worker.pipelined-yield");
         return give_back(c);
@@ -412,15 +415,18 @@ class Worker {
     return true;
   }
 
-  // Until the client's socket has room, or the deadline; false once it has passed.
+  // Until the client's socket has room, or the deadline; false once it has passed. The wait is
+  // the server's, bounded by the write timeout, not a hung app's: heartbeats go on meanwhile.
   bool wait_writable(Conn& c, Nanos deadline) {
     const Nanos now = os_.now();
     if (now >= deadline) {
       ZYG_MARK("worker.write-timeout");
       return false;
     }
+    heartbeat(now);
     os::PollFd fds[] = {{c.fd, os::ev::out, 0}};
-    if (os_.poll(fds, deadline - now).error == os::err::intr) take_signals();
+    const Nanos wait = std::min(deadline - now, args_.config.heartbeat_interval);
+    if (os_.poll(fds, wait).error == os::err::intr) take_signals();
     return true;
   }
 

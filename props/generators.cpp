@@ -72,6 +72,11 @@ void base(Scenario& s) {
   c.long_ppm = pick<std::uint32_t>({0, 10'000, 50'000});
   c.slow_read_ppm = pick<std::uint32_t>({0, 0, 20'000});
   c.upload_ppm = pick<std::uint32_t>({0, 0, 100'000});
+  // Some slow readers outwait a short write timeout: the server drops their responses.
+  if (*rc::gen::inRange(0, 3) == 0) {
+    s.write_timeout = ms(3000);
+    c.slow_read_delay = ms(pick<int>({2000, 5000}));
+  }
   c.think_min = ms(5);
   c.think_max = ms(pick<int>({50, 300}));
 }

@@ -99,6 +99,33 @@ AppResponse SimApp::handle(const AppRequest& request) {
   return r;
 }
 
+// A large response (kb=) goes out one of three ways, by the worker's own draw: whole (which the
+// worker may leave to the front for a slow reader), streamed in 64 KiB blocks (the worker writes
+// each itself, within the write timeout), or from a memory file (write_file: the simulated
+// sendfile).
+void SimApp::respond(const AppRequest& request, Responder& out) {
+  AppResponse r = handle(request);
+  if (!requested_kib(request.target) || r.status != 200) return out.complete(std::move(r));
+  const auto how = k_.current().rng.below(3);
+  if (how == 0) return out.complete(std::move(r));
+  if (!out.start(r.status, r.headers)) return;
+  if (how == 1) {
+    ZYG_MARK("app.stream");
+    constexpr std::size_t kBlock = 64 * 1024;
+    for (std::size_t at = 0; at < r.body.size(); at += kBlock) {
+      if (!out.write(std::string_view(r.body).substr(at, kBlock))) return out.abort();
+    }
+  } else {
+    ZYG_MARK("app.send-file");
+    auto f = k_.sys_memory_file(std::as_bytes(std::span(r.body.data(), r.body.size())));
+    if (!f.ok()) return out.abort();
+    const bool sent = out.write_file(f.value, 0, r.body.size());
+    static_cast<void>(k_.sys_close(f.value));
+    if (!sent) return out.abort();
+  }
+  out.finish();
+}
+
 LoadResult SimLoader::load(const Version& version, const std::vector<std::string>&) {
   auto it = versions_.find(version);
   Process& p = k_.current();

@@ -45,6 +45,7 @@ class SimApp final : public App {
       : k_(k), spec_(spec), faults_on_(faults_on), rec_(rec) {}
   void worker_init() override;
   AppResponse handle(const AppRequest& request) override;
+  void respond(const AppRequest& request, Responder& out) override;
 
  private:
   Kernel& k_;

@@ -165,6 +165,10 @@ std::uint32_t Clients::slow_read_kib(Conn& conn) {
   if (spec_.slow_read_ppm == 0 || !rng_.chance_ppm(spec_.slow_read_ppm)) return 0;
   ZYG_MARK("client.slow-read");
   conn.reads_from = std::max(conn.reads_from, k_.now() + spec_.slow_read_delay);
+  if (spec_.slow_read_delay > spec_.server_write_timeout) {
+    ZYG_MARK("client.stalled-read");
+    conn.stalled = true;
+  }
   return static_cast<std::uint32_t>(rng_.between(320, 960));
 }
 
@@ -370,7 +374,7 @@ void Clients::conn_lost(Conn& conn, bool reset) {
       const Nanos when = kc && kc->reset_at >= Nanos{0} ? kc->reset_at : k_.now();
       finish(r, explains_(kNoSlot, when) ? check::Outcome::lost_to_fault : check::Outcome::dropped,
              "connection reset while waiting in the accept queue");
-    } else if (conn.closing || consumed <= r.offset) {
+    } else if ((conn.closing && !(r.bad && consumed > r.offset)) || consumed <= r.offset) {
       ZYG_MARK("client.retry");
       // Never read (an idle connection closed as the request left), or pipelined behind a
       // "Connection: close": the server never processed it, so the client sends it again.
@@ -382,6 +386,11 @@ void Clients::conn_lost(Conn& conn, bool reset) {
       finish(r, check::Outcome::lost_to_fault, "its hand-off failed (an injected fault)");
     } else if (explains_(reader, k_.now())) {
       finish(r, check::Outcome::lost_to_fault, "the process serving it was hit by a fault");
+    } else if (r.bad) {
+      finish(r, check::Outcome::dropped, "a malformed request was read and never answered 4xx");
+    } else if (conn.stalled) {
+      finish(r, check::Outcome::abandoned,
+             "its client took nothing for longer than the server's write timeout");
     } else {
       finish(r, check::Outcome::dropped,
              std::string(reset ? "connection reset" : "connection closed") +

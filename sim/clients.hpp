@@ -30,6 +30,10 @@ struct ClientSpec {
   // slow_read_delay: the worker must give the rest to the front, not wait.
   std::uint32_t slow_read_ppm = 0;
   Nanos slow_read_delay = 2s;
+  // The server's write timeout (the scenario's, not a client knob): a slow read longer than it
+  // stalls the response, and the server may drop it; its requests are then abandoned, the
+  // client's doing, not lost.
+  Nanos server_write_timeout = 30s;
   // A POST with a body of 1 to upload_max bytes (half of them chunked) and the body's FNV-1a in
   // X-Body-Fnv: the app answers 422 if what reached it differs (a violation). Bodies above the
   // simulated server's 1 KiB in memory are spooled by the front.
@@ -98,6 +102,7 @@ class Clients {
     bool dead = false;
     Nanos idle_since{0};
     Nanos reads_from{0};        // a slow reader takes no response bytes before this
+    bool stalled = false;       // it took nothing for longer than the server's write timeout
     bool read_pending = false;  // a late read is scheduled
   };
   struct Client {

@@ -139,6 +139,7 @@ struct Process {
   Nanos exited{0};
   Nanos term_taken{-1};  // when the process first took a SIGTERM (a worker: began to drain)
   Block block = Block::none;
+  bool awaits_client = false;  // blocked in poll for room on a client connection: writing to it
   std::uint64_t block_gen = 0;
   std::optional<Nanos> deadline;
   boost::context::fiber fiber;

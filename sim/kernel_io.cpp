@@ -199,7 +199,14 @@ os::Result<int> Kernel::sys_poll(std::span<os::PollFd> fds, std::optional<Nanos>
     if (n > 0) return {n, 0};
     if (p.pending & p.caught) return os::Result<int>::fail(os::err::intr);
     if (deadline && now_ >= *deadline) return {0, 0};
-    for (const os::PollFd& pfd : fds) register_waiter(p, pfd.fd);
+    p.awaits_client = false;
+    for (const os::PollFd& pfd : fds) {
+      register_waiter(p, pfd.fd);
+      const File* f = file(pfd.fd);
+      if ((pfd.events & os::ev::out) && f && f->kind == File::Kind::connection) {
+        p.awaits_client = true;
+      }
+    }
     block_until(s, Block::poll, deadline);
   }
 }

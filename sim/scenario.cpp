@@ -26,6 +26,7 @@ std::optional<std::string> Scenario::validate() const {
   }
   if (heartbeat_timeout <= clients.long_request)
     return "heartbeat-timeout must exceed the long request";
+  if (write_timeout <= Nanos{0}) return "write-timeout must be positive";
   if (clients.idle_reuse_max >= keepalive_timeout)
     return "clients must stop reusing connections before the server's keep-alive timeout";
   for (const Action& a : actions) {

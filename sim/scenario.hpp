@@ -45,6 +45,7 @@ struct Scenario {
   Nanos graceful_timeout = 10s;
   Nanos heartbeat_timeout = 6s;
   Nanos keepalive_timeout = 5s;
+  Nanos write_timeout = 30s;  // a response the client takes nothing of this long is dropped
   Nanos probation = 5s;
   Nanos duration = 60s;  // the phase with faults
   Nanos liveness = 60s;  // after it, everything must converge within this

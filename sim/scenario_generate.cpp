@@ -42,6 +42,11 @@ void draw_data_path(std::uint64_t seed, Scenario& s) {
   // After that: uploads, spooled by the front when above 1 KiB.
   if (r.below(3) == 0)
     s.clients.upload_ppm = static_cast<std::uint32_t>(r.between(10'000, 200'000));
+  // Then: a short write timeout, which some slow readers outwait (their responses are dropped).
+  if (s.clients.slow_read_ppm != 0 && r.below(2) == 0) {
+    s.write_timeout = 3s;
+    s.clients.slow_read_delay = r.below(2) == 0 ? 5s : 2s;
+  }
 }
 
 }  // namespace

@@ -149,6 +149,8 @@ std::string to_text(const Scenario& s) {
   o << "graceful-timeout " << format_duration(s.graceful_timeout) << "\n";
   o << "heartbeat-timeout " << format_duration(s.heartbeat_timeout) << "\n";
   o << "keepalive-timeout " << format_duration(s.keepalive_timeout) << "\n";
+  if (s.write_timeout != Scenario{}.write_timeout)
+    o << "write-timeout " << format_duration(s.write_timeout) << "\n";
   o << "probation " << format_duration(s.probation) << "\n";
   o << "duration " << format_duration(s.duration) << "\n";
   o << "liveness " << format_duration(s.liveness) << "\n";
@@ -313,6 +315,18 @@ std::uint32_t* fault_rate(Scenario& s, const std::string& key) {
   return nullptr;
 }
 
+// The scenario-wide durations, by their directive.
+Nanos* duration_field(Scenario& s, const std::string& key) {
+  if (key == "graceful-timeout") return &s.graceful_timeout;
+  if (key == "heartbeat-timeout") return &s.heartbeat_timeout;
+  if (key == "keepalive-timeout") return &s.keepalive_timeout;
+  if (key == "write-timeout") return &s.write_timeout;
+  if (key == "probation") return &s.probation;
+  if (key == "duration") return &s.duration;
+  if (key == "liveness") return &s.liveness;
+  return nullptr;
+}
+
 bool parse_rate(const std::vector<std::string>& w, std::uint32_t& rate) {
   auto p = w.size() == 2 ? parse_ppm(w[1]) : std::nullopt;
   if (p) rate = *p;
@@ -438,18 +452,8 @@ std::optional<Scenario> parse(const std::string& text, std::string& error) {
     else if (key == "stop") {
       ok = w.size() == 2 && (w[1] == "fast" || w[1] == "graceful");
       if (ok) s.fast_stop = w[1] == "fast";
-    } else if (key == "graceful-timeout")
-      ok = one_duration(s.graceful_timeout);
-    else if (key == "heartbeat-timeout")
-      ok = one_duration(s.heartbeat_timeout);
-    else if (key == "keepalive-timeout")
-      ok = one_duration(s.keepalive_timeout);
-    else if (key == "probation")
-      ok = one_duration(s.probation);
-    else if (key == "duration")
-      ok = one_duration(s.duration);
-    else if (key == "liveness")
-      ok = one_duration(s.liveness);
+    } else if (Nanos* d = duration_field(s, key))
+      ok = one_duration(*d);
     else if (key == "clients") {
       auto v = w.size() >= 2 ? parse_int(w[1]) : std::nullopt;
       if (!v || *v < 0) return fail("clients needs a count");

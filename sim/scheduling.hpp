@@ -3,11 +3,11 @@
 // nothing about this: a server whose workers each keep their connections is perfectly safe while
 // a request waits behind another with workers idle.
 //
-// A worker is idle while it is blocked waiting (not serving, not stopped, not draining). A
-// request waits from the moment it is complete at the server and first in line on its connection
-// until the app begins it (or it ends without reaching the app). Waits that overlap a disruption
-// of the data path (the front or the master killed or paused, accepts failing, a stop) are not
-// judged: the rule is about scheduling, not about faults.
+// A worker is idle while it is blocked waiting (not serving, not writing to a slow client, not
+// stopped, not draining). A request waits from the moment it is complete at the server and first
+// in line on its connection until the app begins it (or it ends without reaching the app). Waits
+// that overlap a disruption of the data path (the front or the master killed or paused, accepts
+// failing, a stop) are not judged: the rule is about scheduling, not about faults.
 #pragma once
 
 #include <cstdint>

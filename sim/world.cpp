@@ -62,8 +62,10 @@ World::World(const Scenario& scenario, RunOptions options)
   std::map<std::string, VersionSpec> versions;
   for (const VersionSpec& v : sc_.versions) versions[v.name] = v;
   loader_ = std::make_unique<SimLoader>(kernel_, versions, faults_on_, *this);
+  ClientSpec client_spec = sc_.clients;
+  client_spec.server_write_timeout = sc_.write_timeout;
   clients_ =
-      std::make_unique<Clients>(kernel_, sc_.clients, checker_,
+      std::make_unique<Clients>(kernel_, client_spec, checker_,
                                 [this](Slot reader, Nanos when) { return explains(reader, when); });
   clients_->set_wait_judge([this](ConnId c, std::uint64_t id, Nanos ready, Nanos until) {
     judge_wait(c, id, ready, until);
@@ -82,6 +84,7 @@ World::World(const Scenario& scenario, RunOptions options)
   sup.zygote_timeout = 5s;
   sup.backoff_max = 5s;
   master_cfg_.worker.keepalive_timeout = sc_.keepalive_timeout;
+  master_cfg_.worker.write_timeout = sc_.write_timeout;
   master_cfg_.worker.heartbeat_interval = 1s;
   master_cfg_.app_path = kAppPath;
   master_cfg_.state_path = kStatePath;
@@ -323,13 +326,14 @@ bool World::explains(Slot reader, Nanos when) const {
   // A first version that cannot load: the master refuses to start, so nothing ever serves what
   // the front took in meanwhile.
   if (const VersionSpec* first = sc_.version(sc_.initial); first && first->load_fails) return true;
-  if (reader == kNoSlot) {
-    if (master_down_) return true;
-    for (const auto& [from, to] : down_) {
-      if (when >= from && when <= to) return true;
-    }
-    return false;
+  // While the master is down (crashed; the service manager stops the whole unit before it
+  // restarts it), every connection is lost with it, whoever read it last: a connection a worker
+  // gave back sits in the front or in the returns channel, not with its last reader.
+  if (master_down_) return true;
+  for (const auto& [from, to] : down_) {
+    if (when >= from && when <= to) return true;
   }
+  if (reader == kNoSlot) return false;
   if (faulted_.count(reader)) return true;
   auto it = generation_of_.find(reader);
   return it != generation_of_.end() && it->second < generation_;  // stopped with a crashed master
@@ -438,10 +442,11 @@ void World::on_term_taken(const Process& p) {
 
 // --- The work-conserving rule (sim/scheduling.hpp)
 
-// A worker that is blocked waiting, neither stopped nor draining: it could take a request.
+// A worker that is blocked waiting, neither stopped nor draining, nor writing a response to a
+// client that is slow to take it: it could take a request.
 bool World::can_take_work(const Process& p) const {
   return p.role == Role::worker && p.generation == generation_ && p.run == RunState::blocked &&
-         p.block == Block::poll && !p.stopped && p.term_taken < Nanos{0};
+         p.block == Block::poll && !p.awaits_client && !p.stopped && p.term_taken < Nanos{0};
 }
 
 void World::on_run_changed(const Process& p) {

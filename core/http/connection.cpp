@@ -478,6 +478,11 @@ bool Connection::request_ready() {
   return ready_.has_value();
 }
 
+bool Connection::error_ready() {
+  pump();
+  return !closing_ && !ready_ && error_.has_value() && !error_reported_;
+}
+
 std::string Connection::remainder() const { return in_.substr(std::min(raw_begin_, in_.size())); }
 
 bool Connection::should_close() const { return finished(); }

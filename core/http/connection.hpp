@@ -147,6 +147,8 @@ class Connection {
   // For a process that reads requests and hands their connection on (the front):
   // a complete request is buffered, and the next next() returns it.
   bool request_ready();
+  // A malformed request is buffered, and the next next() returns its ParseError.
+  bool error_ready();
 
   // The front: a body above Limits::body_memory_max goes to `spool` as it arrives instead of
   // memory, and its raw bytes are not kept, so remainder() then holds the request's head and what

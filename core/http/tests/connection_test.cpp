@@ -494,6 +494,18 @@ TEST(Connection, IsMovable) {
   EXPECT_EQ(request_of(b.next()).target, "/");
 }
 
+TEST(Connection, AMalformedRequestBehindAGoodOneIsReadyAsAnError) {
+  Connection c;
+  c.feed(std::string(kGet) + "GET / HTTP/1.1\r\nHost x\r\n\r\n");
+  EXPECT_TRUE(c.request_ready());
+  EXPECT_FALSE(c.error_ready()) << "the good one comes first";
+  c.serialize(request_of(c.next()), ok(), false);
+  EXPECT_FALSE(c.request_ready());
+  EXPECT_TRUE(c.error_ready());
+  EXPECT_EQ(status_of(c.next()), 400);
+  EXPECT_FALSE(c.error_ready()) << "reported once";
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bodies too large for memory: spooled by the front, handed to the worker with their file.
 

@@ -101,13 +101,14 @@ TEST(DataPath, ALargeUploadIsSpooledToAFileAndServedWhole) {
   ASSERT_GT(front, 0);
 
   const std::string body = body_of(kBody);
+  const std::size_t front_before = peak_resident(front);  // a sanitizer build raises it
   Client c = Client::connect(server.port(), after(kAnswerTimeout));
   ASSERT_TRUE(c.ok()) << c.error();
   const live::Response r = answer(c, post(body));
   EXPECT_EQ(r.status, 200);
   EXPECT_NE(r.body.find("body " + std::to_string(kBody) + " fnv " + fnv(body)), std::string::npos)
       << live::printable(r.body, 200);
-  EXPECT_LT(peak_resident(front), kBody / 4) << "the front held the body";
+  EXPECT_LT(peak_resident(front) - front_before, kBody / 4) << "the front held the body";
 
   const std::string chunked = body_of(kChunkedBody);
   Client d = Client::connect(server.port(), after(kAnswerTimeout));
