@@ -33,6 +33,13 @@ class RequestParser final : public bhttp::basic_parser<true> {
   const AppRequest& request() const { return req_; }
   AppRequest take() { return std::move(req_); }
   void use_spool(BodySpool* spool) { spool_ = spool; }
+  // Sends the body to the spool from here on, if there is one; false if that failed.
+  bool spool_now() {
+    if (spooling_ || spool_ == nullptr) return spooling_;
+    beast::error_code ec;
+    start_spooling(ec);
+    return !ec;
+  }
   // The body goes to the spool (it outgrew body_memory_max); how much of it so far.
   bool spooling() const { return spooling_; }
   std::uint64_t spooled_bytes() const { return spooled_; }
@@ -526,6 +533,12 @@ bool Connection::step() {
   beast::error_code ec;
   const auto used = parser_->put(beast::net::const_buffer(in_.data() + pos_, backlog()), ec);
   pos_ += used;
+  // Chunk framing can make a body's raw bytes outgrow memory before the body itself does (small
+  // chunks): then it goes to the spool already, so that what is buffered stays within the cap.
+  if (spool_ && had_header && pos_ - head_end_ > limits_.body_memory_max && !parser_->spool_now()) {
+    fail({503, "the request body could not be stored"});
+    return false;
+  }
   if (parser_->spooling()) {  // the body is in the spool: its raw bytes are not kept
     in_.erase(head_end_, pos_ - head_end_);
     pos_ = head_end_;

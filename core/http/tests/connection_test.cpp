@@ -585,6 +585,23 @@ TEST(ConnectionSpool, AChunkedBodyMovesToTheSpoolOnceItOutgrowsMemoryDecoded) {
   EXPECT_EQ(c.remainder(), head);
 }
 
+TEST(ConnectionSpool, SmallChunksWhoseFramingOutgrowsMemoryAreSpooledToo) {
+  // 60 one-byte chunks: 60 bytes of body, 360 raw, above the 100 held in memory.
+  TestSpool::Log log;
+  Connection c(small_memory());
+  c.set_spool(std::make_unique<TestSpool>(log));
+  const std::string head = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  std::string raw = head;
+  for (int i = 0; i < 60; ++i)
+    raw += Connection::chunk(std::string(1, static_cast<char>('a' + i % 26)));
+  c.feed(raw + std::string(Connection::kLastChunk));
+  ASSERT_TRUE(c.request_ready());
+  ASSERT_TRUE(c.spooled().has_value());
+  EXPECT_EQ(c.spooled()->body_bytes, 60u);
+  EXPECT_EQ(log.bytes.size(), 60u);
+  EXPECT_EQ(c.remainder(), head);
+}
+
 TEST(ConnectionSpool, ABodyWithinTheMemoryLimitStaysInMemory) {
   TestSpool::Log log;
   Connection c(small_memory());

@@ -98,11 +98,10 @@ class Surface(unittest.TestCase):
         s.close()
         self.assertEqual((status, json.loads(out)), (200, {"n": len(body), "sum": sum(body)}))
 
-    def upload(self, body, chunked=False):
-        """POST /digest with `body` (in one piece or as 1 MiB chunks): the app's JSON."""
+    def upload(self, body, chunked=False, step=1 << 20):
+        """POST /digest with `body` (in one piece or as chunks of `step`): the app's JSON."""
         if chunked:
             head = b"POST /digest HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-            step = 1 << 20
             raw = head + b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + step]), body[i:i + step])
                                   for i in range(0, len(body), step)) + b"0\r\n\r\n"
         else:
@@ -162,6 +161,12 @@ class Surface(unittest.TestCase):
         self.assertEqual((got["n"], got["sha256"], got["content_length"], got["input"]),
                          (len(body), hashlib.sha256(body).hexdigest(), str(len(body)),
                           "BufferedReader"))
+        # 20-byte chunks: 900 KiB of body fits in memory, but not its 1.17 MiB of framed bytes, so
+        # it is spooled too (else the front would stop reading before the body ends).
+        body = bytes(range(256)) * 3600
+        got = self.upload(body, chunked=True, step=20)
+        self.assertEqual((got["n"], got["sha256"], got["input"]),
+                         (len(body), hashlib.sha256(body).hexdigest(), "BufferedReader"))
         # Behind a request on the same connection: the worker that served the first reads no
         # more of the second than the memory limit, gives the connection back, and the front
         # spools the rest (with what the worker had read).
