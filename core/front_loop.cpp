@@ -278,9 +278,12 @@ class Front {
         break;
       }
       const bool was_idle = c.http.idle();
+      const bool in_body = c.http.body_arriving();
       c.http.feed(std::string_view(buf, r.value));
-      if (was_idle) {
-        c.request_started = now;
+      if (was_idle || in_body) {
+        // The head must arrive within the read timeout; a body may take longer, as long as no
+        // read timeout passes without a byte of it (a large upload on a slow link).
+        if (was_idle) c.request_started = now;
         set_deadline(fd, c, now + args_.http.request_read_timeout);
       }
     }

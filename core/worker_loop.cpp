@@ -24,7 +24,7 @@ namespace zyg {
 namespace {
 
 constexpr std::size_t kReadChunk = 16 * 1024;
-constexpr std::uint64_t kFileStep = 1024 * 1024;  // one sendfile call at most: signals get a look
+constexpr std::uint64_t kFileStep = 1024 * 1024;  // one sendfile call at most: heartbeats go on
 constexpr Nanos kReportRetry = 1s;                // how long an important report may wait
 constexpr Nanos kReturnRetry = 1s;  // how long a connection may wait to go back to the front
 // How long a worker that ran out of work stays "busy" in the master's view: a hand-off that comes
@@ -443,6 +443,7 @@ class Worker {
         offset += r.value;
         count -= r.value;
         deadline = os_.now() + args_.config.write_timeout;
+        heartbeat(os_.now());  // a client that takes a long file fast never makes us wait
         continue;
       }
       if (r.error != os::err::again && r.error != os::err::intr) return false;

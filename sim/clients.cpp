@@ -160,28 +160,36 @@ void Clients::begin(int index) {
 }
 
 // Whether this request reads its response late: if so, it asks for 320 to 960 KiB (the send
-// buffer is 256 KiB) and `conn` takes no bytes for slow_read_delay. 0: a normal request.
-std::uint32_t Clients::slow_read_kib(Conn& conn) {
+// buffer is 256 KiB), and once it is sent its connection reads late (read_late). 0: a normal
+// request.
+std::uint32_t Clients::slow_read_kib() {
   if (spec_.slow_read_ppm == 0 || !rng_.chance_ppm(spec_.slow_read_ppm)) return 0;
+  return static_cast<std::uint32_t>(rng_.between(320, 960));
+}
+
+// `conn` takes no response bytes for slow_read_delay: past the server's write timeout, that
+// stalls the response.
+void Clients::read_late(Conn& conn) {
   ZYG_MARK("client.slow-read");
   conn.reads_from = std::max(conn.reads_from, k_.now() + spec_.slow_read_delay);
   if (spec_.slow_read_delay > spec_.server_write_timeout) {
     ZYG_MARK("client.stalled-read");
     conn.stalled = true;
   }
-  return static_cast<std::uint32_t>(rng_.between(320, 960));
 }
 
 // The bytes of `r` from client `who`: a GET (long, or asking for a large response to read
 // late), or an upload.
-std::string Clients::next_bytes(const Request& r, const Client& who, Conn& conn, bool keep) {
+std::string Clients::next_bytes(const Request& r, const Client& who, bool keep,
+                                std::uint32_t& kib) {
   const bool long_one = who.one_shot || rng_.chance_ppm(spec_.long_ppm);
   keep = keep && !who.one_shot;
+  kib = 0;
   if (!who.one_shot && spec_.upload_ppm != 0 && rng_.chance_ppm(spec_.upload_ppm)) {
     return upload_bytes(r, keep);
   }
-  return request_bytes(r, keep, long_one, who.one_shot ? who.asks : spec_.long_request,
-                       slow_read_kib(conn));
+  kib = slow_read_kib();
+  return request_bytes(r, keep, long_one, who.one_shot ? who.asks : spec_.long_request, kib);
 }
 
 void Clients::send_requests(Client& c, Conn& conn, std::deque<Request> reqs) {
@@ -189,7 +197,8 @@ void Clients::send_requests(Client& c, Conn& conn, std::deque<Request> reqs) {
   for (std::size_t i = 0; i < reqs.size(); ++i) {
     Request& r = reqs[i];
     const Client& who = clients_[static_cast<std::size_t>(c.index)];
-    const std::string bytes = next_bytes(r, who, conn, keepalive || i + 1 < reqs.size());
+    std::uint32_t kib = 0;
+    const std::string bytes = next_bytes(r, who, keepalive || i + 1 < reqs.size(), kib);
     r.offset = conn.sent;
     r.sent = k_.now();
     if (rng_.chance_ppm(spec_.garbage_ppm)) {
@@ -220,6 +229,7 @@ void Clients::send_requests(Client& c, Conn& conn, std::deque<Request> reqs) {
       schedule_next(c.index, rng_.between(spec_.think_min, spec_.think_max));
       return;
     }
+    if (kib != 0) read_late(conn);
     k_.client_send(conn.id, bytes);
     clients_[static_cast<std::size_t>(c.index)].sent_once = true;
     conn.sent += bytes.size();
@@ -386,11 +396,11 @@ void Clients::conn_lost(Conn& conn, bool reset) {
       finish(r, check::Outcome::lost_to_fault, "its hand-off failed (an injected fault)");
     } else if (explains_(reader, k_.now())) {
       finish(r, check::Outcome::lost_to_fault, "the process serving it was hit by a fault");
-    } else if (r.bad) {
-      finish(r, check::Outcome::dropped, "a malformed request was read and never answered 4xx");
     } else if (conn.stalled) {
       finish(r, check::Outcome::abandoned,
              "its client took nothing for longer than the server's write timeout");
+    } else if (r.bad) {
+      finish(r, check::Outcome::dropped, "a malformed request was read and never answered 4xx");
     } else {
       finish(r, check::Outcome::dropped,
              std::string(reset ? "connection reset" : "connection closed") +

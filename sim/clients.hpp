@@ -121,9 +121,10 @@ class Clients {
   void send_last(Conn& conn, Request r, const std::string& bytes);
   void push_outstanding(Conn& conn, Request& r);
   Request make_request(int client);
-  std::uint32_t slow_read_kib(Conn& conn);
+  std::uint32_t slow_read_kib();
   std::string upload_bytes(const Request& r, bool keepalive);
-  std::string next_bytes(const Request& r, const Client& who, Conn& conn, bool keep);
+  std::string next_bytes(const Request& r, const Client& who, bool keep, std::uint32_t& kib);
+  void read_late(Conn& conn);
   std::string request_bytes(const Request& r, bool keepalive, bool long_one, Nanos length,
                             std::uint32_t kib = 0);
   void parse_responses(Conn& conn, std::string bytes);

@@ -496,6 +496,10 @@ bool Connection::should_close() const { return finished(); }
 
 bool Connection::idle() const { return !ready_ && !parser_->got_some() && backlog() == 0; }
 
+bool Connection::body_arriving() const {
+  return !ready_ && !error_ && parser_->is_header_done() && !parser_->is_done();
+}
+
 bool Connection::mid_request() const { return !ready_ && (parser_->got_some() || backlog() > 0); }
 
 // Everything not yet returned as a request counts too: a body held in memory (no spool) stops
@@ -533,9 +537,13 @@ bool Connection::step() {
   beast::error_code ec;
   const auto used = parser_->put(beast::net::const_buffer(in_.data() + pos_, backlog()), ec);
   pos_ += used;
-  // Chunk framing can make a body's raw bytes outgrow memory before the body itself does (small
-  // chunks): then it goes to the spool already, so that what is buffered stays within the cap.
-  if (spool_ && had_header && pos_ - head_end_ > limits_.body_memory_max && !parser_->spool_now()) {
+  // A body's raw bytes can outgrow memory before the body itself does (small chunks), or reach
+  // the buffering cap first (a --max-body-bytes below the memory limit), and reading would stop
+  // on a request that never completes: such a body goes to the spool already.
+  const std::size_t unreturned = in_.size() - std::min(raw_begin_, in_.size());
+  const bool too_big = pos_ - head_end_ > limits_.body_memory_max ||
+                       unreturned + limits_.read_bytes_max > backlog_cap();
+  if (spool_ && had_header && too_big && !parser_->spool_now()) {
     fail({503, "the request body could not be stored"});
     return false;
   }

@@ -139,6 +139,8 @@ class Connection {
   bool idle() const;
   // Part of a request has arrived (the request read deadline applies).
   bool mid_request() const;
+  // The current request's head has arrived and its body is still coming.
+  bool body_arriving() const;
   // False while the unparsed backlog is at its cap (header + body + one read): stop reading until
   // next() drains it. Bytes fed beyond the cap are dropped and the request they cut is answered
   // 431 (or 413 if the cut falls in a body).

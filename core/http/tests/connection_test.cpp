@@ -602,6 +602,26 @@ TEST(ConnectionSpool, SmallChunksWhoseFramingOutgrowsMemoryAreSpooledToo) {
   EXPECT_EQ(c.remainder(), head);
 }
 
+TEST(ConnectionSpool, ABodyLimitBelowTheMemoryLimitStillSpoolsWhatWouldFillTheBuffer) {
+  // --max-body-bytes 300, memory 1000: the buffer holds a header, 300 bytes and a read (600);
+  // 150 bytes of body in 1-byte chunks are 900 raw bytes, under the memory limit but not under
+  // the cap, so they go to the spool rather than stall.
+  TestSpool::Log log;
+  Limits l;
+  l.body_memory_max = 1000;
+  l.body_bytes_max = 300;
+  l.header_bytes_max = 200;
+  l.read_bytes_max = 100;
+  Connection c(l);
+  c.set_spool(std::make_unique<TestSpool>(log));
+  c.feed("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+  for (int i = 0; i < 150 && c.wants_input(); ++i) c.feed(Connection::chunk("z"));
+  c.feed(std::string(Connection::kLastChunk));
+  ASSERT_TRUE(c.request_ready()) << "the front would have stopped reading";
+  EXPECT_EQ(c.spooled()->body_bytes, 150u);
+  EXPECT_EQ(log.bytes, std::string(150, 'z'));
+}
+
 TEST(ConnectionSpool, ABodyWithinTheMemoryLimitStaysInMemory) {
   TestSpool::Log log;
   Connection c(small_memory());

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "real/tests/datapath/datapath.hpp"
 
@@ -132,6 +133,38 @@ TEST(DataPath, ALargeUploadIsSpooledToAFileAndServedWhole) {
                                   std::chrono::seconds(5)))
       << held_in(server.process(), spool.path()) << " descriptors left";
   EXPECT_TRUE(fs::is_empty(spool.path()));
+}
+
+// The read timeout bounds the head; a body may take longer as long as it keeps coming: here 2.4 s
+// of body against a 1 s timeout, a piece every 300 ms.
+TEST(DataPath, AnUploadThatKeepsComingOutlastsTheReadTimeout) {
+  testing::ScratchDir spool("zygote-spool");
+  Served server({{"A", ""}},
+                {"--workers", "1", "--spool-dir", spool.path(), "--read-timeout-ms", "1000"});
+  ASSERT_TRUE(server.started());
+  ASSERT_TRUE(server.ready(1));
+  constexpr std::size_t kPieces = 8;
+  const std::string body = body_of(kPieces * kChunk);
+  Client c = Client::connect(server.port(), after(kAnswerTimeout));
+  ASSERT_TRUE(c.ok()) << c.error();
+  const std::string head =
+      "POST /?sum=1 HTTP/1.1\r\nHost: datapath\r\nConnection: close\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n";
+  ASSERT_TRUE(c.send_all(head, after(kAnswerTimeout)));
+  for (std::size_t i = 0; i < kPieces; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the client is slow
+    ASSERT_TRUE(
+        c.send_all(std::string_view(body).substr(i * kChunk, kChunk), after(kAnswerTimeout)))
+        << "piece " << i;
+  }
+  c.read_to_close(after(kAnswerTimeout));
+  const auto finals = live::split_responses(c.received()).finals();
+  ASSERT_EQ(finals.size(), 1u) << live::printable(c.received(), 300);
+  EXPECT_EQ(finals[0].status, 200);
+  EXPECT_NE(finals[0].body.find("body " + std::to_string(body.size()) + " fnv " + fnv(body)),
+            std::string::npos)
+      << live::printable(finals[0].body, 200);
 }
 
 }  // namespace
