@@ -78,8 +78,7 @@ class RequestParser final : public bhttp::basic_parser<true> {
       spooled_ += body.size();
       return body.size();
     }
-    req_.body.append(body.data(), body.size());
-    if (req_.body.size() > memory_max_ && spool_ != nullptr) start_spooling(ec);  // chunked
+    req_.body.append(body.data(), body.size());  // a chunked body: Connection::step spools it
     return body.size();
   }
   void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
@@ -506,9 +505,8 @@ bool Connection::mid_request() const { return !ready_ && (parser_->got_some() ||
 // the reading once it reaches body_memory_max, with room for one more read, so that
 // remainder() never exceeds buffered_max() (what a receiver of the connection accepts).
 bool Connection::wants_input() const {
-  const std::size_t unreturned = in_.size() - std::min(raw_begin_, in_.size());
   return !finished() && backlog() < backlog_cap() &&
-         unreturned + limits_.read_bytes_max <= backlog_cap();
+         unreturned() + limits_.read_bytes_max <= backlog_cap();
 }
 
 std::size_t Connection::backlog_cap() const { return limits_.buffered_max(); }
@@ -540,9 +538,8 @@ bool Connection::step() {
   // A body's raw bytes can outgrow memory before the body itself does (small chunks), or reach
   // the buffering cap first (a --max-body-bytes below the memory limit), and reading would stop
   // on a request that never completes: such a body goes to the spool already.
-  const std::size_t unreturned = in_.size() - std::min(raw_begin_, in_.size());
   const bool too_big = pos_ - head_end_ > limits_.body_memory_max ||
-                       unreturned + limits_.read_bytes_max > backlog_cap();
+                       unreturned() + limits_.read_bytes_max > backlog_cap();
   if (spool_ && had_header && too_big && !parser_->spool_now()) {
     fail({503, "the request body could not be stored"});
     return false;

@@ -8,6 +8,7 @@
 //   close once everything is written and should_close() says so.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -188,6 +189,8 @@ class Connection {
   void skip_empty_lines();
   void compact();
   std::size_t backlog() const { return in_.size() - pos_; }
+  // Bytes not yet returned as a request: what the next holder of the connection must be given.
+  std::size_t unreturned() const { return in_.size() - std::min(raw_begin_, in_.size()); }
   std::size_t backlog_cap() const;
   bool finished() const { return error_.has_value() || eof_ || closing_; }
 
