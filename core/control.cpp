@@ -55,6 +55,22 @@ nlohmann::json to_json(const WorkerCounts& w) {
           {"total", w.total()}};
 }
 
+nlohmann::json to_json(const ProcessInfo& p) {
+  nlohmann::json q{{"role", to_string(p.role)},
+                   {"id", p.id},
+                   {"pid", p.pid ? *p.pid : 0},
+                   {"version", p.version},
+                   {"state", p.state}};
+  if (p.role == Role::zygote) q["app"] = p.app;
+  if (p.role == Role::worker) {
+    q["zygote"] = p.zygote;
+    q["orphaned"] = p.orphaned;
+    q["stop"] = p.stop;
+  }
+  q["kill_sent"] = p.kill_sent;
+  return q;
+}
+
 nlohmann::json to_json(const StatusSnapshot& s) {
   nlohmann::json j;
   j["budget"] = s.budget;
@@ -73,21 +89,7 @@ nlohmann::json to_json(const StatusSnapshot& s) {
   }
   j["failures"] = std::move(failures);
   nlohmann::json procs = nlohmann::json::array();
-  for (const ProcessInfo& p : s.processes) {
-    nlohmann::json q{{"role", to_string(p.role)},
-                     {"id", p.id},
-                     {"pid", p.pid ? *p.pid : 0},
-                     {"version", p.version},
-                     {"state", p.state}};
-    if (p.role == Role::zygote) q["app"] = p.app;
-    if (p.role == Role::worker) {
-      q["zygote"] = p.zygote;
-      q["orphaned"] = p.orphaned;
-      q["stop"] = p.stop;
-    }
-    q["kill_sent"] = p.kill_sent;
-    procs.push_back(std::move(q));
-  }
+  for (const ProcessInfo& p : s.processes) procs.push_back(to_json(p));
   j["processes"] = std::move(procs);
   j["front"] = {{"pid", s.front.pid ? *s.front.pid : 0}, {"generation", s.front.generation},
                 {"stopping", s.front.stopping},          {"kill_sent", s.front.kill_sent},

@@ -41,6 +41,7 @@ using Request = std::variant<Status, Deploy, Scale>;
 std::variant<Request, std::string> parse(std::string_view line);
 
 nlohmann::json to_json(const WorkerCounts& w);  // by state, and the total
+nlohmann::json to_json(const ProcessInfo& p);
 nlohmann::json to_json(const StatusSnapshot& s);
 
 // One JSON line, newline included; bytes that are not UTF-8 are replaced, never thrown on.

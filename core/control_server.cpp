@@ -126,15 +126,7 @@ void ControlServer::answer_request(std::uint64_t id, Client& c, const std::strin
 }
 
 void ControlServer::write_reply(Client& c) {
-  while (!c.out.empty() && c.fd >= 0) {
-    auto r = os_.write(c.fd, std::as_bytes(std::span(c.out)));
-    if (r.error == os::err::again || r.error == os::err::intr) return;
-    if (!r.ok()) {
-      drop(c);
-      return;
-    }
-    c.out.erase(0, r.value);
-  }
+  if (c.fd >= 0 && !os::write_some(os_, c.fd, c.out)) drop(c);
 }
 
 void ControlServer::drop(Client& c) {

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,7 @@ struct WorkerConfig {
   std::string spool_dir = "/var/tmp";
   // Integrity limits: reaching one, the worker drains and exits to be replaced. 0: no limit.
   std::uint64_t max_requests = 0;
+  std::uint64_t max_requests_jitter = 0;  // each worker adds its own 0..jitter to max_requests
   std::uint64_t rss_bytes_max = 0;
   Nanos cpu_max{0};
 };
@@ -39,6 +42,7 @@ class MasterObserver {
   virtual void on_step(Nanos /*now*/, const Event& /*event*/, const Commands& /*commands*/,
                        const Supervisor& /*supervisor*/) {}
   virtual void on_listening(os::Fd /*listener*/) {}
+  virtual void on_status_listening(os::Fd /*listener*/) {}  // the status port is open
   // The master has everything it needs (listener, channels, control socket) and is about to
   // feed its first event: from here on its steps are its own.
   virtual void on_started(const SupervisorConfig& /*config*/, Pid /*master*/) {}
@@ -52,11 +56,13 @@ struct MasterConfig {
   std::string app_path;               // -b APP_DIR: resolved to a release directory = the version
   std::vector<std::string> app_args;  // passed to the app's init
   os::Endpoint endpoint;
-  int backlog = 0;                      // 0: proportional to the budget
-  os::Fd inherited_listener = -1;       // a listening socket handed to us (socket activation)
-  Nanos tick_interval = 100ms;          // how often deadlines are checked
-  std::string state_path;               // remembers the last proven version across restarts
-  std::string control_path;             // the control socket (core/control.hpp); empty: none
+  int backlog = 0;                        // 0: proportional to the budget
+  os::Fd inherited_listener = -1;         // a listening socket handed to us (socket activation)
+  os::Fd inherited_status_listener = -1;  // the same, for the status port
+  Nanos tick_interval = 100ms;            // how often deadlines are checked
+  std::string state_path;                 // remembers the last proven version across restarts
+  std::string control_path;               // the control socket (core/control.hpp); empty: none
+  std::optional<os::Endpoint> status_endpoint;  // the status port (core/status_server.hpp)
   bool huge_pages = false;              // zygotes move the loaded app's memory to huge pages
   std::size_t max_connections = 10000;  // connections the front holds at once
 
@@ -116,5 +122,19 @@ struct WorkerArgs {
 };
 
 int run_worker(os::Os& os, const WorkerArgs& args, App& app);
+
+// The request count after which worker `id` retires: `max` (0: never) plus a share of `jitter`
+// drawn from the worker's id alone (a hash: the same worker always gets the same share, and no
+// randomness reaches the loop), so workers started together retire apart.
+inline std::uint64_t retire_after(std::uint64_t max, std::uint64_t jitter, std::uint64_t id) {
+  if (max == 0 || jitter == 0) return max;
+  std::uint64_t z = id + 0x9e3779b97f4a7c15;  // splitmix64's finaliser
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
+  z ^= z >> 31;
+  constexpr std::uint64_t kMost = std::numeric_limits<std::uint64_t>::max();
+  const std::uint64_t share = jitter == kMost ? z : z % (jitter + 1);
+  return max > kMost - share ? kMost : max + share;
+}
 
 }  // namespace zyg

@@ -13,6 +13,8 @@
 #include "core/control_server.hpp"
 #include "core/loops.hpp"
 #include "core/protocol.hpp"
+#include "core/request_stats.hpp"
+#include "core/status_server.hpp"
 #include "core/teeth.hpp"
 
 namespace zyg {
@@ -37,7 +39,8 @@ class Master {
                                  os::Signal::child};
     const int caught_error = os_.catch_signals(caught);
     ZYG_ASSERT(caught_error == 0, "errno ", caught_error);  // constants: only a bug can fail
-    if (!open_listener() || !open_report_channel() || !open_handoff_channels() || !open_control()) {
+    if (!open_listener() || !open_report_channel() || !open_handoff_channels() || !open_control() ||
+        !open_status()) {
       return exit_code::config_error;
     }
     std::optional<Version> version = resolve_version();
@@ -45,7 +48,8 @@ class Master {
     if (observer_) observer_->on_started(cfg_.supervisor, os_.getpid());
     feed(ev::Start{*version, read_last_good()});
 
-    next_tick_ = os_.now() + cfg_.tick_interval;
+    started_at_ = os_.now();
+    next_tick_ = started_at_ + cfg_.tick_interval;
     while (!exit_code_) {
       wait();
       handle_signals();
@@ -53,14 +57,18 @@ class Master {
       read_front();
       read_reports();
       serve_control();
+      serve_status();
       reap_children();
       flush_outboxes();
       if (os_.now() >= next_tick_) {
         next_tick_ = os_.now() + cfg_.tick_interval;
         feed(ev::Tick{});
+        requests_.prune([this](std::uint64_t w) { return sup_.route(WorkerId{w}).has_value(); },
+                        os_.now());
       }
     }
     control_.close_all();
+    status_.close_all();
     return *exit_code_;
   }
 
@@ -97,6 +105,58 @@ class Master {
   bool open_control() {
     if (cfg_.control_path.empty()) return true;
     return control_.open(cfg_.control_path);
+  }
+
+  bool open_status() {
+    if (cfg_.inherited_status_listener >= 0) {
+      status_.adopt(cfg_.inherited_status_listener);
+    } else if (!cfg_.status_endpoint) {
+      return true;
+    } else if (!status_.open(*cfg_.status_endpoint)) {
+      return false;
+    }
+    if (observer_) observer_->on_status_listening(status_.listener());
+    return true;
+  }
+
+  void serve_status() {
+    status_.serve([this](std::uint64_t client) { feed(ev::StatusRequested{client}); });
+  }
+
+  // What the status port adds to the supervisor's snapshot.
+  StatusExtras status_extras(const StatusSnapshot& s) {
+    StatusExtras x;
+    x.master_pid = os_.getpid();
+    x.uptime = os_.now() - started_at_;
+    x.listen = describe_endpoint();
+    x.requests = requests_.total();
+    x.workers = requests_.workers();
+    std::vector<Pid> pids{x.master_pid};
+    if (s.front.pid) pids.push_back(*s.front.pid);
+    for (const ProcessInfo& p : s.processes) {
+      if (p.pid) pids.push_back(*p.pid);
+    }
+    x.memory = memory_of(pids);
+    return x;
+  }
+
+  // Each process's memory, read at most once a second (smaps_rollup walks every mapping).
+  std::map<Pid, os::Memory> memory_of(const std::vector<Pid>& pids) {
+    const Nanos now = os_.now();
+    std::map<Pid, std::pair<Nanos, std::optional<os::Memory>>> kept;
+    std::map<Pid, os::Memory> out;
+    for (Pid pid : pids) {
+      auto it = memory_.find(pid);
+      if (it == memory_.end() || now - it->second.first >= 1s) {
+        auto m = os_.memory_of(pid);
+        kept[pid] = {now, m.ok() ? std::optional(m.value) : std::nullopt};
+      } else {
+        kept[pid] = it->second;
+      }
+      if (kept[pid].second) out[pid] = *kept[pid].second;
+    }
+    memory_ = std::move(kept);  // the processes gone are forgotten
+    return out;
   }
 
   void serve_control() {
@@ -160,6 +220,7 @@ class Master {
   }
 
   std::string describe_endpoint() const {
+    if (cfg_.inherited_listener >= 0) return "an inherited listening socket";
     if (!cfg_.endpoint.unix_path.empty()) return "unix:" + cfg_.endpoint.unix_path;
     return cfg_.endpoint.host + ":" + std::to_string(cfg_.endpoint.port);
   }
@@ -197,6 +258,7 @@ class Master {
       fds_.push_back({z.channel, events, 0});
     }
     control_.add_poll_fds(fds_);
+    status_.add_poll_fds(fds_);
     if (front_.channel >= 0) fds_.push_back({front_.channel, os::ev::in, 0});
     // What is ready is in fds_; EINTR means signals, which the round takes next.
     static_cast<void>(os_.poll(fds_, std::max(Nanos{0}, next_tick_ - os_.now())));
@@ -311,6 +373,9 @@ class Master {
         case proto::Kind::idle: feed(ev::WorkerIdle{w, m->value}); break;
         case proto::Kind::heartbeat: feed(ev::WorkerHeartbeat{w}); break;
         case proto::Kind::exiting: feed(ev::WorkerExiting{w, m->flag != 0}); break;
+        case proto::Kind::stats:
+          if (auto s = parse_stats(*m)) requests_.update(m->id, *s, sup_.route(w).has_value());
+          break;
         default: break;
       }
     }
@@ -517,6 +582,10 @@ class Master {
     if (collecting_reports_) reports_.push_back(r);
   }
   void run(const cmd::Status& s) {
+    if (StatusServer::owns(s.request)) {
+      status_.answer(s.request, s.snapshot, status_extras(s.snapshot));
+      return;
+    }
     control_.answer(s.request, control::ok_reply({{"status", control::to_json(s.snapshot)}}));
   }
   void run(const cmd::Exit& c) { exit_code_ = c.code; }
@@ -562,6 +631,10 @@ class Master {
   HandoffChannels handoff_;
   FrontLink front_;
   ControlServer control_{os_, [this](const std::string& what) { error(what); }};
+  StatusServer status_{os_, [this](const std::string& what) { error(what); }};
+  RequestBook requests_;
+  std::map<Pid, std::pair<Nanos, std::optional<os::Memory>>> memory_;  // read at, what was read
+  Nanos started_at_{0};
   std::vector<cmd::Report> reports_;  // collected while a control request is being answered
   bool collecting_reports_ = false;
 

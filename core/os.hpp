@@ -139,6 +139,13 @@ struct Usage {
   Nanos cpu{0};
 };
 
+// Another process's memory (the status page): resident, proportional and unique set sizes.
+struct Memory {
+  std::uint64_t rss_bytes = 0;
+  std::uint64_t pss_bytes = 0;  // shared pages divided among the processes that share them
+  std::uint64_t uss_bytes = 0;  // pages no other process shares: what its exit would free
+};
+
 class Os {
  public:
   virtual ~Os() = default;
@@ -198,6 +205,8 @@ class Os {
 
   // Self-inspection.
   virtual Usage usage() = 0;
+  // A process's memory (/proc/PID/smaps_rollup); ESRCH when it is gone, EACCES when not ours.
+  virtual Result<Memory> memory_of(Pid pid) = 0;
 
   // Memory: asks the kernel to back this process's anonymous memory with transparent huge pages
   // where it can (now, not eventually). Returns the bytes so backed afterwards; 0 where the
@@ -239,5 +248,17 @@ class Os {
 // close(2) releases the descriptor whatever it returns (Linux), and on a socket or a pipe an error
 // leaves nothing to do: the close that needs no answer.
 inline void close_quietly(Os& os, Fd fd) { static_cast<void>(os.close(fd)); }
+
+// Writes `out` to a non-blocking descriptor until it is empty or the descriptor is full; what was
+// written leaves `out`. False on an error other than EAGAIN or EINTR (the peer is gone).
+inline bool write_some(Os& os, Fd fd, std::string& out) {
+  while (!out.empty()) {
+    auto r = os.write(fd, std::as_bytes(std::span(out)));
+    if (r.error == err::again || r.error == err::intr) return true;
+    if (!r.ok()) return false;
+    out.erase(0, r.value);
+  }
+  return true;
+}
 
 }  // namespace zyg::os

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,8 +25,10 @@ struct ProcessInfo {
   std::uint64_t zygote = 0;  // workers: the zygote that forked it
   bool orphaned = false;     // workers: its zygote is gone; the master is its parent
   bool kill_sent = false;
-  std::string stop;      // workers: why it was asked to stop ("" when it was not)
-  std::string app = {};  // zygotes: what it loaded ("" while loading)
+  std::string stop;          // workers: why it was asked to stop ("" when it was not)
+  std::string app = {};      // zygotes: what it loaded ("" while loading)
+  Nanos since{0};            // when it entered its current state (the supervisor's clock)
+  std::uint64_t served = 0;  // workers: requests served, as of its last idle report
 };
 
 struct WorkerCounts {
@@ -56,6 +59,15 @@ struct FrontView {
   int restarts = 0;  // times it died (or could not start) and was started again
 };
 
+// A step of a deploy, for the timeline on the status page: "start", "deploy" (loading),
+// "loaded", "rollout", "proven", "superseded", "rollback", "load-failed", "resident" (an instant
+// rollback to the resident previous version), "stopped" (its zygote was asked to exit).
+struct Milestone {
+  Nanos at{0};
+  std::string what;
+  Version version;
+};
+
 struct StatusSnapshot {
   int budget = 0;   // W: worker slots
   int desired = 0;  // workers wanted (<= budget)
@@ -71,6 +83,13 @@ struct StatusSnapshot {
   std::vector<Failure> failures;             // the most recent failures, oldest first (bounded)
   std::vector<ProcessInfo> processes;        // zygotes and workers
   FrontView front;
+  Nanos now{0};  // the supervisor's clock when the snapshot was taken
+  // How many times each report kind was made ("deploy", "proven", "rollback", "load-failed", ...)
+  std::map<std::string, std::uint64_t> reports;
+  // Worker exits by cause: "crash", "killed" (hung, or not ready in time), "retired" (its own
+  // limit), or the reason it was asked to stop ("deploy", "scale_down", "shutdown", ...).
+  std::map<std::string, std::uint64_t> worker_exits;
+  std::vector<Milestone> timeline;  // the most recent deploy steps, oldest first (bounded)
 };
 
 }  // namespace zyg

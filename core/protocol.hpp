@@ -5,7 +5,8 @@
 //   master -> zygote (seqpacket, one pair per zygote):  spawn, stop, kill, exit
 //   zygote -> master (same pair):                       loaded, load_failed, spawned,
 //                                                       spawn_failed, worker_exited
-//   worker -> master (one datagram pair for all):       ready, busy, idle, heartbeat, exiting
+//   worker -> master (one datagram pair for all):       ready, busy, idle, heartbeat, exiting,
+//                                                       stats
 //   front -> master (seqpacket, one pair per front):    front_alive, front_notice
 #pragma once
 
@@ -44,6 +45,7 @@ enum class Kind : std::uint16_t {
   idle = 42,       // done; `value` requests served so far
   heartbeat = 43,  // still alive and responsive
   exiting = 44,    // about to exit; `flag` 1 when retiring at its own limit
+  stats = 45,      // text: what it has served (core/request_stats.hpp)
   // front -> master
   front_alive = 60,   // every heartbeat interval: `value` connections held, `id` hand-offs so
                       // far, `reserved` requests waiting for a worker

@@ -35,6 +35,7 @@ void Supervisor::on(const ev::Start& e) {
   report("start", "serving " + e.version + " with a budget of " + std::to_string(config_.budget) +
                       " worker slots");
   start_front();
+  milestone("start", e.version);
   serving_ = start_zygote(e.version);
   proven_ = true;  // nothing to roll back to
   if (e.last_good && *e.last_good != e.version) last_good_ = e.last_good;
@@ -53,6 +54,7 @@ void Supervisor::on(const ev::DeployRequested& e) {
       return;
     }
     ZYG_MARK("deploy.supersede-loading");
+    milestone("superseded", p.version);
     report("deploy-superseded", "deploy of " + p.version + " superseded by " + e.version);
     stop_zygote(p);
     loading_.reset();
@@ -71,6 +73,7 @@ void Supervisor::on(const ev::DeployRequested& e) {
       zygote(*fallback_).state == ZygoteState::loaded) {
     // Instant rollback: the previous version's zygote is still resident and loaded.
     ZYG_MARK("deploy.instant-rollback");
+    milestone("resident", e.version);
     report("deploy", "back to resident " + e.version);
     ZygoteId previous = *serving_;
     serving_ = *fallback_;
@@ -81,6 +84,7 @@ void Supervisor::on(const ev::DeployRequested& e) {
     return;
   }
   // A scheduled restart of the serving version stands: it serves until the new one has loaded.
+  milestone("deploy", e.version);
   report("deploy", "loading " + e.version);
   loading_ = start_zygote(e.version);
   if (ZYG_BUG(drain_before_load) && serving_) {
@@ -121,6 +125,7 @@ void Supervisor::on(const ev::ZygoteLoaded& e) {
   z->app = e.app;
   z->since = now_;
   if (!ever_loaded_) ever_loaded_ = true;
+  milestone("loaded", z->version);
   if (loading_ == e.zygote) {
     loading_.reset();
     begin_rollout(e.zygote);
@@ -266,6 +271,10 @@ void Supervisor::on(const ev::WorkerExited& e) {
   workers_.erase(it);
   if (w.retiring) ZYG_MARK("respawn.retire");
   const bool expected = w.stop != StopReason::none || w.retiring;
+  worker_exits_[w.retiring                   ? "retired"
+                : w.stop != StopReason::none ? to_string(w.stop)
+                : w.kill_why.empty()         ? "crash"
+                                             : "killed"] += 1;
   if (expected) return;
   // An exit nobody asked for: a crash, a hang we killed, or an unannounced exit.
   Zygote* z = find(w.zygote);

@@ -180,6 +180,7 @@ class Supervisor {
   void stop_front();
   void kill_front(const std::string& why);
   void report(std::string what, std::string detail);
+  void milestone(const char* what, const Version& v);
 
   // Queries.
   Zygote* find(ZygoteId id);
@@ -229,6 +230,9 @@ class Supervisor {
   std::vector<Version> failed_versions_;
   std::vector<Failure> failures_;  // the last kFailuresKept, oldest first
   std::uint64_t failure_count_ = 0;
+  std::map<std::string, std::uint64_t> report_counts_;
+  std::map<std::string, std::uint64_t> worker_exits_;
+  std::vector<Milestone> timeline_;  // the last kTimelineKept, oldest first
 };
 
 }  // namespace zyg

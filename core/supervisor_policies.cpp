@@ -224,6 +224,7 @@ void Supervisor::check_probation() {
   if (now_ - *rollout_complete_at_ < config_.probation) return;
   proven_ = true;
   ZYG_MARK("deploy.proven");
+  milestone("proven", t.version);
   report("proven", t.version + " has run " + ms_text(config_.probation) +
                        " since its rollout completed, without a failure");
   if (fallback_) {
@@ -244,6 +245,7 @@ void Supervisor::begin_rollout(ZygoteId loaded) {
     } else {
       // Superseded before it proved itself: its workers drain when their zygote exits.
       ZYG_MARK("deploy.supersede-rollout");
+      milestone("superseded", previous.version);
       report("superseded", previous.version + " replaced before it proved itself");
       stop_zygote(previous);
     }
@@ -258,6 +260,7 @@ void Supervisor::begin_rollout(ZygoteId loaded) {
   proven_ = !fallback_;
   rollout_complete_at_.reset();
   ZYG_MARK("deploy.rollout");
+  milestone("rollout", z.version);
   report("rollout", z.version + " loaded; replacing workers");
 }
 
@@ -265,6 +268,7 @@ void Supervisor::roll_back(const std::string& why) {
   Zygote& bad = zygote(*serving_);
   Zygote& good = zygote(*fallback_);
   ZYG_MARK("rollback.crash-loop");
+  milestone("rollback", bad.version);
   report("rollback", bad.version + " rolled back to " + good.version + ": " + why);
   mark_failed(bad.version, "rolled back to " + good.version + ": " + why);
   serving_ = good.id;
@@ -293,6 +297,7 @@ void Supervisor::zygote_load_failed(Zygote& z, const std::string& reason) {
   if (z.load_failure_reported) return;
   z.load_failure_reported = true;
   ZYG_MARK("deploy.load-failed");
+  milestone("load-failed", z.version);
   report("load-failed", z.version + " failed to load: " + reason);
   mark_failed(z.version, "failed to load: " + reason);
   if (zygotes_.count(z.id) != 0) stop_zygote(z);
@@ -322,6 +327,7 @@ void Supervisor::zygote_crashed(const Zygote& z, ExitStatus status) {
   }
   if (!proven_ && fallback_ && zygote(*fallback_).state == ZygoteState::loaded) {
     ZYG_MARK("rollback.zygote-died");
+    milestone("rollback", z.version);
     report("rollback", z.version + " rolled back: its zygote died before it proved itself");
     mark_failed(z.version,
                 "rolled back: its zygote died (" + to_string(status) + ") before it proved itself");
@@ -398,6 +404,7 @@ void Supervisor::stop_zygote(Zygote& z) {
   if (z.stop_requested) return;
   z.stop_requested = true;
   z.since = now_;
+  milestone("stopped", z.version);
   if (z.state != ZygoteState::exited_unreaped) z.state = ZygoteState::stopping;
   out_.push_back(cmd::StopZygote{z.id});
   // Its workers will get SIGTERM when it exits; they are no longer wanted.
@@ -423,7 +430,14 @@ void Supervisor::expect_reply(ZygoteId id) {
 }
 
 void Supervisor::report(std::string what, std::string detail) {
+  report_counts_[what] += 1;
   out_.push_back(cmd::Report{std::move(what), std::move(detail)});
+}
+
+void Supervisor::milestone(const char* what, const Version& v) {
+  constexpr std::size_t kTimelineKept = 64;
+  if (timeline_.size() == kTimelineKept) timeline_.erase(timeline_.begin());
+  timeline_.push_back({now_, what, v});
 }
 
 }  // namespace zyg

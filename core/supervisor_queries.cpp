@@ -160,6 +160,7 @@ StatusSnapshot Supervisor::snapshot() const {
     p.state = to_string(z.state);
     p.app = z.app;
     p.kill_sent = z.last_kill.has_value();
+    p.since = z.since;
     s.processes.push_back(p);
   }
   for (const auto& [id, w] : workers_) {
@@ -180,8 +181,14 @@ StatusSnapshot Supervisor::snapshot() const {
     p.orphaned = w.orphaned;
     if (w.stop != StopReason::none) p.stop = to_string(w.stop);
     p.kill_sent = w.last_kill.has_value();
+    p.since = w.since;
+    p.served = w.served;
     s.processes.push_back(p);
   }
+  s.now = now_;
+  s.reports = report_counts_;
+  s.worker_exits = worker_exits_;
+  s.timeline = timeline_;
   return s;
 }
 

@@ -18,12 +18,14 @@
 #include "core/loops.hpp"
 #include "core/marks.hpp"
 #include "core/protocol.hpp"
+#include "core/request_stats.hpp"
 #include "core/teeth.hpp"
 
 namespace zyg {
 namespace {
 
 constexpr std::size_t kReadChunk = 16 * 1024;
+constexpr Nanos kCurrentReportGap = 100ms;        // a request's start is reported after this quiet
 constexpr std::uint64_t kFileStep = 1024 * 1024;  // one sendfile call at most: heartbeats go on
 constexpr Nanos kReportRetry = 1s;                // how long an important report may wait
 constexpr Nanos kReturnRetry = 1s;  // how long a connection may wait to go back to the front
@@ -33,7 +35,12 @@ constexpr Nanos kIdleReportDelay = 5ms;
 
 class Worker {
  public:
-  Worker(os::Os& os, const WorkerArgs& args, App& app) : os_(os), args_(args), app_(app) {}
+  Worker(os::Os& os, const WorkerArgs& args, App& app)
+      : os_(os),
+        args_(args),
+        app_(app),
+        max_requests_(retire_after(args.config.max_requests, args.config.max_requests_jitter,
+                                   args.id.value)) {}
 
   int run() {
     pid_ = os_.getpid();
@@ -50,6 +57,7 @@ class Worker {
     for (;;) {
       take_signals();
       if (draining_) {
+        send_stats(true);
         report(proto::make(proto::Kind::exiting, args_.id.value, pid_, served_, retiring_ ? 1 : 0),
                true);
         app_.worker_exit();
@@ -111,6 +119,7 @@ class Worker {
     busy_ = false;
     idle_report_at_.reset();
     reported_served_ = served_;
+    send_stats(true);
     report(proto::make(proto::Kind::idle, args_.id.value, pid_, served_), true);
   }
 
@@ -208,7 +217,17 @@ class Worker {
       auto* req = std::get_if<AppRequest>(&next);
       if (!req) return give_back(c);  // part of a next request: the front waits for the rest
       if (!serve(c, *req)) return close(c);
-      if (!c.unsent.empty()) return give_unsent(c);
+      if (!c.unsent.empty()) {
+        // A malformed request read behind it gets its 400 after the response, from the front,
+        // which closes once it has written both.
+        if (c.http.error_ready()) {
+          http::Next bad = c.http.next();
+          if (auto* err = std::get_if<http::ParseError>(&bad)) {
+            c.unsent += c.http.serialize_error(*err);
+          }
+        }
+        return give_unsent(c);
+      }
       // A malformed request read behind it (the response's framing found it) is answered here
       // (400, then close), as the front would; handing it back would only cost a round trip.
       if (c.http.should_close() && !c.http.error_ready()) return close(c);
@@ -252,6 +271,11 @@ class Worker {
         req.local_port = a.value.local_port;
       }
     }
+    const Nanos began = os_.now();
+    stats_.current_since_ns = began.count();
+    // The master shows the request in progress: said when the last word is old enough (at most
+    // ten a second), so a slow or hung request is seen while it runs.
+    const bool say_current = began - stats_sent_at_ >= kCurrentReportGap && send_stats(false);
     Reply out(*this, c, req);
     if (req.body_file < 0 || app_.reads_body_files() || read_body_file(req)) {
       app_.respond(req, out);
@@ -260,6 +284,9 @@ class Worker {
     }
     const bool ok = out.end();
     release_body(c);
+    stats_.record(out.status(), os_.now() - began);
+    stats_.current_since_ns = 0;
+    if (say_current) send_stats(false);  // that request is over
     ++served_;
     ++c.requests;
     check_integrity();
@@ -276,6 +303,7 @@ class Worker {
     void complete(AppResponse response) override {
       if (started_ || done_) return;  // answered already: the app's mistake, ignored
       done_ = true;
+      status_ = response.status;
       ok_ = w_.write_all(c_, c_.http.serialize(req_, response, c_.closing), &c_.unsent);
     }
 
@@ -285,6 +313,7 @@ class Worker {
       pending_ = std::move(head.bytes);
       framing_ = head.framing;
       left_ = head.length;
+      status_ = status;
       started_ = true;
       return true;
     }
@@ -335,6 +364,8 @@ class Worker {
       ok_ = false;
     }
 
+    int status() const { return status_; }  // of the response begun (0: none yet)
+
     // After the app returned: true when the response is whole and the connection may go on.
     bool end() {
       if (!done_ && started_) abort();  // it began and never finished: cut short
@@ -373,6 +404,7 @@ class Worker {
     std::string pending_;  // the head, until the first block goes with it
     http::Connection::Framing framing_ = http::Connection::Framing::none;
     std::uint64_t left_ = 0;  // Framing::length: bytes still owed
+    int status_ = 0;
     bool started_ = false;
     bool done_ = false;
     bool ok_ = true;
@@ -513,12 +545,24 @@ class Worker {
     if (now - last_heartbeat_ < args_.config.heartbeat_interval) return;
     last_heartbeat_ = now;
     report(proto::make(proto::Kind::heartbeat, args_.id.value, pid_, served_), false);
+    send_stats(false);
     check_integrity();
+  }
+
+  // What this worker has served, when it changed since the master last heard it (status pages
+  // and metrics; core/request_stats.hpp). Dropped like a heartbeat when the master is behind,
+  // except the last word before going idle or exiting.
+  bool send_stats(bool important) {
+    if (stats_ == stats_sent_) return true;
+    if (!report(stats_message(args_.id.value, pid_, stats_), important)) return false;
+    stats_sent_ = stats_;
+    stats_sent_at_ = os_.now();
+    return true;
   }
 
   void check_integrity() {
     const WorkerConfig& cfg = args_.config;
-    bool over = cfg.max_requests != 0 && served_ >= cfg.max_requests;
+    bool over = max_requests_ != 0 && served_ >= max_requests_;
     if (!over && (cfg.rss_bytes_max != 0 || cfg.cpu_max > Nanos{0})) {
       os::Usage u = os_.usage();
       over = (cfg.rss_bytes_max != 0 && u.rss_bytes > cfg.rss_bytes_max) ||
@@ -533,14 +577,14 @@ class Worker {
 
   // Reports to the master. Important ones wait (bounded) for room; heartbeats are dropped when
   // the master is momentarily behind.
-  void report(const proto::Message& m, bool important) {
+  bool report(const proto::Message& m, bool important) {
     const Nanos give_up = os_.now() + kReportRetry;
     for (;;) {
       auto r = os_.send_message(args_.report, proto::bytes_of(m), {});
-      if (r.ok() || !important) return;
-      if (r.error != os::err::again && r.error != os::err::intr) return;
+      if (r.ok() || !important) return r.ok();
+      if (r.error != os::err::again && r.error != os::err::intr) return false;
       const Nanos now = os_.now();
-      if (now >= give_up) return;
+      if (now >= give_up) return false;
       ZYG_MARK("worker.report-wait");
       os::PollFd fds[] = {{args_.report, os::ev::out, 0}};
       if (os_.poll(fds, give_up - now).error == os::err::intr) take_signals();
@@ -550,9 +594,13 @@ class Worker {
   os::Os& os_;
   const WorkerArgs& args_;
   App& app_;
+  const std::uint64_t max_requests_;  // this worker's own: the limit and its jitter
   Nanos last_heartbeat_{0};
   std::uint64_t served_ = 0;
-  std::uint64_t reported_served_ = 0;    // served_ as of the last idle report
+  std::uint64_t reported_served_ = 0;  // served_ as of the last idle report
+  RequestStats stats_;
+  RequestStats stats_sent_;
+  Nanos stats_sent_at_{0};
   std::optional<Nanos> idle_report_at_;  // out of work: when to tell the master
   Pid pid_ = 0;
   bool busy_ = false;  // as the master last heard

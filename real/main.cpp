@@ -27,6 +27,7 @@
 #include "real/app/release_loader.hpp"
 #include "real/control_client.hpp"
 #include "real/os_linux.hpp"
+#include "real/systemd.hpp"
 
 namespace {
 
@@ -39,6 +40,8 @@ class EventLog final : public zyg::MasterObserver {
   EventLog(std::ostream& err, std::unique_ptr<std::ofstream> events, bool verbose)
       : err_(err), events_(std::move(events)), verbose_(verbose) {}
 
+  zyg::real::Notifier& notifier() { return notify_; }
+
   // The header only once this master runs: a second server refused at start writes nothing.
   void on_started(const zyg::SupervisorConfig& config, zyg::Pid master) override {
     if (events_) *events_ << zyg::event_log::header_line(config, master) << std::flush;
@@ -46,6 +49,7 @@ class EventLog final : public zyg::MasterObserver {
 
   void on_step(Nanos now, const zyg::Event& e, const zyg::Commands& cmds,
                const zyg::Supervisor& s) override {
+    notify_.on_step(now, e, cmds, s);
     for (const zyg::Command& c : cmds) {
       if (const auto* r = std::get_if<zyg::cmd::Report>(&c)) {
         err_ << "zygote-real: " << r->what << ": " << r->detail << "\n";
@@ -67,6 +71,14 @@ class EventLog final : public zyg::MasterObserver {
     }
   }
 
+  void on_status_listening(zyg::os::Fd fd) override {
+    if (auto port = zyg::real::local_port(fd)) {
+      err_ << "zygote-real: status on port " << *port << "\n" << std::flush;
+    } else {
+      err_ << "zygote-real: status listening\n" << std::flush;
+    }
+  }
+
   void on_error(Nanos, const std::string& what) override {
     err_ << "zygote-real: error: " << what << "\n";
   }
@@ -75,21 +87,23 @@ class EventLog final : public zyg::MasterObserver {
   std::ostream& err_;
   std::unique_ptr<std::ofstream> events_;
   bool verbose_;
+  zyg::real::Notifier notify_;  // systemd (Type=notify); inert outside it
 };
 
 // host:port, [v6]:port or unix:PATH.
-std::optional<zyg::os::Endpoint> parse_bind(const std::string& s, std::string& error) {
+std::optional<zyg::os::Endpoint> parse_bind(const std::string& s, std::string& error,
+                                            const std::string& flag = "--bind") {
   zyg::os::Endpoint e;
   if (s.rfind("unix:", 0) == 0) {
     e.unix_path = s.substr(5);
-    if (e.unix_path.empty()) error = "--bind unix: needs a path";
+    if (e.unix_path.empty()) error = flag + " unix: needs a path";
     return error.empty() ? std::optional(e) : std::nullopt;
   }
   std::string host, port;
   if (!s.empty() && s[0] == '[') {
     const auto close = s.find("]:");
     if (close == std::string::npos) {
-      error = "--bind [v6]:port expected, got " + s;
+      error = flag + " [v6]:port expected, got " + s;
       return std::nullopt;
     }
     host = s.substr(1, close - 1);
@@ -97,7 +111,7 @@ std::optional<zyg::os::Endpoint> parse_bind(const std::string& s, std::string& e
   } else {
     const auto colon = s.rfind(':');
     if (colon == std::string::npos) {
-      error = "--bind host:port expected, got " + s;
+      error = flag + " host:port expected, got " + s;
       return std::nullopt;
     }
     host = s.substr(0, colon);
@@ -106,7 +120,7 @@ std::optional<zyg::os::Endpoint> parse_bind(const std::string& s, std::string& e
   char* end = nullptr;
   const long p = std::strtol(port.c_str(), &end, 10);
   if (port.empty() || *end != '\0' || p < 0 || p > 65535) {
-    error = "--bind: bad port " + port;
+    error = flag + ": bad port " + port;
     return std::nullopt;
   }
   e.host = host;
@@ -132,6 +146,51 @@ std::optional<std::string> prepare_run_dir(std::string dir, std::string& error) 
 
 Nanos ms(int n) { return std::chrono::milliseconds(n); }
 
+// -p / --bind, and --status-bind (a port alone is on 127.0.0.1); why they are wrong.
+// Sockets systemd passed (socket activation) take the place of -p / --bind and --status-bind.
+std::optional<std::string> apply_listen_options(const cxxopts::ParseResult& args,
+                                                zyg::MasterConfig& cfg) {
+  auto taken = zyg::real::take_activated_sockets();
+  if (auto* why = std::get_if<std::string>(&taken)) return *why;
+  const auto activated = std::get<zyg::real::ActivatedSockets>(taken);
+  if (activated.status >= 0 && args.count("status-bind")) {
+    return "--status-bind: the status socket comes from systemd (FileDescriptorName=status)";
+  }
+  cfg.inherited_status_listener = activated.status;
+  if (activated.app >= 0) {
+    if (args.count("port") || args.count("bind")) {
+      return "-p / --bind: the listening socket comes from systemd (socket activation)";
+    }
+    cfg.inherited_listener = activated.app;
+  } else if (args.count("port") == args.count("bind")) {
+    return "give exactly one of -p PORT and --bind";
+  }
+  std::string error;
+  if (activated.app >= 0) {
+    // Nothing to bind.
+  } else if (args.count("port")) {
+    const int port = args["port"].as<int>();
+    if (port < 0 || port > 65535) return "-p takes a port 0..65535";
+    cfg.endpoint.host = "127.0.0.1";
+    cfg.endpoint.port = static_cast<std::uint16_t>(port);
+  } else {
+    auto e = parse_bind(args["bind"].as<std::string>(), error);
+    if (!e) return error;
+    cfg.endpoint = *e;
+  }
+  if (args.count("status-bind")) {
+    std::string where = args["status-bind"].as<std::string>();
+    if (!where.empty() && where.find_first_not_of("0123456789") == std::string::npos) {
+      where = "127.0.0.1:" + where;
+    }
+    auto e = parse_bind(where, error, "--status-bind");
+    if (!e) return error;
+    e->unix_mode = 0600;  // a status socket file is the owner's, like the control socket
+    cfg.status_endpoint = *e;
+  }
+  return std::nullopt;
+}
+
 // --spool-dir, else $TMPDIR, else /var/tmp (on disk; /tmp may be memory).
 std::string spool_dir(const std::string& given) {
   if (!given.empty()) return given;
@@ -149,6 +208,13 @@ std::optional<std::string> apply_request_options(const cxxopts::ParseResult& arg
   w.http.body_memory_max = args["body-memory-bytes"].as<std::size_t>();
   w.spool_dir = spool_dir(args.count("spool-dir") ? args["spool-dir"].as<std::string>() : "");
   w.max_requests = args["max-requests"].as<std::uint64_t>();
+  w.max_requests_jitter = args["max-requests-jitter"].as<std::uint64_t>();
+  w.rss_bytes_max = args["max-rss-mib"].as<std::uint64_t>() * 1024 * 1024;
+  w.cpu_max =
+      std::chrono::seconds(static_cast<std::int64_t>(args["max-cpu-s"].as<std::uint64_t>()));
+  if (w.max_requests_jitter != 0 && w.max_requests == 0) {
+    return "--max-requests-jitter needs --max-requests";
+  }
   if (w.keepalive_timeout <= Nanos{0} || w.request_read_timeout <= Nanos{0}) {
     return "timeouts must be positive";
   }
@@ -179,22 +245,11 @@ std::optional<std::string> check_app(const std::string& app_dir, const std::stri
   return std::nullopt;
 }
 
-}  // namespace
+void define_request_options(cxxopts::Options& options);
+void define_process_options(cxxopts::Options& options);
 
-int main(int argc, char** argv) {
-  if (argc >= 2 && std::string_view(argv[1]) == "ctl")
-    return zyg::real::ctl_main(argc - 1, argv + 1);
-  zyg::real::LinuxOs::init_process_title(std::span<char*>(argv, static_cast<std::size_t>(argc)));
-  cxxopts::Options options(
-      "zygote-real",
-      "A pre-fork application server: one zygote per code version loads the app once and forks "
-      "workers; deploys replace workers with zero dropped requests, within a budget of worker "
-      "slots.\n\n  zygote-real -p PORT -b APP_DIR [options] APP [ARGS...]\n\nAPP_DIR is normally a "
-      "symlink to a release directory; the directory it resolves to names the version. APP is "
-      "the app's shared object in that directory (APP or APP.so); ARGS go to its init.\nDeploy: "
-      "repoint the symlink, then `zygote-real ctl deploy` (see `zygote-real ctl --help`: status, "
-      "deploy, scale N) or send SIGHUP to the master. SIGTERM: graceful stop; SIGINT or "
-      "SIGQUIT: fast stop; SIGTTIN / SIGTTOU: one worker more / fewer.");
+// Every option of the server (the ctl subcommand has its own, real/control_client.cpp).
+void define_options(cxxopts::Options& options) {
   auto add = options.add_options();
   add("p,port", "TCP port on 127.0.0.1 (shorthand for --bind 127.0.0.1:PORT)",
       cxxopts::value<int>());
@@ -222,6 +277,13 @@ int main(int argc, char** argv) {
       cxxopts::value<int>()->default_value("5000"));
   add("read-timeout-ms", "a request must arrive completely within this long (else 408)",
       cxxopts::value<int>()->default_value("30000"));
+  define_request_options(options);
+  define_process_options(options);
+}
+
+// The limits and timeouts of a request, and the limits of a worker.
+void define_request_options(cxxopts::Options& options) {
+  auto add = options.add_options();
   add("max-body-bytes", "request bodies above this get 413",
       cxxopts::value<std::size_t>()->default_value("1073741824"));
   add("body-memory-bytes",
@@ -238,9 +300,26 @@ int main(int argc, char** argv) {
       cxxopts::value<std::size_t>()->default_value("10000"));
   add("max-requests", "a worker retires after this many requests (0: never)",
       cxxopts::value<std::uint64_t>()->default_value("0"));
+  add("max-requests-jitter",
+      "each worker retires after --max-requests plus its own 0..N more, so that workers started "
+      "together do not all retire at once",
+      cxxopts::value<std::uint64_t>()->default_value("0"));
+  add("max-rss-mib", "a worker whose resident memory passes this retires (0: no limit)",
+      cxxopts::value<std::uint64_t>()->default_value("0"));
+  add("max-cpu-s", "a worker that has used this much CPU time retires (0: no limit)",
+      cxxopts::value<std::uint64_t>()->default_value("0"));
+}
+
+// How processes run, where state and logs go, and the app.
+void define_process_options(cxxopts::Options& options) {
+  auto add = options.add_options();
   add("huge-pages",
       "after loading, zygotes move the app's memory to transparent huge pages: forks copy far "
       "fewer page tables; loading takes longer (the memory is copied once)");
+  add("status-bind",
+      "serve the status page, /status.json, /metrics, /healthz and /readyz from the master on "
+      "HOST:PORT, [V6]:PORT, unix:PATH, or PORT (on 127.0.0.1); off unless given",
+      cxxopts::value<std::string>());
   add("run-dir", "directory for state (mode 0700); default $XDG_RUNTIME_DIR/zygote-UID",
       cxxopts::value<std::string>());
   add("events", "write every supervisor step as a JSON line to this file",
@@ -252,6 +331,25 @@ int main(int argc, char** argv) {
   add("args", "arguments for the app", cxxopts::value<std::vector<std::string>>());
   options.parse_positional({"app", "args"});
   options.positional_help("APP [ARGS...]");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 2 && std::string_view(argv[1]) == "ctl")
+    return zyg::real::ctl_main(argc - 1, argv + 1);
+  zyg::real::LinuxOs::init_process_title(std::span<char*>(argv, static_cast<std::size_t>(argc)));
+  cxxopts::Options options(
+      "zygote-real",
+      "A pre-fork application server: one zygote per code version loads the app once and forks "
+      "workers; deploys replace workers with zero dropped requests, within a budget of worker "
+      "slots.\n\n  zygote-real -p PORT -b APP_DIR [options] APP [ARGS...]\n\nAPP_DIR is normally a "
+      "symlink to a release directory; the directory it resolves to names the version. APP is "
+      "the app's shared object in that directory (APP or APP.so); ARGS go to its init.\nDeploy: "
+      "repoint the symlink, then `zygote-real ctl deploy` (see `zygote-real ctl --help`: status, "
+      "deploy, scale N) or send SIGHUP to the master. SIGTERM: graceful stop; SIGINT or "
+      "SIGQUIT: fast stop; SIGTTIN / SIGTTOU: one worker more / fewer.");
+  define_options(options);
 
   int status = 0;
   const std::optional<cxxopts::ParseResult> parsed = zyg::cli::parse(options, argc, argv, status);
@@ -260,21 +358,10 @@ int main(int argc, char** argv) {
   auto usage = [](const std::string& what) { return zyg::cli::usage_error("zygote-real", what); };
   if (!args.count("app")) return usage("missing APP: the app to serve");
   if (!args.count("app-dir")) return usage("missing -b APP_DIR");
-  if (args.count("port") == args.count("bind"))
-    return usage("give exactly one of -p PORT and --bind");
 
   zyg::MasterConfig cfg;
   std::string error;
-  if (args.count("port")) {
-    const int port = args["port"].as<int>();
-    if (port < 0 || port > 65535) return usage("-p takes a port 0..65535");
-    cfg.endpoint.host = "127.0.0.1";
-    cfg.endpoint.port = static_cast<std::uint16_t>(port);
-  } else {
-    auto e = parse_bind(args["bind"].as<std::string>(), error);
-    if (!e) return usage(error);
-    cfg.endpoint = *e;
-  }
+  if (auto why = apply_listen_options(args, cfg)) return usage(*why);
   cfg.app_path = args["app-dir"].as<std::string>();
   cfg.app_args.push_back(args["app"].as<std::string>());
   if (args.count("args")) {

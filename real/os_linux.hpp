@@ -81,6 +81,7 @@ class LinuxOs final : public os::Os {
 
   os::Usage usage() override;
   std::uint64_t use_huge_pages() override;
+  os::Result<os::Memory> memory_of(Pid pid) override;
 
   os::Result<os::Fd> poller_create() override;
   int poller_watch(os::Fd poller, os::Fd fd, short events) override;

@@ -1,4 +1,4 @@
-// LinuxOs: files (realpath, the state file) and self-inspection (usage, huge pages).
+// LinuxOs: files (realpath, the state file) and inspection (usage, huge pages, memory_of).
 #include "real/os_linux_internal.hpp"
 
 namespace zyg::real {
@@ -151,6 +151,30 @@ std::uint64_t LinuxOs::use_huge_pages() {
     }
   }
   return 0;
+}
+
+// Rss, Pss and the private lines of /proc/PID/smaps_rollup (kB), read through read_file: a
+// process gone between the listing and the read is ESRCH/ENOENT, one of another user EACCES.
+os::Result<os::Memory> LinuxOs::memory_of(Pid pid) {
+  auto text = read_file("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  if (!text.ok()) return fail<os::Memory>(text.error);
+  os::Memory m;
+  bool seen = false;
+  std::istringstream in(text.value);
+  for (std::string line; std::getline(in, line);) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string_view key(line.data(), colon);
+    std::uint64_t* into = key == "Rss"                                         ? &m.rss_bytes
+                          : key == "Pss"                                       ? &m.pss_bytes
+                          : (key == "Private_Clean" || key == "Private_Dirty") ? &m.uss_bytes
+                                                                               : nullptr;
+    if (into == nullptr) continue;
+    *into += std::strtoull(line.c_str() + colon + 1, nullptr, 10) * 1024;
+    seen = true;
+  }
+  if (!seen) return fail<os::Memory>(ESRCH);  // a zombie's rollup is empty
+  return {m, 0};
 }
 
 }  // namespace zyg::real

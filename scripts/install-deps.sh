@@ -17,6 +17,10 @@ packages=(
   # Python WSGI apps: the embedded interpreter (Debian's /usr/bin/python3), virtualenvs per
   # release, and the real apps the tests serve
   python3-dev python3-venv python3-flask python3-django python3-httpbin
+  # the status port's tests: promtool checks /metrics, headless Chromium loads the page
+  prometheus chromium
+  # systemd: sd_notify and socket activation; systemd-analyze and systemd-socket-activate in tests
+  libsystemd-dev systemd
 )
 
 missing=()

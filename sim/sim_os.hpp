@@ -120,6 +120,12 @@ class SimOs final : public os::Os {
     return 0;
   }
   os::Usage usage() override { return {me().rss_bytes, Nanos{0}}; }
+  // Memory is a number here, and no page is shared.
+  os::Result<os::Memory> memory_of(Pid pid) override {
+    const Process* p = k_.find_pid(pid);
+    if (p == nullptr) return os::Result<os::Memory>::fail(3);  // ESRCH
+    return {{p->rss_bytes, p->rss_bytes, p->rss_bytes}, 0};
+  }
   std::uint64_t use_huge_pages() override { return 0; }  // memory is a number here
 
   os::Result<os::Fd> poller_create() override {

@@ -42,6 +42,10 @@ class Server:
         self.log_path = os.path.join(self.dir, "log")
         self.proc = None
         self.port = None
+        # What start() runs the server with; tests of socket activation and systemd change them.
+        self.bind_args = ["--bind", "127.0.0.1:0"]
+        self.prefix = []
+        self.popen_extra = {}
         test.addCleanup(self.cleanup)
 
     def release(self, name, files=None, copy=()):
@@ -65,11 +69,11 @@ class Server:
 
     def start(self, first, app, *options, workers=2, expect_serving=True):
         self.point(first)
-        args = [SERVER, "--bind", "127.0.0.1:0", "-b", os.path.join(self.dir, "current"),
+        args = [*self.prefix, SERVER, *self.bind_args, "-b", os.path.join(self.dir, "current"),
                 "--run-dir", self.run_dir, "-w", str(workers), *options, *app.split(" ")]
-        self.log = open(self.log_path, "wb")
+        self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, **self.popen_extra)
         m = wait_until(lambda: re.search(rb"listening on port (\d+)", self.read_log()), 10)
         self.test.assertTrue(m, "the server never said its port:\n" + self.log_text())
         self.port = int(m.group(1))
