@@ -5,10 +5,14 @@
 
 namespace zyg {
 
-bool ControlServer::open(const std::string& path) {
+bool ControlServer::open(const std::string& path, std::optional<os::Credentials> owner) {
   os::Endpoint e;
   e.unix_path = path;
   e.unix_mode = 0600;
+  if (owner) {
+    e.unix_owner = {owner->uid, owner->gid};
+    also_uid_ = owner->uid;
+  }
   auto r = os_.listen(e, control::kBacklog);
   if (!r.ok()) {
     error_(r.error == os::err::addrinuse
@@ -63,7 +67,7 @@ void ControlServer::accept_clients() {
     const os::Fd fd = r.value;
     auto peer = os_.peer_uid(fd);
     std::string refusal;
-    if (!peer.ok() || (peer.value != os_.uid() && peer.value != 0)) {
+    if (!peer.ok() || (peer.value != os_.uid() && peer.value != 0 && peer.value != also_uid_)) {
       refusal = "permission denied: the control socket serves its owner only";
       error_("control: refused a client of uid " +
              (peer.ok() ? std::to_string(peer.value) : std::string("unknown")));

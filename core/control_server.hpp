@@ -26,7 +26,8 @@ class ControlServer {
   ControlServer(os::Os& os, ErrorSink error) : os_(os), error_(std::move(error)) {}
 
   // Listens on `path` (mode 0600). False, with the reason sent to the error sink, if it cannot.
-  bool open(const std::string& path);
+  // With `owner` (--user), the socket file is that user's, and that user is served too.
+  bool open(const std::string& path, std::optional<os::Credentials> owner = std::nullopt);
   bool is_open() const { return listener_ >= 0; }
   // The descriptors to wait on: the listener, then each client for its request or its reply.
   void add_poll_fds(std::vector<os::PollFd>& fds) const;
@@ -55,6 +56,7 @@ class ControlServer {
   os::Os& os_;
   ErrorSink error_;
   os::Fd listener_ = -1;
+  std::optional<std::uint32_t> also_uid_;  // served besides our own uid and root
   std::map<std::uint64_t, Client> clients_;
   std::uint64_t next_client_ = 1;
 };

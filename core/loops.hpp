@@ -63,8 +63,9 @@ struct MasterConfig {
   std::string state_path;                 // remembers the last proven version across restarts
   std::string control_path;               // the control socket (core/control.hpp); empty: none
   std::optional<os::Endpoint> status_endpoint;  // the status port (core/status_server.hpp)
-  bool huge_pages = false;              // zygotes move the loaded app's memory to huge pages
-  std::size_t max_connections = 10000;  // connections the front holds at once
+  bool huge_pages = false;                // zygotes move the loaded app's memory to huge pages
+  std::size_t max_connections = 10000;    // connections the front holds at once
+  std::optional<os::Credentials> run_as;  // --user/--group: zygotes, workers and the front
 
   std::string title = "zygote";  // process titles: "<title>: worker [<version>]"
 };

@@ -104,7 +104,7 @@ class Master {
 
   bool open_control() {
     if (cfg_.control_path.empty()) return true;
-    return control_.open(cfg_.control_path);
+    return control_.open(cfg_.control_path, cfg_.run_as);
   }
 
   bool open_status() {
@@ -461,6 +461,7 @@ class Master {
     spec.serial = c.zygote.value;
     spec.keep_fds = {report_send_, theirs, handoff_.requests_in, handoff_.returns_out};
     spec.parent_death_signal = os::Signal::kill;  // a zygote holds no requests
+    spec.run_as = cfg_.run_as;                    // its workers are forked from it
     ZygoteArgs za{c.zygote,
                   c.version,
                   cfg_.app_args,
@@ -498,6 +499,7 @@ class Master {
     spec.role = Role::front;
     spec.serial = c.generation;
     spec.keep_fds = {listener_, theirs, handoff_.requests_out, handoff_.returns_in};
+    spec.run_as = cfg_.run_as;  // it reads what clients send
     // Its connections die with the server; the listening socket stays with us meanwhile.
     spec.parent_death_signal = os::Signal::kill;
     FrontArgs fa;

@@ -77,6 +77,14 @@ struct [[nodiscard]] Result {
 class Os;
 
 // What a child process is: its title, the descriptors it keeps, and the function it runs.
+// Who a child runs as (--user, --group): set once in the child, before anything else runs there,
+// with no way back.
+struct Credentials {
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+  std::vector<std::uint32_t> groups;  // supplementary groups (the user's, from the group database)
+};
+
 struct ChildSpec {
   std::string title;         // shown by ps, e.g. "zygote-real: worker [releases/B]"
   Role role = Role::worker;  // for accounting in logs and in the simulator's checks
@@ -89,6 +97,7 @@ struct ChildSpec {
   // its app opened while loading).
   bool inherit_fds = false;
   std::vector<Fd> close_fds;
+  std::optional<Credentials> run_as;  // the child drops to these before its main runs
 };
 
 // The two ends of a connected socket, numeric (an empty host for a unix socket).
@@ -115,6 +124,7 @@ struct Endpoint {
   std::uint16_t port = 8000;
   std::string unix_path;
   std::uint32_t unix_mode = 0666;  // the socket file's mode (the umask still applies)
+  std::optional<std::pair<std::uint32_t, std::uint32_t>> unix_owner = std::nullopt;  // uid, gid
 };
 
 enum class ShutdownHow : std::uint8_t { read, write, both };

@@ -2,9 +2,12 @@
 // LinuxOs; native apps are loaded from the release directory the app symlink resolves to.
 //
 //   zygote-real -p PORT -b APP_DIR [options] APP [ARGS...]
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -129,16 +132,27 @@ std::optional<zyg::os::Endpoint> parse_bind(const std::string& s, std::string& e
 }
 
 // The run directory holds the state file and the control socket: mode 0700, ours alone.
-std::optional<std::string> prepare_run_dir(std::string dir, std::string& error) {
+// With --user, the directory is that user's (the master, root, can still use it), so that
+// `zygote-real ctl` works as the user too.
+std::optional<std::string> prepare_run_dir(std::string dir,
+                                           const std::optional<zyg::os::Credentials>& owner,
+                                           std::string& error) {
   if (dir.empty()) dir = zyg::real::default_run_dir();
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     error = "cannot create the run directory " + dir + ": " + std::strerror(errno);
     return std::nullopt;
   }
   struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::getuid() ||
+  if (owner && ::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::getuid() &&
+      ::chown(dir.c_str(), owner->uid, owner->gid) != 0) {
+    error = "cannot give the run directory " + dir + " to --user: " + std::strerror(errno);
+    return std::nullopt;
+  }
+  const uid_t want = owner ? owner->uid : ::getuid();
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != want ||
       (st.st_mode & 0077) != 0) {
-    error = "the run directory " + dir + " must be a directory of ours with mode 0700";
+    error = "the run directory " + dir + " must be a directory of " +
+            (owner ? std::string("--user's") : std::string("ours")) + " with mode 0700";
     return std::nullopt;
   }
   return dir;
@@ -196,6 +210,74 @@ std::string spool_dir(const std::string& given) {
   if (!given.empty()) return given;
   const char* tmp = std::getenv("TMPDIR");
   return tmp != nullptr && *tmp != '\0' ? tmp : "/var/tmp";
+}
+
+// The budget, deploys and deadlines; why they are wrong.
+std::optional<std::string> apply_supervisor_options(const cxxopts::ParseResult& args,
+                                                    zyg::SupervisorConfig& sup) {
+  sup.budget = args["workers"].as<int>();
+  sup.max_changing = zyg::SupervisorConfig::rolling_max_changing(sup.budget);
+  if (args.count("max-changing")) sup.max_changing = args["max-changing"].as<int>();
+  sup.graceful_timeout = ms(args["graceful-timeout-ms"].as<int>());
+  if (args.count("heartbeat-timeout-ms") && args.count("timeout-ms")) {
+    return "give one of --heartbeat-timeout-ms and --timeout-ms (the older spelling)";
+  }
+  const char* heartbeat = args.count("timeout-ms") ? "timeout-ms" : "heartbeat-timeout-ms";
+  sup.heartbeat_timeout = args.count(heartbeat) ? ms(args[heartbeat].as<int>()) : ms(30000);
+  sup.probation = ms(args["probation-ms"].as<int>());
+  sup.load_timeout = ms(args["load-timeout-ms"].as<int>());
+  return sup.validate();
+}
+
+// --user and --group: who zygotes, workers and the front run as; why they cannot be.
+std::optional<std::string> resolve_user(const cxxopts::ParseResult& args,
+                                        std::optional<zyg::os::Credentials>& run_as) {
+  if (!args.count("user")) {
+    if (args.count("group")) return "--group needs --user";
+    return std::nullopt;
+  }
+  const std::string name = args["user"].as<std::string>();
+  if (::geteuid() != 0) {
+    return "--user " + name + " needs the master to start as root (it drops to " + name +
+           " in every zygote, worker and the front)";
+  }
+  const passwd* pw = ::getpwnam(name.c_str());
+  if (pw == nullptr) return "--user: no such user: " + name;
+  zyg::os::Credentials c;
+  c.uid = pw->pw_uid;
+  c.gid = pw->pw_gid;
+  if (args.count("group")) {
+    const std::string g = args["group"].as<std::string>();
+    const group* gr = ::getgrnam(g.c_str());
+    if (gr == nullptr) return "--group: no such group: " + g;
+    c.gid = gr->gr_gid;
+  }
+  if (c.uid == 0) return "--user " + name + " is root: the app must not run as root";
+  int count = 64;
+  std::vector<gid_t> groups(static_cast<std::size_t>(count));
+  if (::getgrouplist(name.c_str(), c.gid, groups.data(), &count) < 0) {
+    groups.resize(static_cast<std::size_t>(count));
+    ::getgrouplist(name.c_str(), c.gid, groups.data(), &count);
+  }
+  groups.resize(static_cast<std::size_t>(std::max(count, 0)));
+  c.groups.assign(groups.begin(), groups.end());
+  run_as = c;
+  return std::nullopt;
+}
+
+// Who the processes run as, where state goes (the run directory: the user's, with --user).
+std::optional<std::string> apply_process_options(const cxxopts::ParseResult& args,
+                                                 zyg::MasterConfig& cfg) {
+  if (auto why = resolve_user(args, cfg.run_as)) return why;
+  std::string error;
+  auto run_dir = prepare_run_dir(args.count("run-dir") ? args["run-dir"].as<std::string>() : "",
+                                 cfg.run_as, error);
+  if (!run_dir) return error;
+  cfg.state_path = *run_dir + "/last-good";
+  cfg.control_path = zyg::real::control_socket_path(*run_dir);
+  cfg.huge_pages = args.count("huge-pages") > 0;
+  cfg.title = "zygote-real";
+  return std::nullopt;
 }
 
 // The request path's options (limits, timeouts, where large bodies go); why they are wrong.
@@ -313,6 +395,13 @@ void define_request_options(cxxopts::Options& options) {
 // How processes run, where state and logs go, and the app.
 void define_process_options(cxxopts::Options& options) {
   auto add = options.add_options();
+  add("user",
+      "run zygotes, workers and the front as this user (supplementary groups set, no way "
+      "back; the app never runs as root); the master starts as root, binds, and stays root to "
+      "supervise. Needs root",
+      cxxopts::value<std::string>());
+  add("group", "with --user: run as this group instead of the user's own",
+      cxxopts::value<std::string>());
   add("huge-pages",
       "after loading, zygotes move the app's memory to transparent huge pages: forks copy far "
       "fewer page tables; loading takes longer (the memory is copied once)");
@@ -360,7 +449,6 @@ int main(int argc, char** argv) {
   if (!args.count("app-dir")) return usage("missing -b APP_DIR");
 
   zyg::MasterConfig cfg;
-  std::string error;
   if (auto why = apply_listen_options(args, cfg)) return usage(*why);
   cfg.app_path = args["app-dir"].as<std::string>();
   cfg.app_args.push_back(args["app"].as<std::string>());
@@ -368,28 +456,11 @@ int main(int argc, char** argv) {
     for (const std::string& a : args["args"].as<std::vector<std::string>>())
       cfg.app_args.push_back(a);
   }
-  zyg::SupervisorConfig& sup = cfg.supervisor;
-  sup.budget = args["workers"].as<int>();
-  sup.max_changing = zyg::SupervisorConfig::rolling_max_changing(sup.budget);
-  if (args.count("max-changing")) sup.max_changing = args["max-changing"].as<int>();
-  sup.graceful_timeout = ms(args["graceful-timeout-ms"].as<int>());
-  if (args.count("heartbeat-timeout-ms") && args.count("timeout-ms"))
-    return usage("give one of --heartbeat-timeout-ms and --timeout-ms (the older spelling)");
-  const char* heartbeat = args.count("timeout-ms") ? "timeout-ms" : "heartbeat-timeout-ms";
-  sup.heartbeat_timeout = args.count(heartbeat) ? ms(args[heartbeat].as<int>()) : ms(30000);
-  sup.probation = ms(args["probation-ms"].as<int>());
-  sup.load_timeout = ms(args["load-timeout-ms"].as<int>());
-  if (auto why = sup.validate()) return usage(*why);
+  if (auto why = apply_supervisor_options(args, cfg.supervisor)) return usage(*why);
   if (auto why = apply_request_options(args, cfg.worker)) return usage(*why);
   cfg.max_connections = args["max-connections"].as<std::size_t>();
   if (cfg.max_connections == 0) return usage("--max-connections must be at least 1");
-  auto run_dir =
-      prepare_run_dir(args.count("run-dir") ? args["run-dir"].as<std::string>() : "", error);
-  if (!run_dir) return usage(error);
-  cfg.state_path = *run_dir + "/last-good";
-  cfg.control_path = zyg::real::control_socket_path(*run_dir);
-  cfg.huge_pages = args.count("huge-pages") > 0;
-  cfg.title = "zygote-real";
+  if (auto why = apply_process_options(args, cfg)) return usage(*why);
   const std::string level = args["log-level"].as<std::string>();
   if (level != "info" && level != "debug") return usage("--log-level is info or debug");
 

@@ -113,7 +113,17 @@ os::Result<os::Fd> listen_unix(const std::string& path, std::uint32_t mode, int 
 }  // namespace
 
 os::Result<os::Fd> LinuxOs::listen(const os::Endpoint& where, int backlog) {
-  if (!where.unix_path.empty()) return listen_unix(where.unix_path, where.unix_mode, backlog);
+  if (!where.unix_path.empty()) {
+    auto r = listen_unix(where.unix_path, where.unix_mode, backlog);
+    if (r.ok() && where.unix_owner &&
+        ::chown(where.unix_path.c_str(), where.unix_owner->first, where.unix_owner->second) != 0) {
+      const int e = errno;
+      ::close(r.value);
+      ::unlink(where.unix_path.c_str());
+      return fail<os::Fd>(e);
+    }
+    return r;
+  }
   return listen_inet(where, backlog);
 }
 

@@ -1,4 +1,6 @@
 // LinuxOs: processes (fork hygiene, reaping, children) and the subreaper.
+#include <grp.h>
+
 #include "real/os_linux_internal.hpp"
 
 namespace zyg::real {
@@ -38,6 +40,25 @@ os::Result<Pid> LinuxOs::fork_child(os::ChildSpec& spec) {
   return {pid, 0};
 }
 
+namespace {
+
+// Groups, then the group id, then the user id (each needs the privilege the next one gives up);
+// all three of real, effective and saved, so nothing is left to go back to. Why it failed, or
+// nullptr.
+const char* drop_privileges(const os::Credentials& c) {
+  std::vector<gid_t> groups(c.groups.begin(), c.groups.end());
+  if (::setgroups(groups.size(), groups.data()) != 0) return "setgroups";
+  if (::setresgid(c.gid, c.gid, c.gid) != 0) return "setresgid";
+  if (::setresuid(c.uid, c.uid, c.uid) != 0) return "setresuid";
+  if (c.uid != 0 && (::setuid(0) == 0 || ::seteuid(0) == 0)) {
+    errno = EPERM;
+    return "root could be regained";
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 void LinuxOs::run_child(os::ChildSpec& spec, Pid parent) {
   // All signals are blocked here (fork_child). Nothing below returns into the caller.
   try {
@@ -56,6 +77,15 @@ void LinuxOs::run_child(os::ChildSpec& spec, Pid parent) {
     sa.sa_handler = SIG_DFL;
     sigemptyset(&sa.sa_mask);
     ::sigaction(s, &sa, nullptr);  // fails harmlessly for the C library's reserved signals
+  }
+
+  // First: a change of credentials clears the parent-death signal set below.
+  if (spec.run_as) {
+    if (const char* why = drop_privileges(*spec.run_as)) {
+      write_stderr("zygote: " + spec.title + ": cannot drop privileges: " + why + ": " +
+                   std::strerror(errno));
+      ::_exit(kChildCrashed);
+    }
   }
 
   if (spec.parent_death_signal) {

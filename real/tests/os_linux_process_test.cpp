@@ -216,7 +216,8 @@ TEST_F(RealOs, SubreaperReapsOrphanedGrandchild) {
                                      return 7;
                                    },
                                    false,
-                                   {}});
+                                   {},
+                                   std::nullopt});
     if (!g.ok()) return 1;
     say(m, report_kids, std::to_string(g.value));
     return 0;  // orphans the grandchild
