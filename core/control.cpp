@@ -29,10 +29,15 @@ std::variant<Request, std::string> parse(std::string_view line) {
   const std::string_view verb = line.substr(0, space);
   const std::string_view rest =
       space == std::string_view::npos ? std::string_view{} : trim(line.substr(space));
-  if (verb == "status" || verb == "deploy") {
+  if (verb == "status" || verb == "deploy" || verb == "rollback") {
     if (!rest.empty()) return std::string(verb) + " takes no argument";
     if (verb == "status") return Request{Status{}};
+    if (verb == "rollback") return Request{Rollback{}};
     return Request{Deploy{}};
+  }
+  if (verb == "stop") {
+    if (rest.empty() || rest == "fast") return Request{Stop{rest == "fast"}};
+    return "stop takes nothing or 'fast'; got '" + printable(rest) + "'";
   }
   if (verb == "scale") {
     int n = 0;
@@ -42,8 +47,9 @@ std::variant<Request, std::string> parse(std::string_view line) {
     }
     return Request{Scale{n}};
   }
-  if (line.empty()) return std::string("empty request; expected status, deploy or scale N");
-  return "unknown request '" + printable(verb) + "'; expected status, deploy or scale N";
+  constexpr const char* kExpected = "expected status, deploy, scale N, rollback or stop [fast]";
+  if (line.empty()) return std::string("empty request; ") + kExpected;
+  return "unknown request '" + printable(verb) + "'; " + kExpected;
 }
 
 nlohmann::json to_json(const WorkerCounts& w) {

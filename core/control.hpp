@@ -5,11 +5,15 @@
 //   status     -> {"ok":true,"status":{...}}          the supervisor's snapshot, failures included
 //   deploy     -> {"ok":true,"version":V,"reports":[...]}   re-resolve the app symlink and deploy
 //   scale N    -> {"ok":true,"reports":[...]}         want N workers (1..budget)
+//   rollback   -> {"ok":true,"version":V,"reports":[...]}   back to the resident previous version
+//                 (refused when none is resident: it stops once the serving one is proven)
+//   stop       -> {"ok":true,"reports":[...]}         a graceful stop (as SIGTERM)
+//   stop fast  -> {"ok":true,"reports":[...]}         a fast stop (as SIGINT)
 //   otherwise  -> {"ok":false,"error":"..."}
 //
 // A client gets kMaxRequestBytes for its line and kClientTimeout to send it and take the answer;
 // at most kMaxClients are served at once, and the rest are told so and closed. Nothing a client
-// sends can block the master or change anything but through these three requests.
+// sends can block the master or change anything but through these requests.
 #pragma once
 
 #include <cstddef>
@@ -35,7 +39,11 @@ struct Deploy {};
 struct Scale {
   int workers = 0;
 };
-using Request = std::variant<Status, Deploy, Scale>;
+struct Rollback {};
+struct Stop {
+  bool fast = false;
+};
+using Request = std::variant<Status, Deploy, Scale, Rollback, Stop>;
 
 // One request line, without its line end; or why it is not a request.
 std::variant<Request, std::string> parse(std::string_view line);

@@ -182,6 +182,28 @@ class Master {
       }
       collecting_reports_ = false;
       if (!v) return control::error_reply("cannot resolve the app directory " + cfg_.app_path);
+    } else if (std::holds_alternative<control::Rollback>(req)) {
+      // The resident previous version, loaded: a deploy of it is the supervisor's instant return.
+      const StatusSnapshot s = sup_.snapshot();
+      const Version back = s.fallback;
+      const bool resident =
+          !back.empty() &&
+          std::any_of(s.processes.begin(), s.processes.end(), [&](const ProcessInfo& p) {
+            return p.role == Role::zygote && p.version == back && p.state == "loaded";
+          });
+      if (!resident || s.shutting_down) {
+        collecting_reports_ = false;
+        return control::error_reply(
+            s.shutting_down ? "the server is stopping"
+                            : "nothing to roll back to: no previous version is resident (it stops "
+                              "once the serving version is proven; deploy the one you want)");
+      }
+      fields["version"] = back;
+      feed(ev::DeployRequested{back});
+      collecting_reports_ = false;
+    } else if (const auto* stop = std::get_if<control::Stop>(&req)) {
+      feed(ev::Shutdown{!stop->fast});
+      collecting_reports_ = false;
     } else {
       feed(ev::ScaleTo{std::get<control::Scale>(req).workers});
       collecting_reports_ = false;
@@ -583,12 +605,14 @@ class Master {
 
     if (collecting_reports_) reports_.push_back(r);
   }
+  // The status port and `ctl status` say the same (docs/OPERATIONS.md).
   void run(const cmd::Status& s) {
+    const StatusExtras x = status_extras(s.snapshot);
     if (StatusServer::owns(s.request)) {
-      status_.answer(s.request, s.snapshot, status_extras(s.snapshot));
+      status_.answer(s.request, s.snapshot, x);
       return;
     }
-    control_.answer(s.request, control::ok_reply({{"status", control::to_json(s.snapshot)}}));
+    control_.answer(s.request, control::ok_reply({{"status", status_json(s.snapshot, x)}}));
   }
   void run(const cmd::Exit& c) { exit_code_ = c.code; }
 

@@ -7,12 +7,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include <cxxopts.hpp>
@@ -26,6 +29,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
+
+constexpr const char* kCommands = "status, workers, deploy, rollback, scale N or stop [--fast]";
 
 int remaining_ms(Clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -206,88 +211,15 @@ ControlReply control_request(const std::string& path, const std::string& request
   return reply;
 }
 
-int ctl_main(int argc, char** argv) {
-  cxxopts::Options options(
-      "zygote-real ctl",
-      "Talks to a running zygote-real through its control socket (RUN_DIR/control).\n\n"
-      "  zygote-real ctl [--run-dir DIR] status [--json]\n"
-      "  zygote-real ctl [--run-dir DIR] deploy [--wait] [--wait-timeout-s N]\n"
-      "  zygote-real ctl [--run-dir DIR] scale N\n\n"
-      "deploy re-resolves the app symlink, like SIGHUP. With --wait it returns when every wanted "
-      "worker runs the new version and it has passed its probation (exit 0), or when the release "
-      "is reported failed (load failure, rollback) or the wait times out (exit 1).");
-  auto add = options.add_options();
-  add("run-dir", "the server's run directory (default $XDG_RUNTIME_DIR/zygote-UID)",
-      cxxopts::value<std::string>());
-  add("json", "status: print the raw JSON reply");
-  add("wait", "deploy: wait until the deploy has finished or failed");
-  add("wait-timeout-s", "deploy --wait: give up after this long",
-      cxxopts::value<int>()->default_value("120"));
-  add("h,help", "show this help");
-  add("command", "status, deploy or scale", cxxopts::value<std::string>());
-  add("count", "scale: the number of workers wanted", cxxopts::value<std::string>());
-  options.parse_positional({"command", "count"});
-  options.positional_help("status|deploy|scale N");
-  int exit_status = 0;
-  const std::optional<cxxopts::ParseResult> parsed = cli::parse(options, argc, argv, exit_status);
-  if (!parsed) return exit_status;
-  const cxxopts::ParseResult& args = *parsed;
-  auto usage = [](const std::string& what) { return cli::usage_error("zygote-real ctl", what); };
-  if (!args.count("command")) return usage("missing command: status, deploy or scale N");
-  const std::string command = args["command"].as<std::string>();
-  std::string request = command;
-  if (command == "scale") {
-    if (!args.count("count")) return usage("scale needs a worker count");
-    request += " " + args["count"].as<std::string>();
-  } else if (args.count("count")) {
-    return usage(command + " takes no argument");
-  } else if (command != "status" && command != "deploy") {
-    return usage("unknown command '" + command + "': status, deploy or scale N");
-  }
-  const std::string path = control_socket_path(
-      args.count("run-dir") ? args["run-dir"].as<std::string>() : default_run_dir());
+namespace {
+
+// `ctl deploy --wait`: until `version` serves on every wanted worker past its probation (0), or
+// it fails, is superseded or the wait times out (1).
+int wait_for_deploy(const std::string& path, const std::string& version,
+                    std::uint64_t failures_before, int wait_s) {
   const auto timeout = std::chrono::seconds(10);
+  const auto give_up = Clock::now() + std::chrono::seconds(wait_s);
   std::string error;
-
-  if (command == "status") {
-    auto j = ask(path, request, timeout, error);
-    if (!j) {
-      std::cerr << "zygote-real ctl: " << error << "\n";
-      return 1;
-    }
-    if (args.count("json")) {
-      std::cout << (*j)["status"].dump(2) << "\n";
-    } else {
-      print_status((*j)["status"], std::cout);
-    }
-    return 0;
-  }
-
-  // A failure of this version already on record is not this deploy's.
-  std::optional<json> before;
-  if (command == "deploy" && args.count("wait")) {
-    before = ask(path, "status", timeout, error);
-    if (!before) {
-      std::cerr << "zygote-real ctl: " << error << "\n";
-      return 1;
-    }
-  }
-  auto j = ask(path, request, timeout, error);
-  if (!j) {
-    std::cerr << "zygote-real ctl: " << error << "\n";
-    return 1;
-  }
-  bool refused = false;
-  for (const json& r : (*j)["reports"]) {
-    std::cout << r.value("what", "") << ": " << r.value("detail", "") << "\n";
-    refused = refused || r.value("what", "") == "deploy-refused";
-  }
-  if (command != "deploy" || !args.count("wait")) return 0;
-  if (refused) return 1;
-
-  const std::string version = j->value("version", "");
-  const std::uint64_t failures_before = last_failure_serial((*before)["status"]);
-  const auto give_up = Clock::now() + std::chrono::seconds(args["wait-timeout-s"].as<int>());
   for (;;) {
     auto s = ask(path, "status", timeout, error);
     if (!s) {
@@ -315,13 +247,155 @@ int ctl_main(int argc, char** argv) {
       return 0;
     }
     if (Clock::now() >= give_up) {
-      std::cerr << "zygote-real ctl: deploy of " << version << " not finished after "
-                << args["wait-timeout-s"].as<int>() << " s\n";
+      std::cerr << "zygote-real ctl: deploy of " << version << " not finished after " << wait_s
+                << " s\n";
       print_status(status, std::cerr);
       return 1;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));  // polling a status, not a test
   }
+}
+
+// `ctl workers`: one line per process, as on the status page.
+void print_workers(const json& s, std::ostream& out) {
+  auto mib = [](const json& m, const char* k) {
+    if (!m.is_object()) return std::string("-");
+    const double v = m.value(k, 0.0) / (1024.0 * 1024.0);
+    std::string t = std::to_string(static_cast<long long>(v * 10 + 0.5));
+    return t.substr(0, t.size() - 1) + "." + t.back();
+  };
+  auto secs = [](const json& v) {
+    return v.is_number() ? std::to_string(static_cast<long long>(v.get<double>())) + "s"
+                         : std::string("-");
+  };
+  out << "ROLE    PID      STATE            FOR    SERVED  REQUEST  RSS_MIB  PSS_MIB  USS_MIB  "
+         "VERSION\n";
+  auto line = [&](const std::string& role, const json& pid, const std::string& state,
+                  const json& since, const json& served, const json& request, const json& mem,
+                  const std::string& version) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%-7s %-8lld %-16s %-6s %-7s %-8s %-8s %-8s %-8s ", role.c_str(),
+                  pid.is_number() ? pid.get<long long>() : 0LL, state.c_str(), secs(since).c_str(),
+                  served.is_number() ? std::to_string(served.get<long long>()).c_str() : "-",
+                  secs(request).c_str(), mib(mem, "rss").c_str(), mib(mem, "pss").c_str(),
+                  mib(mem, "uss").c_str());
+    out << buf << version << "\n";
+  };
+  const json& m = s.value("master", json::object());
+  line("master", m.value("pid", json(0)), "running", m.value("uptime_s", json()), json(), json(),
+       m.value("memory", json()), "");
+  const json& f = s.value("front", json::object());
+  if (f.value("pid", 0) != 0) {
+    line("front", f["pid"], f.value("stopping", false) ? "stopping" : "running", json(), json(),
+         json(), f.value("memory", json()), "");
+  }
+  for (const json& p : s.value("processes", json::array())) {
+    line(p.value("role", ""), p.value("pid", json(0)), p.value("state", ""),
+         p.value("state_for_s", json()), p.value("served", json()),
+         p.value("request_for_s", json()), p.value("memory", json()), p.value("version", ""));
+  }
+}
+
+void define_ctl_options(cxxopts::Options& options) {
+  auto add = options.add_options();
+  add("run-dir", "the server's run directory (default $XDG_RUNTIME_DIR/zygote-UID)",
+      cxxopts::value<std::string>());
+  add("json", "status, workers: print the raw JSON reply");
+  add("wait", "deploy: wait until the deploy has finished or failed");
+  add("wait-timeout-s", "deploy --wait: give up after this long",
+      cxxopts::value<int>()->default_value("120"));
+  add("fast", "stop: a fast stop (as SIGINT): workers are told to exit now");
+  add("h,help", "show this help");
+  add("command", "status, workers, deploy, rollback, scale or stop", cxxopts::value<std::string>());
+  add("count", "scale: the number of workers wanted", cxxopts::value<std::string>());
+  options.parse_positional({"command", "count"});
+  options.positional_help("status|workers|deploy|rollback|scale N|stop");
+}
+
+// The request line a command sends, or why the command is wrong.
+std::variant<std::string, std::pair<std::string, std::string>> request_for(
+    const cxxopts::ParseResult& args) {
+  using Err = std::pair<std::string, std::string>;
+  if (!args.count("command")) return Err{"usage", "missing command: " + std::string(kCommands)};
+  const std::string command = args["command"].as<std::string>();
+  if (command == "scale") {
+    if (!args.count("count")) return Err{"usage", "scale needs a worker count"};
+    return command + " " + args["count"].as<std::string>();
+  }
+  if (args.count("count")) return Err{"usage", command + " takes no argument"};
+  if (args.count("fast") && command != "stop") return Err{"usage", "--fast goes with stop"};
+  if (command == "stop") return std::string(args.count("fast") ? "stop fast" : "stop");
+  if (command == "workers") return std::string("status");
+  if (command != "status" && command != "deploy" && command != "rollback") {
+    return Err{"usage", "unknown command '" + command + "': " + kCommands};
+  }
+  return command;
+}
+
+}  // namespace
+
+int ctl_main(int argc, char** argv) {
+  cxxopts::Options options(
+      "zygote-real ctl",
+      "Talks to a running zygote-real through its control socket (RUN_DIR/control).\n\n"
+      "  zygote-real ctl [--run-dir DIR] status [--json]\n"
+      "  zygote-real ctl [--run-dir DIR] workers [--json]\n"
+      "  zygote-real ctl [--run-dir DIR] deploy [--wait] [--wait-timeout-s N]\n"
+      "  zygote-real ctl [--run-dir DIR] rollback\n"
+      "  zygote-real ctl [--run-dir DIR] scale N\n"
+      "  zygote-real ctl [--run-dir DIR] stop [--fast]\n\n"
+      "deploy re-resolves the app symlink, like SIGHUP. With --wait it returns when every wanted "
+      "worker runs the new version and it has passed its probation (exit 0), or when the release "
+      "is reported failed (load failure, rollback) or the wait times out (exit 1). rollback goes "
+      "back, at once, to the previous version while its zygote is still resident (until the new "
+      "one is proven); it leaves the app symlink alone. stop is a graceful stop, as SIGTERM "
+      "(--fast: as SIGINT).");
+  define_ctl_options(options);
+  int exit_status = 0;
+  const std::optional<cxxopts::ParseResult> parsed = cli::parse(options, argc, argv, exit_status);
+  if (!parsed) return exit_status;
+  const cxxopts::ParseResult& args = *parsed;
+  auto request_or = request_for(args);
+  if (auto* e = std::get_if<std::pair<std::string, std::string>>(&request_or)) {
+    return cli::usage_error("zygote-real ctl", e->second);
+  }
+  const std::string request = std::get<std::string>(request_or);
+  const std::string command = args["command"].as<std::string>();
+  const std::string path = control_socket_path(
+      args.count("run-dir") ? args["run-dir"].as<std::string>() : default_run_dir());
+  const auto timeout = std::chrono::seconds(10);
+  std::string error;
+  const bool waiting = command == "deploy" && args.count("wait");
+  // A failure of this version already on record is not this deploy's.
+  std::optional<json> before;
+  if (waiting && !(before = ask(path, "status", timeout, error))) {
+    std::cerr << "zygote-real ctl: " << error << "\n";
+    return 1;
+  }
+  auto j = ask(path, request, timeout, error);
+  if (!j) {
+    std::cerr << "zygote-real ctl: " << error << "\n";
+    return 1;
+  }
+  if (request == "status") {
+    if (args.count("json")) {
+      std::cout << (*j)["status"].dump(2) << "\n";
+    } else if (command == "workers") {
+      print_workers((*j)["status"], std::cout);
+    } else {
+      print_status((*j)["status"], std::cout);
+    }
+    return 0;
+  }
+  bool refused = false;
+  for (const json& r : (*j)["reports"]) {
+    std::cout << r.value("what", "") << ": " << r.value("detail", "") << "\n";
+    refused = refused || r.value("what", "") == "deploy-refused";
+  }
+  if (!waiting) return 0;
+  if (refused) return 1;
+  return wait_for_deploy(path, j->value("version", ""), last_failure_serial((*before)["status"]),
+                         args["wait-timeout-s"].as<int>());
 }
 
 }  // namespace zyg::real
