@@ -94,6 +94,7 @@ class Front {
     if (os_.catch_signals(caught) != 0) return exit_code::config_error;
     (void)os_.ignore_signal(os::Signal::interrupt);  // the master decides what ^C means
     (void)os_.ignore_signal(os::Signal::hup);
+    (void)os_.ignore_signal(os::Signal::usr1);  // it writes no log
     auto limit = os_.raise_descriptor_limit();
     // Room for the connections held, one being handed on, and the front's own descriptors.
     max_held_ = args_.max_connections;

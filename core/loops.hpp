@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/access_log.hpp"
 #include "core/app.hpp"
 #include "core/commands.hpp"
 #include "core/config.hpp"
@@ -31,6 +32,10 @@ struct WorkerConfig {
   // Integrity limits: reaching one, the worker drains and exits to be replaced. 0: no limit.
   std::uint64_t max_requests = 0;
   std::uint64_t max_requests_jitter = 0;  // each worker adds its own 0..jitter to max_requests
+  // The access log: "" none, "-" standard output, else a file every worker appends to (and
+  // reopens on SIGUSR1).
+  std::string access_log;
+  AccessFormat access_format = AccessFormat::json;
   std::uint64_t rss_bytes_max = 0;
   Nanos cpu_max{0};
 };
@@ -48,6 +53,7 @@ class MasterObserver {
   virtual void on_started(const SupervisorConfig& /*config*/, Pid /*master*/) {}
 
   virtual void on_error(Nanos /*now*/, const std::string& /*what*/) {}
+  virtual void on_reopen_logs() {}  // SIGUSR1: the master's own log files
 };
 
 struct MasterConfig {

@@ -34,9 +34,9 @@ class Master {
             "): orphaned workers would escape the budget");
       return exit_code::config_error;
     }
-    const os::Signal caught[] = {os::Signal::hup,  os::Signal::term, os::Signal::interrupt,
-                                 os::Signal::quit, os::Signal::ttin, os::Signal::ttou,
-                                 os::Signal::child};
+    const os::Signal caught[] = {os::Signal::hup,   os::Signal::term, os::Signal::interrupt,
+                                 os::Signal::quit,  os::Signal::ttin, os::Signal::ttou,
+                                 os::Signal::child, os::Signal::usr1};
     const int caught_error = os_.catch_signals(caught);
     ZYG_ASSERT(caught_error == 0, "errno ", caught_error);  // constants: only a bug can fail
     if (!open_listener() || !open_report_channel() || !open_handoff_channels() || !open_control() ||
@@ -65,6 +65,7 @@ class Master {
         feed(ev::Tick{});
         requests_.prune([this](std::uint64_t w) { return sup_.route(WorkerId{w}).has_value(); },
                         os_.now());
+        report_dropped_log_lines();
       }
     }
     control_.close_all();
@@ -297,9 +298,33 @@ class Master {
         case os::Signal::quit: feed(ev::Shutdown{false}); break;
         case os::Signal::ttin: feed(ev::ScaleBy{+1}); break;
         case os::Signal::ttou: feed(ev::ScaleBy{-1}); break;
+        case os::Signal::usr1: reopen_logs(); break;
         default: break;  // SIGCHLD: reaping happens every round
       }
     }
+  }
+
+  // SIGUSR1 (logrotate): every worker reopens its access log, through its zygote (or from us,
+  // for orphans, whose parent we are); the master its own files.
+  void reopen_logs() {
+    for (const auto& [zid, z] : zygotes_) {
+      static_cast<void>(to_zygote(zid, proto::make(proto::Kind::reopen_logs, zid.value)));
+    }
+    for (const ProcessInfo& p : sup_.snapshot().processes) {
+      if (p.role == Role::worker && p.orphaned && p.pid) signal_child(*p.pid, os::Signal::usr1);
+    }
+    if (observer_) observer_->on_reopen_logs();
+  }
+
+  // Once: the workers say why on standard error themselves.
+  void report_dropped_log_lines() {
+    if (log_drops_reported_ || cfg_.worker.access_log.empty()) return;
+    const std::uint64_t dropped = requests_.total().log_dropped;
+    if (dropped == 0) return;
+    log_drops_reported_ = true;
+    error("access log: " + std::to_string(dropped) +
+          " lines could not be written (requests are still answered; counted in "
+          "requests.log_lines_dropped on the status port)");
   }
 
   void read_zygotes() {
@@ -661,6 +686,7 @@ class Master {
   RequestBook requests_;
   std::map<Pid, std::pair<Nanos, std::optional<os::Memory>>> memory_;  // read at, what was read
   Nanos started_at_{0};
+  bool log_drops_reported_ = false;
   std::vector<cmd::Report> reports_;  // collected while a control request is being answered
   bool collecting_reports_ = false;
 

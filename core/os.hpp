@@ -163,7 +163,8 @@ class Os {
   // Identity and time.
   virtual Pid getpid() = 0;
   virtual Pid getppid() = 0;
-  virtual Nanos now() = 0;  // monotonic
+  virtual Nanos now() = 0;       // monotonic
+  virtual Nanos wall_now() = 0;  // since the Unix epoch: for log lines only, never a decision
 
   // Processes.
   virtual Result<Pid> spawn(ChildSpec spec) = 0;
@@ -212,6 +213,9 @@ class Os {
   // A small state file (the last version that served), read whole / replaced atomically.
   virtual Result<std::string> read_file(const std::string& path) = 0;
   [[nodiscard]] virtual int write_file(const std::string& path, const std::string& contents) = 0;
+  // A log file, opened to append (created mode 0640 if missing): each write() of a line lands
+  // whole at its end, whichever process writes.
+  virtual Result<Fd> open_append(const std::string& path) = 0;
 
   // Self-inspection.
   virtual Usage usage() = 0;

@@ -2,7 +2,7 @@
 // seqpacket, so a message is never split or merged. Every process runs the same binary, so the
 // layout needs no versioning across the wire; the magic catches stray writers.
 //
-//   master -> zygote (seqpacket, one pair per zygote):  spawn, stop, kill, exit
+//   master -> zygote (seqpacket, one pair per zygote):  spawn, stop, kill, exit, reopen_logs
 //   zygote -> master (same pair):                       loaded, load_failed, spawned,
 //                                                       spawn_failed, worker_exited
 //   worker -> master (one datagram pair for all):       ready, busy, idle, heartbeat, exiting,
@@ -27,10 +27,11 @@ inline constexpr std::size_t kTextMax = 204;         // load failure reasons are
 
 enum class Kind : std::uint16_t {
   // master -> zygote
-  spawn = 1,  // fork worker `id`
-  stop = 2,   // SIGTERM worker `id` (the zygote is its parent)
-  kill = 3,   // SIGKILL worker `id`
-  exit = 4,   // exit now; remaining workers drain on their parent's death
+  spawn = 1,        // fork worker `id`
+  stop = 2,         // SIGTERM worker `id` (the zygote is its parent)
+  kill = 3,         // SIGKILL worker `id`
+  exit = 4,         // exit now; remaining workers drain on their parent's death
+  reopen_logs = 5,  // SIGUSR1 every worker: it reopens its access log
   // zygote -> master
   loaded = 20,         // the app loaded; ready to fork
   load_failed = 21,    // text: why; the zygote exits after sending this

@@ -28,6 +28,7 @@ struct RequestStats {
   std::array<std::uint64_t, kBucketsUs.size()> buckets{};  // cumulative: duration <= bound
   std::uint64_t duration_sum_us = 0;
   std::int64_t current_since_ns = 0;  // the request being served began (os.now()); 0: none
+  std::uint64_t log_dropped = 0;      // access log lines that could not be written
 
   std::uint64_t count() const {
     std::uint64_t n = 0;
@@ -52,6 +53,7 @@ struct RequestStats {
     for (std::size_t i = 0; i < by_class.size(); ++i) by_class[i] += o.by_class[i];
     for (std::size_t i = 0; i < buckets.size(); ++i) buckets[i] += o.buckets[i];
     duration_sum_us += o.duration_sum_us;
+    log_dropped += o.log_dropped;
   }
 
   bool operator==(const RequestStats&) const = default;

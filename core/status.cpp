@@ -51,6 +51,7 @@ nlohmann::json requests_json(const RequestStats& r) {
   return {{"count", r.count()},
           {"by_class", std::move(classes)},
           {"duration_sum_s", static_cast<double>(r.duration_sum_us) / 1e6},
+          {"log_lines_dropped", r.log_dropped},
           {"duration_buckets", std::move(buckets)}};
 }
 
@@ -270,6 +271,9 @@ std::string metrics_text(const StatusSnapshot& s, const StatusExtras& x) {
              count_of(s.worker_exits, cause));
   }
   front_metrics(e, s);
+  e.family("zygote_access_log_dropped_total", "counter",
+           "Access log lines the workers could not write (a full disk, a stuck reader).");
+  e.sample("zygote_access_log_dropped_total", "", x.requests.log_dropped);
   return e.take();
 }
 

@@ -44,7 +44,7 @@ class Worker {
 
   int run() {
     pid_ = os_.getpid();
-    const os::Signal caught[] = {os::Signal::term};
+    const os::Signal caught[] = {os::Signal::term, os::Signal::usr1};
     if (os_.catch_signals(caught) != 0) return exit_code::config_error;
     (void)os_.ignore_signal(os::Signal::interrupt);  // a terminal's ^C is the master's to handle
     (void)os_.ignore_signal(os::Signal::hup);
@@ -52,6 +52,7 @@ class Worker {
     // even if our zygote dies before it could report it.
     report(proto::make(proto::Kind::hello, args_.id.value, pid_), true);
     app_.worker_init();
+    open_log();
     report(proto::make(proto::Kind::ready, args_.id.value, pid_), true);
     last_heartbeat_ = os_.now();
     for (;;) {
@@ -84,7 +85,56 @@ class Worker {
   void take_signals() {
     for (os::Signal s : os_.take_signals()) {
       if (s == os::Signal::term) begin_drain();
+      if (s == os::Signal::usr1) open_log();  // logrotate moved the file: a new one
     }
+  }
+
+  // The access log (WorkerConfig::access_log): opened at start and on SIGUSR1.
+  void open_log() {
+    const std::string& path = args_.config.access_log;
+    if (path.empty()) return;
+    if (log_fd_ > 2) static_cast<void>(os_.close(log_fd_));
+    log_fd_ = -1;
+    if (path == "-") {
+      log_fd_ = 1;
+      return;
+    }
+    auto r = os_.open_append(path);
+    if (!r.ok()) return log_failed("cannot open " + path, r.error);
+    log_fd_ = r.value;
+    log_failing_ = false;
+  }
+
+  // Said once on standard error (until the log works again): serving goes on, lines are dropped
+  // and counted (the status port's requests.log_lines_dropped).
+  void log_failed(const std::string& what, int error) {
+    if (log_failing_) return;
+    log_failing_ = true;
+    const std::string line = "zygote: worker " + std::to_string(pid_) + ": access log: " + what +
+                             " (errno " + std::to_string(error) +
+                             "); its lines are dropped until it works again\n";
+    static_cast<void>(os_.write(2, std::as_bytes(std::span(line))));
+  }
+
+  void log_request(const Conn& c, const AppRequest& req, int status, std::uint64_t bytes,
+                   Nanos wall, Nanos took) {
+    if (log_fd_ < 0) {
+      ++stats_.log_dropped;
+      return;
+    }
+    std::string remote = req.peer_host;
+    if (remote.empty()) {
+      if (auto a = os_.socket_addresses(c.fd); a.ok()) remote = std::move(a.value.peer_host);
+    }
+    const std::string line = access_line(
+        args_.config.access_format, {wall, remote, &req, status, bytes, took, pid_, args_.version});
+    auto r = os_.write(log_fd_, std::as_bytes(std::span(line)));
+    if (r.ok() && r.value == line.size()) {
+      log_failing_ = false;
+      return;
+    }
+    ++stats_.log_dropped;  // a short write leaves part of a line: rare, and better than waiting
+    log_failed("cannot write", r.ok() ? 0 : r.error);
   }
 
   void begin_drain() {
@@ -272,6 +322,7 @@ class Worker {
       }
     }
     const Nanos began = os_.now();
+    const Nanos wall = args_.config.access_log.empty() ? Nanos{0} : os_.wall_now();
     stats_.current_since_ns = began.count();
     // The master shows the request in progress: said when the last word is old enough (at most
     // ten a second), so a slow or hung request is seen while it runs.
@@ -284,7 +335,11 @@ class Worker {
     }
     const bool ok = out.end();
     release_body(c);
-    stats_.record(out.status(), os_.now() - began);
+    const Nanos took = os_.now() - began;
+    stats_.record(out.status(), took);
+    if (!args_.config.access_log.empty()) {
+      log_request(c, req, out.status(), out.body_bytes(), wall, took);
+    }
     stats_.current_since_ns = 0;
     if (say_current) send_stats(false);  // that request is over
     ++served_;
@@ -304,6 +359,9 @@ class Worker {
       if (started_ || done_) return;  // answered already: the app's mistake, ignored
       done_ = true;
       status_ = response.status;
+      const bool bodiless = req_.method == "HEAD" || response.status == 204 ||
+                            response.status == 304 || response.status < 200;
+      body_bytes_ = bodiless ? 0 : response.body.size();
       ok_ = w_.write_all(c_, c_.http.serialize(req_, response, c_.closing), &c_.unsent);
     }
 
@@ -341,6 +399,7 @@ class Worker {
         pending_.clear();
       }
       if (ok_) ok_ = w_.send_file_all(c_, fd, offset, count);
+      if (ok_) body_bytes_ += count;
       if (ok_ && framing_ == F::length) left_ -= count;
       if (ok_ && framing_ == F::chunked) pending_ = "\r\n";  // goes with what comes next
       w_.heartbeat(w_.os_.now());
@@ -364,7 +423,8 @@ class Worker {
       ok_ = false;
     }
 
-    int status() const { return status_; }  // of the response begun (0: none yet)
+    int status() const { return status_; }                    // of the response begun (0: none yet)
+    std::uint64_t body_bytes() const { return body_bytes_; }  // of it, sent or handed on
 
     // After the app returned: true when the response is whole and the connection may go on.
     bool end() {
@@ -378,13 +438,20 @@ class Worker {
       using F = http::Connection::Framing;
       switch (framing_) {
         case F::none: return;  // HEAD, 204, 304: the app's body is not sent
-        case F::chunked: pending_ += http::Connection::chunk(block); return;
-        case F::close: pending_ += block; return;
+        case F::chunked:
+          pending_ += http::Connection::chunk(block);
+          body_bytes_ += block.size();
+          return;
+        case F::close:
+          pending_ += block;
+          body_bytes_ += block.size();
+          return;
         case F::length: {
           const std::size_t n =
               static_cast<std::size_t>(std::min<std::uint64_t>(left_, block.size()));
           pending_.append(block.substr(0, n));  // what goes beyond the declared length is dropped
           left_ -= n;
+          body_bytes_ += n;
           return;
         }
       }
@@ -405,6 +472,7 @@ class Worker {
     http::Connection::Framing framing_ = http::Connection::Framing::none;
     std::uint64_t left_ = 0;  // Framing::length: bytes still owed
     int status_ = 0;
+    std::uint64_t body_bytes_ = 0;
     bool started_ = false;
     bool done_ = false;
     bool ok_ = true;
@@ -601,6 +669,8 @@ class Worker {
   RequestStats stats_;
   RequestStats stats_sent_;
   Nanos stats_sent_at_{0};
+  os::Fd log_fd_ = -1;                   // the access log, when there is one and it could be opened
+  bool log_failing_ = false;             // said so on standard error already
   std::optional<Nanos> idle_report_at_;  // out of work: when to tell the master
   Pid pid_ = 0;
   bool busy_ = false;  // as the master last heard

@@ -21,6 +21,7 @@ class Zygote {
     const os::Signal caught[] = {os::Signal::child, os::Signal::term};
     const int caught_error = os_.catch_signals(caught);
     ZYG_ASSERT(caught_error == 0, "errno ", caught_error);  // constants: only a bug can fail
+    (void)os_.ignore_signal(os::Signal::usr1);  // log reopening is the workers' (reopen_logs)
     LoadResult loaded = loader_.load(args_.version, args_.app_args);
     if (!loaded.app) {
       proto::Message m = proto::make(proto::Kind::load_failed, args_.id.value, os_.getpid());
@@ -61,6 +62,10 @@ class Zygote {
         case proto::Kind::stop: signal(WorkerId{m->id}, os::Signal::term); break;
         case proto::Kind::kill: signal(WorkerId{m->id}, os::Signal::kill); break;
         case proto::Kind::exit: return false;
+        case proto::Kind::reopen_logs:
+          for (const auto& [id, pid] : children_)
+            static_cast<void>(os_.kill(pid, os::Signal::usr1));
+          break;
         default: break;
       }
     }

@@ -2,6 +2,7 @@
 // LinuxOs; native apps are loaded from the release directory the app symlink resolves to.
 //
 //   zygote-real -p PORT -b APP_DIR [options] APP [ARGS...]
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -82,6 +83,16 @@ class EventLog final : public zyg::MasterObserver {
     }
   }
 
+  // SIGUSR1: the events file is reopened by name (logrotate moved it).
+  void on_reopen_logs() override {
+    if (!events_ || events_path_.empty()) return;
+    events_->close();
+    events_->open(events_path_, std::ios::app);
+    if (!*events_)
+      err_ << "zygote-real: error: cannot reopen the events file " << events_path_ << "\n";
+  }
+  void set_events_path(std::string p) { events_path_ = std::move(p); }
+
   void on_error(Nanos, const std::string& what) override {
     err_ << "zygote-real: error: " << what << "\n";
   }
@@ -91,6 +102,7 @@ class EventLog final : public zyg::MasterObserver {
   std::unique_ptr<std::ofstream> events_;
   bool verbose_;
   zyg::real::Notifier notify_;  // systemd (Type=notify); inert outside it
+  std::string events_path_;
 };
 
 // host:port, [v6]:port or unix:PATH.
@@ -280,6 +292,32 @@ std::optional<std::string> apply_process_options(const cxxopts::ParseResult& arg
   return std::nullopt;
 }
 
+// --access-log: the file must open now (a usage error, not a worker's complaint later); on a
+// pipe or socket as standard output, writes must never block a worker (lines are dropped).
+std::optional<std::string> apply_access_log(const cxxopts::ParseResult& args,
+                                            zyg::WorkerConfig& w) {
+  const std::string format = args["access-log-format"].as<std::string>();
+  if (format != "json" && format != "combined") {
+    return "--access-log-format is json or combined, not " + format;
+  }
+  w.access_format = format == "json" ? zyg::AccessFormat::json : zyg::AccessFormat::combined;
+  if (!args.count("access-log")) return std::nullopt;
+  w.access_log = args["access-log"].as<std::string>();
+  if (w.access_log.empty()) return "--access-log needs a file, or - for standard output";
+  if (w.access_log == "-") {
+    struct stat st {};
+    if (::fstat(STDOUT_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+      const int flags = ::fcntl(STDOUT_FILENO, F_GETFL);
+      if (flags >= 0) static_cast<void>(::fcntl(STDOUT_FILENO, F_SETFL, flags | O_NONBLOCK));
+    }
+    return std::nullopt;
+  }
+  const int fd = ::open(w.access_log.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) return "--access-log " + w.access_log + ": " + std::strerror(errno);
+  ::close(fd);
+  return std::nullopt;
+}
+
 // The request path's options (limits, timeouts, where large bodies go); why they are wrong.
 std::optional<std::string> apply_request_options(const cxxopts::ParseResult& args,
                                                  zyg::WorkerConfig& w) {
@@ -291,6 +329,7 @@ std::optional<std::string> apply_request_options(const cxxopts::ParseResult& arg
   w.spool_dir = spool_dir(args.count("spool-dir") ? args["spool-dir"].as<std::string>() : "");
   w.max_requests = args["max-requests"].as<std::uint64_t>();
   w.max_requests_jitter = args["max-requests-jitter"].as<std::uint64_t>();
+  if (auto why = apply_access_log(args, w)) return why;
   w.rss_bytes_max = args["max-rss-mib"].as<std::uint64_t>() * 1024 * 1024;
   w.cpu_max =
       std::chrono::seconds(static_cast<std::int64_t>(args["max-cpu-s"].as<std::uint64_t>()));
@@ -382,6 +421,12 @@ void define_request_options(cxxopts::Options& options) {
       cxxopts::value<std::size_t>()->default_value("10000"));
   add("max-requests", "a worker retires after this many requests (0: never)",
       cxxopts::value<std::uint64_t>()->default_value("0"));
+  add("access-log",
+      "one line per request to this file (every worker appends; SIGUSR1 reopens it), or - for "
+      "standard output",
+      cxxopts::value<std::string>());
+  add("access-log-format", "json (JSON lines) or combined (the combined log format)",
+      cxxopts::value<std::string>()->default_value("json"));
   add("max-requests-jitter",
       "each worker retires after --max-requests plus its own 0..N more, so that workers started "
       "together do not all retire at once",
@@ -471,6 +516,7 @@ int main(int argc, char** argv) {
   }
   if (auto why = check_app(cfg.app_path, cfg.app_args[0])) return usage(*why);
   EventLog log(std::cerr, std::move(events), level == "debug");
+  if (args.count("events")) log.set_events_path(args["events"].as<std::string>());
   zyg::real::ReleaseLoader loader;
   zyg::real::LinuxOs os;
   if (auto why = check_spool_dir(os, cfg.worker.spool_dir)) return usage(*why);

@@ -82,6 +82,8 @@ class LinuxOs final : public os::Os {
   os::Usage usage() override;
   std::uint64_t use_huge_pages() override;
   os::Result<os::Memory> memory_of(Pid pid) override;
+  Nanos wall_now() override;
+  os::Result<os::Fd> open_append(const std::string& path) override;
 
   os::Result<os::Fd> poller_create() override;
   int poller_watch(os::Fd poller, os::Fd fd, short events) override;

@@ -177,4 +177,19 @@ os::Result<os::Memory> LinuxOs::memory_of(Pid pid) {
   return {m, 0};
 }
 
+Nanos LinuxOs::wall_now() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return Nanos{static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec};
+}
+
+os::Result<os::Fd> LinuxOs::open_append(const std::string& path) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return fail<os::Fd>(errno);
+  return {fd, 0};
+}
+
 }  // namespace zyg::real

@@ -120,6 +120,11 @@ class SimOs final : public os::Os {
     return 0;
   }
   os::Usage usage() override { return {me().rss_bytes, Nanos{0}}; }
+  // Virtual time from 2026-01-01T00:00:00Z; there are no log files here.
+  Nanos wall_now() override { return k_.now() + std::chrono::seconds(1767225600); }
+  os::Result<os::Fd> open_append(const std::string&) override {
+    return os::Result<os::Fd>::fail(38);  // ENOSYS
+  }
   // Memory is a number here, and no page is shared.
   os::Result<os::Memory> memory_of(Pid pid) override {
     const Process* p = k_.find_pid(pid);
