@@ -29,6 +29,7 @@
 #include "core/event_log.hpp"
 #include "core/loops.hpp"
 #include "real/app/release_loader.hpp"
+#include "real/config_file.hpp"
 #include "real/control_client.hpp"
 #include "real/os_linux.hpp"
 #include "real/systemd.hpp"
@@ -454,6 +455,10 @@ void define_process_options(cxxopts::Options& options) {
       "serve the status page, /status.json, /metrics, /healthz and /readyz from the master on "
       "HOST:PORT, [V6]:PORT, unix:PATH, or PORT (on 127.0.0.1); off unless given",
       cxxopts::value<std::string>());
+  add("config",
+      "read options from this TOML file: keys are the long options (workers = 8), and app and "
+      "args; the command line overrides it",
+      cxxopts::value<std::string>());
   add("run-dir", "directory for state (mode 0700); default $XDG_RUNTIME_DIR/zygote-UID",
       cxxopts::value<std::string>());
   add("events", "write every supervisor step as a JSON line to this file",
@@ -467,12 +472,7 @@ void define_process_options(cxxopts::Options& options) {
   options.positional_help("APP [ARGS...]");
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  if (argc >= 2 && std::string_view(argv[1]) == "ctl")
-    return zyg::real::ctl_main(argc - 1, argv + 1);
-  zyg::real::LinuxOs::init_process_title(std::span<char*>(argv, static_cast<std::size_t>(argc)));
+cxxopts::Options make_options() {
   cxxopts::Options options(
       "zygote-real",
       "A pre-fork application server: one zygote per code version loads the app once and forks "
@@ -484,9 +484,43 @@ int main(int argc, char** argv) {
       "deploy, scale N) or send SIGHUP to the master. SIGTERM: graceful stop; SIGINT or "
       "SIGQUIT: fast stop; SIGTTIN / SIGTTOU: one worker more / fewer.");
   define_options(options);
+  return options;
+}
 
+// The command line, and the --config file's options before it (so the command line wins); the
+// file's app and its arguments count only when the command line names no app.
+std::optional<cxxopts::ParseResult> parse_command_line(int argc, char** argv, int& status) {
+  cxxopts::Options options = make_options();
+  std::optional<cxxopts::ParseResult> first = zyg::cli::parse(options, argc, argv, status);
+  if (!first || !first->count("config")) return first;
+  auto from = zyg::real::config_arguments((*first)["config"].as<std::string>(), make_options);
+  if (auto* why = std::get_if<std::string>(&from)) {
+    status = zyg::cli::usage_error("zygote-real", "--config: " + *why);
+    return std::nullopt;
+  }
+  const auto& file = std::get<zyg::real::ConfigArguments>(from);
+  static std::vector<std::string> words;  // what the result was parsed from, kept alive
+  words.assign(1, argv[0]);
+  words.insert(words.end(), file.options.begin(), file.options.end());
+  words.insert(words.end(), argv + 1, argv + argc);
+  if (!first->count("app") && !file.positional.empty()) {
+    words.emplace_back("--");
+    words.insert(words.end(), file.positional.begin(), file.positional.end());
+  }
+  std::vector<char*> ptrs;
+  for (std::string& w : words) ptrs.push_back(w.data());
+  cxxopts::Options again = make_options();
+  return zyg::cli::parse(again, static_cast<int>(ptrs.size()), ptrs.data(), status);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 2 && std::string_view(argv[1]) == "ctl")
+    return zyg::real::ctl_main(argc - 1, argv + 1);
+  zyg::real::LinuxOs::init_process_title(std::span<char*>(argv, static_cast<std::size_t>(argc)));
   int status = 0;
-  const std::optional<cxxopts::ParseResult> parsed = zyg::cli::parse(options, argc, argv, status);
+  const std::optional<cxxopts::ParseResult> parsed = parse_command_line(argc, argv, status);
   if (!parsed) return status;
   const cxxopts::ParseResult& args = *parsed;
   auto usage = [](const std::string& what) { return zyg::cli::usage_error("zygote-real", what); };

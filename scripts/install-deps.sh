@@ -21,6 +21,8 @@ packages=(
   prometheus chromium
   # systemd: sd_notify and socket activation; systemd-analyze and systemd-socket-activate in tests
   libsystemd-dev systemd
+  # --config: TOML
+  libtomlplusplus-dev
 )
 
 missing=()

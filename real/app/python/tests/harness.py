@@ -70,7 +70,8 @@ class Server:
     def start(self, first, app, *options, workers=2, expect_serving=True):
         self.point(first)
         args = [*self.prefix, SERVER, *self.bind_args, "-b", os.path.join(self.dir, "current"),
-                "--run-dir", self.run_dir, "-w", str(workers), *options, *app.split(" ")]
+                "--run-dir", self.run_dir, "-w", str(workers), *options,
+                *[a for a in app.split(" ") if a]]
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True, **self.popen_extra)
