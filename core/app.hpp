@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -131,12 +132,21 @@ class App {
   virtual bool reads_body_files() const { return false; }
 };
 
+// Worker limits a release sets for its own workers (its zygote.toml), over the server's.
+struct ReleaseLimits {
+  std::optional<std::uint64_t> max_requests;
+  std::optional<std::uint64_t> max_requests_jitter;
+  std::optional<std::uint64_t> rss_bytes_max;
+  std::optional<Nanos> cpu_max;
+};
+
 struct LoadResult {
   std::unique_ptr<App> app;  // set on success
   std::string error;         // set on failure: a sentence an operator can act on
   // On success, what was loaded, for `ctl status`: "native hello.so",
   // "python 3.13.5 WSGI example:application (virtualenv .venv)".
   std::string kind = {};
+  ReleaseLimits limits = {};
 };
 
 class AppLoader {

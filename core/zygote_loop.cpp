@@ -30,6 +30,12 @@ class Zygote {
       return exit_code::load_failed;
     }
     app_ = std::move(loaded.app);
+    worker_ = args_.worker;  // what the release's own file sets, over the server's
+    const ReleaseLimits& l = loaded.limits;
+    if (l.max_requests) worker_.max_requests = *l.max_requests;
+    if (l.max_requests_jitter) worker_.max_requests_jitter = *l.max_requests_jitter;
+    if (l.rss_bytes_max) worker_.rss_bytes_max = *l.rss_bytes_max;
+    if (l.cpu_max) worker_.cpu_max = *l.cpu_max;
     // Fewer page-table entries to copy makes every fork cheaper, for a one-time copy now
     // (docs/ARCHITECTURE.md, "Huge pages, when the app allows").
     if (args_.huge_pages) os_.use_huge_pages();
@@ -82,8 +88,7 @@ class Zygote {
     spec.inherit_fds = true;
     spec.close_fds = {args_.channel};
     spec.parent_death_signal = os::Signal::term;  // drain, never vanish mid-request
-    WorkerArgs wa{id,           args_.version, args_.requests_in, args_.returns_out,
-                  args_.report, args_.worker};
+    WorkerArgs wa{id, args_.version, args_.requests_in, args_.returns_out, args_.report, worker_};
     // Shared ownership: over real fork the worker has its own copy anyway; in the simulator
     // processes share one address space and a worker may outlive its zygote.
     std::shared_ptr<App> app = app_;
@@ -146,6 +151,7 @@ class Zygote {
   const ZygoteArgs& args_;
   AppLoader& loader_;
   std::shared_ptr<App> app_;
+  WorkerConfig worker_;  // the server's, with what the release set
   bool term_ = false;
   std::map<WorkerId, Pid> children_;
   std::map<Pid, WorkerId> by_pid_;

@@ -8,6 +8,9 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <variant>
+
+#include "real/app/release_settings.hpp"
 
 namespace zyg::real {
 namespace {
@@ -89,7 +92,23 @@ std::string ReleaseLoader::python_module_path() {
   return dir + "zygote-python.so";
 }
 
-LoadResult ReleaseLoader::load(const Version& version, const std::vector<std::string>& args) {
+LoadResult ReleaseLoader::load(const Version& version, const std::vector<std::string>& given) {
+  auto settings = read_release_settings(version);
+  if (auto* why = std::get_if<std::string>(&settings)) {
+    return {nullptr, "Cannot load release " + version + ": " + *why + "."};
+  }
+  const ReleaseSettings& own = std::get<ReleaseSettings>(settings);
+  std::vector<std::string> args = given;
+  if (own.args && !args.empty()) {  // the app stays; its arguments are the release's
+    args.resize(1);
+    args.insert(args.end(), own.args->begin(), own.args->end());
+  }
+  LoadResult r = load_app(version, args);
+  if (r.app) r.limits = own.limits;
+  return r;
+}
+
+LoadResult ReleaseLoader::load_app(const Version& version, const std::vector<std::string>& args) {
   const std::string app = args.empty() ? "" : args[0];
   const Classified c = classify_app(version, app);
   if (!c.kind) return {nullptr, "Cannot load release " + version + ": " + c.error + "."};

@@ -36,6 +36,7 @@ class ReleaseLoader final : public AppLoader {
   static std::string python_module_path();
 
  private:
+  LoadResult load_app(const Version& version, const std::vector<std::string>& args);
   NativeLoader native_;
 };
 

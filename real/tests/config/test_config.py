@@ -2,6 +2,7 @@
 line overrides them, the app and its arguments may come from it, the documented example starts
 a server, and every kind of bad file is refused with its file, line and column. Every server
 runs in a process group of its own, killed by its id whatever happens."""
+import json
 import os
 import re
 import shutil
@@ -92,6 +93,50 @@ class Config(unittest.TestCase):
         # A value the server itself refuses after reading the file: still exit 2, with why.
         self.assertIn("--max-connections must be at least 1",
                       self.refused(self.base('max-connections = 0\napp = "testapp"\n')))
+
+
+class ReleaseFile(unittest.TestCase):
+    """zygote.toml in a release directory: its arguments and its workers' limits, read when it
+    loads; a bad one fails that release only."""
+
+    def test_a_release_sets_its_own_limits_and_arguments(self):
+        s = Server(self)
+        shutil.copy(TESTAPP, s.release("A", {"testapp.conf": ""}))
+        shutil.copy(TESTAPP, s.release("B", {"testapp.conf": "", "zygote.toml":
+                                             "# B's workers retire early\nmax-requests = 2\n"}))
+        shutil.copy(TESTAPP, s.release("C", {"testapp.conf": "", "zygote.toml":
+                                             "max-requests = 2\nbogus = 1\n"}))
+        shutil.copy(TESTAPP, s.release("D", {"testapp.conf": "", "zygote.toml":
+                                             'args = ["--prod"]\n'}))
+        s.start("A", "testapp", workers=2)
+
+        def status():
+            code, out = s.ctl("status", "--json")
+            self.assertEqual(code, 0, out)
+            return json.loads(out)
+        for _ in range(6):
+            self.assertEqual(s.get("/")[0], 200)
+        self.assertEqual(status()["worker_exits"]["retired"], 0)  # A: the server's (no limit)
+
+        s.point("C")
+        code, out = s.ctl("deploy", "--wait", "--wait-timeout-s", "30")
+        self.assertEqual(code, 1, out)
+        self.assertIn("zygote.toml:2:1: unknown key 'bogus'", out)
+        s.point("D")
+        code, out = s.ctl("deploy", "--wait", "--wait-timeout-s", "30")
+        self.assertEqual(code, 1, out)
+        self.assertIn("testapp takes no arguments (got 1)", out)  # its args reached its init
+        self.assertTrue(s.all_on("A", 2))
+        self.assertEqual(s.get("/")[0], 200)
+
+        s.point("B")
+        code, out = s.ctl("deploy", "--wait", "--wait-timeout-s", "30")
+        self.assertEqual(code, 0, out)
+        for _ in range(8):
+            self.assertTrue(wait_until(lambda: s.get("/")[0] == 200, 5))
+        self.assertTrue(wait_until(lambda: status()["worker_exits"]["retired"] >= 2, 10),
+                        status()["worker_exits"])
+        self.assertEqual(status()["worker_exits"]["crash"], 0)
 
 
 if __name__ == "__main__":
