@@ -23,6 +23,11 @@ packages=(
   libsystemd-dev systemd
   # --config: TOML
   libtomlplusplus-dev
+  # the fleet behind a real load balancer: HAProxy (nginx is above); scripts/fleet-deploy.sh
+  # reads status JSON with jq and HAProxy's stats with curl
+  haproxy jq curl
+  # the Kubernetes manifest's check (docs/fleet/kubernetes.yaml) parses it with Debian's Python
+  python3-yaml
 )
 
 missing=()

@@ -9,6 +9,7 @@
  *   worker_init_fail 1  each worker's post-fork init fails (the worker must exit unready)
  *   hang_on_request N   sleep forever on the Nth request this worker serves
  *   error_on_request N  handle returns an error on the Nth request (the host answers 500)
+ *   error_every N       ... and on every Nth request (an error rate of 1/N)
  *   preload_mib N       allocate and touch N MiB at load, kept until unload (page-sharing tests)
  *   body_bytes N        the response body is exactly N bytes: the greeting, then 'x' padding
  * An unknown key or a malformed value fails the load with a message naming the line.
@@ -37,6 +38,7 @@ struct testapp {
   unsigned long long worker_init_fail;
   unsigned long long hang_on_request;
   unsigned long long error_on_request;
+  unsigned long long error_every;
   unsigned long long body_bytes;
   unsigned long long served; /* requests this process has served */
   unsigned char* preload;    /* preload_mib MiB, touched */
@@ -115,6 +117,8 @@ static int read_conf(struct testapp* app, const char* release, char* err, size_t
       app->hang_on_request = v;
     } else if (strcmp(key, "error_on_request") == 0) {
       app->error_on_request = v;
+    } else if (strcmp(key, "error_every") == 0) {
+      app->error_every = v;
     } else if (strcmp(key, "preload_mib") == 0) {
       preload_mib = v;
     } else if (strcmp(key, "body_bytes") == 0) {
@@ -186,7 +190,8 @@ static int testapp_handle(void* state, const struct zygote_request* req,
   if (app->hang_on_request != 0 && app->served == app->hang_on_request) {
     for (;;) sleep(3600);
   }
-  if (app->error_on_request != 0 && app->served == app->error_on_request) {
+  if ((app->error_on_request != 0 && app->served == app->error_on_request) ||
+      (app->error_every != 0 && app->served % app->error_every == 0)) {
     host->write(resp, "partial", 7); /* the host must discard it */
     snprintf(app->error, sizeof app->error, "configured to fail request %llu", app->served);
     return 1;
