@@ -29,12 +29,11 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "app", "python", "tests"))
 sys.path.insert(0, os.path.join(HERE, "..", "systemd"))
-from harness import LOAD, Server, read_response, wait_until  # noqa: E402
+from harness import LOAD, Server, load_status_page, read_response, wait_until  # noqa: E402
 from test_systemd import NotifySocket, as_systemd, free_listener  # noqa: E402
 
 TESTAPP = os.environ.get("ZYGOTE_TESTAPP", "")
 CHECK = os.environ.get("ZYGOTE_CHECK", "")
-ARTEFACTS = os.environ.get("ZYGOTE_ARTEFACTS", "")
 SECONDS = int(os.environ.get("ZYGOTE_SOAK_SECONDS", "30"))
 WORKERS = 4
 WATCHDOG_S = 3.0  # the master pings every half of it; systemd would kill it after a whole one
@@ -256,16 +255,7 @@ class OpsSoak(unittest.TestCase):
         self.assertLess(max(gaps), WATCHDOG_S, "the watchdog would have fired")
 
     def check_page(self, k):
-        url = f"http://127.0.0.1:{k.status_port}/"
-        common = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                  "--window-size=1100,900", "--virtual-time-budget=5000",
-                  "--user-data-dir=" + os.path.join(k.s.dir, "chromium")]
-        out = subprocess.run(common + ["--dump-dom", url], capture_output=True, text=True,
-                             timeout=90)
-        dom = out.stdout
-        self.assertIn('data-loaded="1"', dom, out.stderr[-2000:])
-        workers = re.findall(r'<tr data-role="worker" data-pid="(\d+)">', dom)
-        self.assertEqual(sorted(map(int, workers)), sorted(k.s.workers()))
+        dom = load_status_page(self, k.s, k.status_port, f"status-page-soak-{k.kind}.png", 900)
         self.assertRegex(dom, rf'<code id="serving">[^<]*/{k.final} \(proven\)</code>')
         lanes = re.findall(r'<g class="lane" data-version="[^"]*/([AB])">', dom)
         self.assertEqual(sorted(set(lanes)), ["A", "B"])
@@ -276,11 +266,6 @@ class OpsSoak(unittest.TestCase):
             for p in k.status_json["processes"]:
                 if p["role"] == "worker":
                     self.assertLess(p["memory"]["uss"], p["memory"]["rss"] / 2, p)
-        if ARTEFACTS:
-            os.makedirs(ARTEFACTS, exist_ok=True)
-            shot = os.path.join(ARTEFACTS, f"status-page-soak-{k.kind}.png")
-            subprocess.run(common + ["--screenshot=" + shot, url], capture_output=True,
-                           timeout=90)
 
     def test_native_release(self):
         self.soak("native")

@@ -16,10 +16,10 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "app", "python", "tests"))
-from harness import SERVER as SERVER_BIN, Server, read_response, wait_until  # noqa: E402
+from harness import (SERVER as SERVER_BIN, Server, load_status_page,  # noqa: E402
+                     read_response, wait_until)
 
 TESTAPP = os.environ.get("ZYGOTE_TESTAPP", "")
-ARTEFACTS = os.environ.get("ZYGOTE_ARTEFACTS", "")
 DOC = os.path.join(HERE, "..", "..", "..", "docs", "OPERATIONS.md")
 
 
@@ -255,28 +255,13 @@ class StatusPort(unittest.TestCase):
         self.assertEqual(metric(t, "zygote_worker_exits_total", 'cause="deploy"'), 2)
 
     def check_page(self):
-        url = f"http://127.0.0.1:{self.s.status_port}/"
-        common = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                  "--window-size=1100,700", "--virtual-time-budget=5000",
-                  "--user-data-dir=" + os.path.join(self.s.dir, "chromium")]
-        out = subprocess.run(common + ["--dump-dom", url], capture_output=True, text=True,
-                             timeout=90)
-        dom = out.stdout
-        self.assertIn('data-loaded="1"', dom, out.stderr[-2000:])
-        workers = re.findall(r'<tr data-role="worker" data-pid="(\d+)">', dom)
-        self.assertEqual(sorted(map(int, workers)), sorted(self.s.workers()))
+        dom = load_status_page(self, self.s, self.s.status_port, "status-page.png")
         self.assertRegex(dom, r'<span id="ready" class="badge ok">ready</span>')
         self.assertRegex(dom, r'<code id="serving">[^<]*/B \(proven\)</code>')
         lanes = re.findall(r'<g class="lane" data-version="[^"]*/([ABC])">', dom)
         self.assertEqual(sorted(lanes), ["A", "B", "C"])
         self.assertIn("class=\"mark proven\"", dom)
         self.assertIn("failed to load", dom)
-        if ARTEFACTS:
-            os.makedirs(ARTEFACTS, exist_ok=True)
-            shot = os.path.join(ARTEFACTS, "status-page.png")
-            subprocess.run(common + ["--screenshot=" + shot, url], capture_output=True,
-                           timeout=90)
-            self.assertTrue(os.path.getsize(shot) > 0)
 
 
 class Retirements(unittest.TestCase):

@@ -217,6 +217,27 @@ class Reader:
 _readers = weakref.WeakKeyDictionary()  # per socket object: a closed one's number is reused
 
 
+def load_status_page(test, server, port, shot, height=700):
+    """The status page in headless Chromium once its data has loaded: its DOM, after checking
+    that it lists exactly the server's workers; a screenshot kept as ZYGOTE_ARTEFACTS/shot."""
+    url = f"http://127.0.0.1:{port}/"
+    common = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+              f"--window-size=1100,{height}", "--virtual-time-budget=5000",
+              "--user-data-dir=" + os.path.join(server.dir, "chromium")]
+    out = subprocess.run(common + ["--dump-dom", url], capture_output=True, text=True, timeout=90)
+    dom = out.stdout
+    test.assertIn('data-loaded="1"', dom, out.stderr[-2000:])
+    workers = re.findall(r'<tr data-role="worker" data-pid="(\d+)">', dom)
+    test.assertEqual(sorted(map(int, workers)), sorted(server.workers()))
+    artefacts = os.environ.get("ZYGOTE_ARTEFACTS", "")
+    if artefacts:
+        os.makedirs(artefacts, exist_ok=True)
+        path = os.path.join(artefacts, shot)
+        subprocess.run(common + ["--screenshot=" + path, url], capture_output=True, timeout=90)
+        test.assertTrue(os.path.getsize(path) > 0)
+    return dom
+
+
 def read_response(sock, head=False):
     r = _readers.setdefault(sock, Reader(sock))
     status_line = r.line()
