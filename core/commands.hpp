@@ -68,6 +68,11 @@ struct StartFront {
 struct StopFront {
   Pid pid = 0;
 };
+// A graceful stop's delay began: the front keeps accepting and serving, but every request it
+// hands on from now on is answered with "Connection: close" (its load balancer stops sending).
+struct DrainFront {
+  Pid pid = 0;
+};
 // The front is hung or did not stop in time: SIGKILL. Repeated until it is reaped.
 struct KillFront {
   Pid pid = 0;
@@ -85,7 +90,7 @@ namespace zyg {
 using Command =
     std::variant<cmd::StartZygote, cmd::RequestWorker, cmd::StopWorker, cmd::KillWorker,
                  cmd::StopZygote, cmd::KillZygote, cmd::ListChildren, cmd::Report, cmd::Status,
-                 cmd::Exit, cmd::StartFront, cmd::StopFront, cmd::KillFront>;
+                 cmd::Exit, cmd::StartFront, cmd::StopFront, cmd::DrainFront, cmd::KillFront>;
 
 using Commands = std::vector<Command>;
 

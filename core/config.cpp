@@ -18,6 +18,7 @@ std::optional<std::string> SupervisorConfig::validate() const {
   }
   if (crash_loop_limit < 1) return "the crash-loop limit must be at least 1";
   if (probation < zero) return "the probation period cannot be negative";
+  if (stop_delay < zero) return "the stop delay cannot be negative";
   return std::nullopt;
 }
 

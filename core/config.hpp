@@ -26,7 +26,11 @@ struct SupervisorConfig {
   // windows; one at a time of four kept it at 0.95-1.03x (bench/NOTES.md).
   static int rolling_max_changing(int budget) { return (budget + 3) / 4; }
 
-  Nanos graceful_timeout = 30s;   // draining -> killed
+  Nanos graceful_timeout = 30s;  // draining -> killed
+  // A graceful stop first spends this long not ready (/readyz 503) while still accepting and
+  // serving, every answer closing its connection, so that load balancers stop sending before
+  // anything stops accepting. 0: the stop begins at once.
+  Nanos stop_delay = 0s;
   Nanos heartbeat_timeout = 30s;  // a ready/busy worker silent this long is hung -> killed
   Nanos ready_timeout = 30s;      // starting -> ready, else killed
   Nanos load_timeout = 60s;       // zygote loading -> loaded, else killed and reported failed

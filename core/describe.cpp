@@ -118,6 +118,7 @@ std::string describe(const Command& c) {
           [](const cmd::Exit& x) { return "exit " + std::to_string(x.code); },
           [](const cmd::StartFront& x) { return "start-front " + std::to_string(x.generation); },
           [](const cmd::StopFront&) { return std::string("stop-front"); },
+          [](const cmd::DrainFront&) { return std::string("drain-front"); },
           [](const cmd::KillFront& x) { return "kill-front (" + x.why + ")"; },
       },
       c);

@@ -6,6 +6,9 @@
 //
 // SIGTERM: stop accepting, close idle connections, hand on what is complete (asking for
 // "Connection: close"), answer 408 to what never completes, close what comes back, then exit.
+// Before it, a graceful stop with a stop delay sends `front_drain`: everything goes on as before
+// except that every request handed on asks for "Connection: close", so the connections a load
+// balancer pools end with an answer, not while it may be sending on them.
 #include <algorithm>
 #include <array>
 #include <deque>
@@ -182,7 +185,8 @@ class Front {
     Nanos next = next_alive_ + args_.http.heartbeat_interval;
     if (!timers_.empty()) next = std::min(next, timers_.begin()->first);
     if (accept_paused_until_) next = std::min(next, *accept_paused_until_);
-    if (stopping_) next = std::min(next, stop_deadline_);
+    // Once past, the deadline has done its work (expire()): what is left has its own timers.
+    if (stopping_ && os_.now() < stop_deadline_) next = std::min(next, stop_deadline_);
     ready_count_ = 0;
     auto r = os_.poller_wait(poller_, ready_, std::max(Nanos{0}, next - os_.now()));
     if (r.ok()) ready_count_ = static_cast<std::size_t>(r.value);
@@ -197,14 +201,24 @@ class Front {
 
   void begin_stop(Nanos now) {
     ZYG_MARK("front.stop");
+    // Idle keep-alive connections first (nobody will serve their next request; the slots they
+    // free take in what waits in the backlog). A connection that has not sent its first request
+    // yet is kept: that request is likely on its way.
+    std::vector<os::Fd> idle;
+    for (auto& [fd, c] : conns_) {
+      if (!c.queued && !c.writing && c.http.idle() && c.requests > 0) idle.push_back(fd);
+    }
+    for (os::Fd fd : idle) drop(fd);
+    // What the kernel has already accepted is answered too: left in the backlog, it would be
+    // reset when the listening socket closes, after its client may have sent a request.
+    while (accepting_) {
+      const std::size_t held = conns_.size();
+      accept_some(now);
+      if (conns_.size() == held) break;
+    }
     stopping_ = true;
     stop_deadline_ = now + kStopGrace;
     set_accepting(false);
-    std::vector<os::Fd> idle;
-    for (auto& [fd, c] : conns_) {
-      if (!c.queued && !c.writing && c.http.idle()) idle.push_back(fd);
-    }
-    for (os::Fd fd : idle) drop(fd);
   }
 
   void handle_ready(Nanos now) {
@@ -421,7 +435,7 @@ class Front {
       h.kind = handoff::Kind::request;
       h.conn = c.id;
       h.requests = c.requests;
-      if (stopping_) h.flags = handoff::closing;
+      if (stopping_ || draining_) h.flags = handoff::closing;
       os::Fd body = -1;
       if (auto spooled = c.http.spooled()) {
         h.split = static_cast<std::uint32_t>(spooled->head_bytes);
@@ -497,7 +511,7 @@ class Front {
       return;
     }
     Conn c(os_, args_.http, h.conn, now, h.requests);
-    c.closing = (h.flags & handoff::close_after) != 0 || stopping_;
+    c.closing = (h.flags & handoff::close_after) != 0 || stopping_ || draining_;
     c.tail = r.file;
     if (r.file >= 0) {
       c.tail_left = h.split;
@@ -521,6 +535,11 @@ class Front {
       if (!r.ok() || r.value == 0) {
         master_gone_ = true;  // our parent-death signal follows; nothing is served without it
         return;
+      }
+      auto m = proto::parse({buf, static_cast<std::size_t>(r.value)});
+      if (m && m->kind == proto::Kind::front_drain && !draining_) {
+        ZYG_MARK("front.drain");
+        draining_ = true;  // accepting and serving still: the stop itself comes with SIGTERM
       }
     }
   }
@@ -635,6 +654,7 @@ class Front {
   Nanos stop_deadline_{0};
   bool accepting_ = false;
   bool stopping_ = false;
+  bool draining_ = false;  // a stop delay: what is handed on asks for "Connection: close"
   bool master_gone_ = false;
   bool at_limit_noticed_ = false;
   bool accept_failure_noticed_ = false;

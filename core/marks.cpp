@@ -50,6 +50,7 @@ std::vector<std::string> policy_marks() {
       "master.stall",
       "scale.clamped",
       "shutdown.graceful",
+      "shutdown.delayed",
       "shutdown.fast",
   };
 }
@@ -67,10 +68,13 @@ std::vector<std::string> loop_and_fault_marks() {
       "worker.pipelined",
       "worker.pipelined-yield",
       "worker.return-failed",
+      "worker.serve-without-front",
+      "worker.unsent-without-front",
       "worker.unsent-to-front",
       "worker.handoff-lost",
       // front loop
       "front.stop",
+      "front.drain",
       "front.parse-error",
       "front.read-timeout",
       "front.unsent",

@@ -448,6 +448,14 @@ class Master {
       front_.channel = -1;
       front_.pid = 0;
       feed(ev::FrontExited{front_.generation, x.status});
+      if (sup_.shutting_down()) {
+        // No front will follow: a worker's hand-back now fails at once (and it answers what it
+        // has already read itself) rather than landing in a socket nobody reads.
+        for (os::Fd* fd : {&handoff_.requests_out, &handoff_.returns_in}) {
+          if (*fd >= 0) (void)os_.close(*fd);
+          *fd = -1;
+        }
+      }
     } else if (auto it = zygote_pids_.find(x.pid); it != zygote_pids_.end()) {
       const ZygoteId zid = it->second;
       zygote_pids_.erase(it);
@@ -572,6 +580,13 @@ class Master {
   // The master is the front's parent: its pid cannot have been reused while it is unreaped.
   void run(const cmd::StopFront& c) {
     if (c.pid == front_.pid) (void)os_.kill(c.pid, os::Signal::term);
+  }
+  void run(const cmd::DrainFront& c) {
+    if (c.pid != front_.pid || front_.channel < 0) return;
+    // The front reads its channel in every loop: a full one would mean it is hung (then it is
+    // killed, and the new one is told again when it starts).
+    const proto::Message m = proto::make(proto::Kind::front_drain, 0);
+    (void)os_.send_message(front_.channel, proto::bytes_of(m), {});
   }
   void run(const cmd::KillFront& c) {
     if (c.pid == front_.pid) (void)os_.kill(c.pid, os::Signal::kill);

@@ -51,6 +51,8 @@ enum class Kind : std::uint16_t {
   front_alive = 60,   // every heartbeat interval: `value` connections held, `id` hand-offs so
                       // far, `reserved` requests waiting for a worker
   front_notice = 61,  // text: something the operator should know (limits reached, failures)
+  // master -> front
+  front_drain = 70,  // a graceful stop's delay: every request handed on from now asks for close
 };
 
 // Laid out without padding, so every byte sent is initialised.

@@ -42,7 +42,7 @@ void Supervisor::on(const ev::Start& e) {
 }
 
 void Supervisor::on(const ev::DeployRequested& e) {
-  if (!started_ || shutting_down_) {
+  if (!started_ || shutting_down_ || stop_at_) {
     report("deploy-refused", "deploy of " + e.version + " refused: the server is not serving");
     return;
   }
@@ -359,10 +359,28 @@ void Supervisor::on(const ev::ScaleTo& e) {
 void Supervisor::on(const ev::ScaleBy& e) { on(ev::ScaleTo{desired_ + e.delta}); }
 
 void Supervisor::on(const ev::Shutdown& e) {
-  ZYG_MARK(e.graceful ? "shutdown.graceful" : "shutdown.fast");
+  if (e.graceful && !shutting_down_ && config_.stop_delay > Nanos{0} && front_.exists) {
+    if (stop_at_) return;  // already on its way: the delay is not restarted
+    // Named rule: a graceful stop with a stop delay is first only a change of readiness, so
+    // that load balancers stop sending while everything still accepts and serves.
+    ZYG_MARK("shutdown.delayed");
+    stop_at_ = now_ + config_.stop_delay;
+    restart_.reset();
+    report("shutdown", "graceful stop in " + ms_text(config_.stop_delay) +
+                           ": not ready from now on, still serving (every answer closes its "
+                           "connection) until then");
+    drain_front();
+    return;
+  }
+  stop_at_.reset();
+  begin_shutdown(e.graceful);
+}
+
+void Supervisor::begin_shutdown(bool graceful) {
+  ZYG_MARK(graceful ? "shutdown.graceful" : "shutdown.fast");
   if (!shutting_down_) {
-    report("shutdown", e.graceful ? "graceful stop" : "fast stop");
-  } else if (!e.graceful) {
+    report("shutdown", graceful ? "graceful stop" : "fast stop");
+  } else if (!graceful) {
     report("shutdown", "escalated to fast stop");
   }
   shutting_down_ = true;
@@ -371,16 +389,16 @@ void Supervisor::on(const ev::Shutdown& e) {
     stop_zygote(zygote(*loading_));
     loading_.reset();
   }
-  if (e.graceful && front_.exists) {
+  if (graceful && front_.exists) {
     // Workers drain once the front is gone (handle_shutdown_progress), so that every request it
     // has handed on, or still hands on while it stops, finds a worker.
     stop_front();
     return;
   }
-  if (!e.graceful && front_.exists && !front_.last_kill) kill_front("fast stop");
+  if (!graceful && front_.exists && !front_.last_kill) kill_front("fast stop");
   for (auto& [id, w] : workers_) {
     if (live(w)) stop_worker(w, StopReason::shutdown);
-    if (!e.graceful && w.state != WorkerState::exited_unreaped && !w.last_kill) {
+    if (!graceful && w.state != WorkerState::exited_unreaped && !w.last_kill) {
       kill_worker(w, "fast stop");
     }
   }

@@ -42,6 +42,7 @@ class Supervisor {
   const SupervisorConfig& config() const { return config_; }
   bool finished() const { return exited_; }
   // The front process's pid, when one exists and it is known.
+  bool shutting_down() const { return shutting_down_; }
   std::optional<Pid> front_pid() const { return front_.exists ? front_.pid : std::nullopt; }
   // The version serving and proven (loaded, and past probation or with nothing to roll back to):
   // what a restarted master should fall back to.
@@ -178,6 +179,8 @@ class Supervisor {
   void expect_reply(ZygoteId z);
   void start_front();
   void stop_front();
+  void drain_front();
+  void begin_shutdown(bool graceful);
   void kill_front(const std::string& why);
   void report(std::string what, std::string detail);
   void milestone(const char* what, const Version& v);
@@ -221,6 +224,8 @@ class Supervisor {
 
   bool started_ = false;
   bool shutting_down_ = false;
+  // A graceful stop with a stop delay: not ready, still serving, until then (then it begins).
+  std::optional<Nanos> stop_at_;
   bool exited_ = false;
   int exit_code_ = 0;
   std::uint64_t kills_ = 0;

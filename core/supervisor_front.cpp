@@ -10,6 +10,7 @@ void Supervisor::on(const ev::FrontSpawned& e) {
   if (e.generation != front_.generation || !front_.exists) return;
   front_.pid = e.pid;
   front_.last_heard = now_;
+  if (stop_at_) drain_front();  // restarted during a stop delay: it closes what it serves too
 }
 
 void Supervisor::on(const ev::FrontSpawnFailed& e) {
@@ -89,6 +90,10 @@ void Supervisor::stop_front() {
   if (!front_.exists || front_.stop_sent) return;
   front_.stop_sent = now_;
   if (front_.pid) out_.push_back(cmd::StopFront{*front_.pid});
+}
+
+void Supervisor::drain_front() {
+  if (front_.exists && front_.pid) out_.push_back(cmd::DrainFront{*front_.pid});
 }
 
 void Supervisor::kill_front(const std::string& why) {

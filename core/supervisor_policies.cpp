@@ -15,6 +15,10 @@ namespace zyg {
 
 void Supervisor::reconcile() {
   if (!started_ || exited_) return;
+  if (stop_at_ && now_ >= *stop_at_) {
+    stop_at_.reset();
+    begin_shutdown(true);
+  }
   if (shutting_down_) {
     handle_shutdown_progress();
     return;
@@ -110,6 +114,9 @@ void Supervisor::scale_down_surplus() {
 void Supervisor::handle_shutdown_progress() {
   if (front_.exists) {
     stop_front();  // once: a first load that failed ends the server here too
+    // Until it is gone, what it hands on needs a worker: one that retires or dies meanwhile is
+    // replaced (not once the front is being killed: a fast stop, or the graceful deadline).
+    if (!front_.last_kill) rollout_step();
     return;
   }
   for (auto& [id, w] : workers_) {

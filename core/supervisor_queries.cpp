@@ -139,7 +139,7 @@ StatusSnapshot Supervisor::snapshot() const {
   if (loading_) s.loading = zygote(*loading_).version;
   if (fallback_) s.fallback = zygote(*fallback_).version;
   s.serving_proven = proven_;
-  s.shutting_down = shutting_down_;
+  s.shutting_down = shutting_down_ || stop_at_.has_value();
   s.zygotes = static_cast<int>(zygotes_.size());
   s.failed_versions = failed_versions_;
   s.failures = failures_;

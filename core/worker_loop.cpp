@@ -286,7 +286,16 @@ class Worker {
       const bool next_ready = c.http.request_ready() || c.http.error_ready();
       if (c.http.should_close() && !next_ready) return close(c);
       if (ZYG_BUG(linger) && !draining_ && !next_ready && linger(c)) continue;
-      if (draining_ || retiring_ || !next_ready) return give_back(c);
+      if (draining_ || retiring_ || !next_ready) {
+        if (hand_back(c)) return;
+        ZYG_MARK("worker.return-failed");
+        if (!next_ready) return close(c);  // idle: it may be closed (RFC 9112 9.6)
+        // The front is gone (a stop, or it died) and the next request is already here: it was
+        // read, so it is answered here, the last on this connection.
+        ZYG_MARK("worker.serve-without-front");
+        c.closing = true;
+        continue;
+      }
       if (handoff_waiting()) {
         ZYG_MARK("worker.pipelined-yield");
         return give_back(c);
@@ -553,16 +562,21 @@ class Worker {
   }
 
   void give_back(Conn& c) {
+    if (hand_back(c)) return;
+    ZYG_MARK("worker.return-failed");
+    close(c);  // the front is gone or stuck: an idle connection may be closed (RFC 9112 9.6)
+  }
+
+  // The connection, with what was read past its last request, to the front; false if it is
+  // gone or stuck (the connection is still ours then).
+  bool hand_back(Conn& c) {
     handoff::Header h;
     h.kind = handoff::Kind::returned;
     h.conn = c.id;
     h.requests = c.requests;
-    if (send_to_front(h, c.http.remainder(), c.fd)) {
-      (void)os_.close(c.fd);
-      return;
-    }
-    ZYG_MARK("worker.return-failed");
-    close(c);  // the front is gone or stuck: an idle connection may be closed (RFC 9112 9.6)
+    if (!send_to_front(h, c.http.remainder(), c.fd)) return false;
+    (void)os_.close(c.fd);
+    return true;
   }
 
   // The front writes the rest of the response, then holds the connection as if it came back idle
@@ -581,7 +595,12 @@ class Worker {
       return;
     }
     ZYG_MARK("worker.return-failed");
-    close(c);  // the client loses the end of its response; the front is gone or stuck
+    // The front is gone (a stop, or it died) or stuck: the rest is written from here, within
+    // the write timeout, and the connection closed after it.
+    ZYG_MARK("worker.unsent-without-front");
+    const std::string rest = std::exchange(c.unsent, {});
+    (void)write_all(c, rest);
+    close(c);
   }
 
   void close(Conn& c) {

@@ -146,6 +146,11 @@ rc::Gen<Scenario> scenarios() {
     s.accept_fail_ppm = pick<std::uint32_t>({0, 0, 0, 20'000});
     s.handoff_fail_ppm = pick<std::uint32_t>({0, 0, 0, 10'000});
     s.max_connections = pick<std::size_t>({0, 0, 0, 0, 2, 8});
+    // A graceful stop with a stop delay, the clients sending through its first half (not with a
+    // connection limit: sim/scenario_generate.cpp says why).
+    if (!s.fast_stop && s.max_connections == 0) {
+      s.stop_delay = pick<Nanos>({Nanos{0}, Nanos{0}, Nanos{300ms}, Nanos{2s}});
+    }
     const int n = *rc::gen::inRange(2, 5);
     for (int i = 0; i < n; ++i) s.versions.push_back(version(static_cast<char>('A' + i), i == 0));
     if (*rc::gen::inRange(0, 40) == 0) s.versions[0].load_fails = true;

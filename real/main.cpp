@@ -232,6 +232,8 @@ std::optional<std::string> apply_supervisor_options(const cxxopts::ParseResult& 
   sup.max_changing = zyg::SupervisorConfig::rolling_max_changing(sup.budget);
   if (args.count("max-changing")) sup.max_changing = args["max-changing"].as<int>();
   sup.graceful_timeout = ms(args["graceful-timeout-ms"].as<int>());
+  if (args["stop-delay-ms"].as<int>() < 0) return "--stop-delay-ms cannot be negative";
+  sup.stop_delay = ms(args["stop-delay-ms"].as<int>());
   if (args.count("heartbeat-timeout-ms") && args.count("timeout-ms")) {
     return "give one of --heartbeat-timeout-ms and --timeout-ms (the older spelling)";
   }
@@ -383,6 +385,11 @@ void define_options(cxxopts::Options& options) {
       cxxopts::value<int>());
   add("graceful-timeout-ms", "a draining worker is killed after this long",
       cxxopts::value<int>()->default_value("30000"));
+  add("stop-delay-ms",
+      "a graceful stop first answers 503 on /readyz for this long while it still accepts and "
+      "serves (every answer closing its connection), so load balancers stop sending first; set "
+      "above their health checks' time to mark a host down",
+      cxxopts::value<int>()->default_value("0"));
   add("heartbeat-timeout-ms",
       "a worker silent this long (one request included) is killed as hung (default: 30000)",
       cxxopts::value<int>());

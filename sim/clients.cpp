@@ -43,6 +43,12 @@ void Clients::burst(int n, Nanos each) {
 
 void Clients::stop() { stopped_ = true; }
 
+void Clients::leave() {
+  stopped_ = true;
+  left_ = true;
+  for (Client& c : clients_) c.retry.clear();  // never sent here, so never judged here
+}
+
 int Clients::in_flight() const {
   int n = 0;
   for (const auto& [id, c] : conns_) n += static_cast<int>(c.outstanding.size());
@@ -102,6 +108,7 @@ std::string Clients::upload_bytes(const Request& r, bool keepalive) {
 
 void Clients::begin(int index) {
   Client& c = clients_[static_cast<std::size_t>(index)];
+  if (left_) c.retry.clear();
   if (stopped_ && c.retry.empty()) return;
   if (c.one_shot && c.sent_once && c.retry.empty()) return;  // its request is done
   std::deque<Request> reqs;
@@ -339,8 +346,13 @@ void Clients::complete(Conn& conn, int status, bool close) {
   if (!conn.outstanding.empty() && conn.outstanding.front().ready < Nanos{0}) {
     conn.outstanding.front().ready = k_.now();  // pipelined: its turn comes now
   }
-  finish(r, status >= 500 ? check::Outcome::server_error : check::Outcome::ok,
-         "status " + std::to_string(status));
+  if (r.incomplete && status == 503) {
+    // The server stopped while the client was still sending: it refused what never arrived.
+    finish(r, check::Outcome::abandoned, "the client never finished sending it; status 503");
+  } else {
+    finish(r, status >= 500 ? check::Outcome::server_error : check::Outcome::ok,
+           "status " + std::to_string(status));
+  }
   if (status == 422) {
     checker_.fail(k_.now(),
                   "request: the app got a body other than the one its client sent "
@@ -350,7 +362,7 @@ void Clients::complete(Conn& conn, int status, bool close) {
   if (status == 400 || status == 408)
     ZYG_MARK(status == 400 ? "client.bad-request" : "client.slow");
   completed_ += 1;
-  if (close) conn.closing = true;
+  if (close) conn.closing = conn.told_close = true;
   if (!conn.outstanding.empty()) return;
   conn.idle_since = k_.now();
   const int client = conn.client;
@@ -384,10 +396,12 @@ void Clients::conn_lost(Conn& conn, bool reset) {
       const Nanos when = kc && kc->reset_at >= Nanos{0} ? kc->reset_at : k_.now();
       finish(r, explains_(kNoSlot, when) ? check::Outcome::lost_to_fault : check::Outcome::dropped,
              "connection reset while waiting in the accept queue");
-    } else if ((conn.closing && !(r.bad && consumed > r.offset)) || consumed <= r.offset) {
+    } else if ((conn.closing && (conn.told_close || !(r.bad && consumed > r.offset))) ||
+               consumed <= r.offset) {
       ZYG_MARK("client.retry");
       // Never read (an idle connection closed as the request left), or pipelined behind a
-      // "Connection: close": the server never processed it, so the client sends it again.
+      // "Connection: close" (even a malformed one: after that answer the server must process
+      // nothing more, RFC 9112 9.6): the server never processed it, so the client sends it again.
       finish(r, check::Outcome::retried,
              reset ? "reset before it was read" : "closed before it was read");
       Request again = make_request(conn.client);

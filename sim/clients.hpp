@@ -67,7 +67,10 @@ class Clients {
   void start();                   // every client begins its loop
   void burst(int n, Nanos each);  // n more clients, each sending one request of `each`
   void stop();                    // no new requests; outstanding ones finish
-  bool quiet() const;             // nothing outstanding
+  // As their load balancer would once the server is marked down: what must be sent again (a
+  // request behind a "Connection: close") goes to another server, outside the simulation.
+  void leave();
+  bool quiet() const;  // nothing outstanding
   int in_flight() const;
   std::uint64_t completed() const { return completed_; }
   void on_data(ConnId id);
@@ -98,7 +101,9 @@ class Clients {
     std::deque<Request> outstanding;
     http::ResponseParser parser;  // the response coming in
     std::uint64_t sent = 0;
-    bool closing = false;  // the server said Connection: close
+    bool closing = false;  // the server said Connection: close, or the client sent its last
+    // The server said Connection: close (RFC 9112 9.6: it processes nothing after it).
+    bool told_close = false;
     bool dead = false;
     Nanos idle_since{0};
     Nanos reads_from{0};        // a slow reader takes no response bytes before this
@@ -145,6 +150,7 @@ class Clients {
   std::uint64_t next_request_ = 1;
   std::uint64_t completed_ = 0;
   bool stopped_ = false;
+  bool left_ = false;
 };
 
 }  // namespace zyg::sim

@@ -27,6 +27,7 @@ std::optional<std::string> Scenario::validate() const {
   if (heartbeat_timeout <= clients.long_request)
     return "heartbeat-timeout must exceed the long request";
   if (write_timeout <= Nanos{0}) return "write-timeout must be positive";
+  if (stop_delay < Nanos{0} || stop_delay > Nanos{60s}) return "stop-delay must be within 0..60s";
   if (clients.idle_reuse_max >= keepalive_timeout)
     return "clients must stop reusing connections before the server's keep-alive timeout";
   for (const Action& a : actions) {

@@ -53,6 +53,9 @@ struct Scenario {
   int backlog = 0;                 // the listening socket's accept queue; 0: the master's default
   std::uint64_t max_requests = 0;  // a worker retires after this many requests; 0: never
   bool fast_stop = false;          // the run ends with SIGINT (fast) rather than SIGTERM
+  // A graceful stop's delay (--stop-delay-ms): the clients go on sending for its first half, as
+  // they would until a load balancer saw the server unready; every request must still succeed.
+  Nanos stop_delay{0};
   std::uint32_t spawn_fail_ppm = 0;
   std::uint32_t accept_fail_ppm = 0;   // the front's accept fails (EMFILE)
   std::uint32_t handoff_fail_ppm = 0;  // a hand-off loses its connection (ENOBUFS, MSG_CTRUNC)

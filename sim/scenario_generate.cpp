@@ -47,6 +47,13 @@ void draw_data_path(std::uint64_t seed, Scenario& s) {
     s.write_timeout = 3s;
     s.clients.slow_read_delay = r.below(2) == 0 ? 5s : 2s;
   }
+  // Last: a graceful stop with a stop delay, the clients still sending during its first half.
+  // Not with a connection limit: there a slow client holding the front's few slots keeps new
+  // connections in the backlog past the stop, and they are reset when the master exits (what a
+  // load balancer, having seen /readyz, would no longer send; docs/SIMULATION.md).
+  if (r.below(3) == 0 && !s.fast_stop && s.max_connections == 0) {
+    s.stop_delay = ms_between(r, Nanos{200ms}, Nanos{4s});
+  }
 }
 
 }  // namespace

@@ -158,6 +158,7 @@ std::string to_text(const Scenario& s) {
   if (s.backlog) o << "backlog " << s.backlog << "\n";
   if (s.max_requests) o << "max-requests " << s.max_requests << "\n";
   if (s.fast_stop) o << "stop fast\n";
+  if (s.stop_delay != Nanos{0}) o << "stop-delay " << format_duration(s.stop_delay) << "\n";
   o << "spawn-fail " << format_ppm(s.spawn_fail_ppm) << "\n";
   if (s.accept_fail_ppm) o << "accept-fail " << format_ppm(s.accept_fail_ppm) << "\n";
   if (s.handoff_fail_ppm) o << "handoff-fail " << format_ppm(s.handoff_fail_ppm) << "\n";
@@ -322,6 +323,7 @@ Nanos* duration_field(Scenario& s, const std::string& key) {
   if (key == "keepalive-timeout") return &s.keepalive_timeout;
   if (key == "write-timeout") return &s.write_timeout;
   if (key == "probation") return &s.probation;
+  if (key == "stop-delay") return &s.stop_delay;
   if (key == "duration") return &s.duration;
   if (key == "liveness") return &s.liveness;
   return nullptr;

@@ -76,6 +76,7 @@ World::World(const Scenario& scenario, RunOptions options)
   sup.desired = sc_.workers;
   sup.max_changing = sc_.max_changing;
   sup.graceful_timeout = sc_.graceful_timeout;
+  sup.stop_delay = sc_.stop_delay;
   sup.heartbeat_timeout = sc_.heartbeat_timeout;
   sup.probation = sc_.probation;
   sup.ready_timeout = 20s;
@@ -172,6 +173,13 @@ RunResult World::finish() {
     line(kernel_.now(), "world", "converged: every worker on " + view_.serving);
   }
   result_.final_view = view_;
+  if (sc_.stop_delay > Nanos{0} && !sc_.fast_stop) {
+    // The stop begins while the clients still send, as they would until their load balancer
+    // saw /readyz answer 503: nothing sent in the delay may fail.
+    send_stop();
+    kernel_.at(kernel_.now() + sc_.stop_delay, 4, [this] { clients_->leave(); });
+    kernel_.run_until(kernel_.now() + sc_.stop_delay / 2);
+  }
   clients_->stop();
   const Nanos quiet_by = kernel_.now() + kQuietBound;
   while (!clients_->quiet() && kernel_.now() < quiet_by) kernel_.run_until(kernel_.now() + 500ms);
@@ -194,7 +202,9 @@ RunResult World::finish() {
 }
 
 // A graceful stop must leave no process behind, in bounded time.
-void World::shutdown_phase() {
+// The operator's SIGTERM (SIGINT for a fast stop) to the master, once.
+void World::send_stop() {
+  if (stopping_service_) return;
   stopping_service_ = true;
   scheduling_.began("stopping", kernel_.now());
   const Process* m = kernel_.find_slot(master_slot_);
@@ -202,7 +212,13 @@ void World::shutdown_phase() {
   line(kernel_.now(), "operator",
        sc_.fast_stop ? "SIGINT to the master: fast stop" : "SIGTERM to the master: graceful stop");
   kernel_.external_kill(m->pid, sc_.fast_stop ? os::Signal::interrupt : os::Signal::term);
-  const Nanos bound = kernel_.now() + sc_.graceful_timeout + 30s;
+}
+
+void World::shutdown_phase() {
+  send_stop();
+  const Process* m = kernel_.find_slot(master_slot_);
+  if (!m || m->run == RunState::zombie) return;
+  const Nanos bound = kernel_.now() + sc_.stop_delay + sc_.graceful_timeout + 30s;
   auto alive = [this] {
     for (const auto& [slot, p] : kernel_.processes()) {
       if (p.run != RunState::zombie) return true;

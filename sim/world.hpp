@@ -111,6 +111,7 @@ class World final : public KernelListener, public MasterObserver, public FaultRe
   void line(Nanos t, const std::string& who, const std::string& what);
   std::string counts_text() const;
   std::string subject(const Event& e, const StatusSnapshot& before, Pid master) const;
+  void send_stop();
   void shutdown_phase();
   void judge_wait(ConnId conn, std::uint64_t request, Nanos ready, Nanos until);
   bool can_take_work(const Process& p) const;

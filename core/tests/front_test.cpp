@@ -8,6 +8,12 @@
 namespace zyg::testing {
 namespace {
 
+SupervisorConfig with_stop_delay(int budget, Nanos delay) {
+  SupervisorConfig c = config_with(budget);
+  c.stop_delay = delay;
+  return c;
+}
+
 TEST(Front, StartsWithTheServerAndIsNotCountedInTheBudget) {
   Harness h(config_with(2));
   serve(h, "A");
@@ -110,6 +116,84 @@ TEST(Front, AGracefulStopStopsTheFrontFirstThenDrainsTheWorkers) {
   EXPECT_TRUE(h.exited());
   EXPECT_EQ(h.exit_code(), 0);
   EXPECT_EQ(h.count("start-front"), 1) << "a stopping server does not restart its front";
+}
+
+TEST(Front, AStopDelayIsFirstOnlyAChangeOfReadiness) {
+  Harness h(with_stop_delay(2, 2s));
+  ZygoteId a = serve(h, "A");
+  ASSERT_TRUE(h.supervisor().snapshot().workers.ready == 2);
+  h.feed(ev::Shutdown{true});
+  EXPECT_EQ(h.count("drain-front"), 1) << "the front is told to close what it serves";
+  EXPECT_TRUE(h.supervisor().snapshot().shutting_down) << "/readyz says 503 from now on";
+  EXPECT_TRUE(h.reported("shutdown"));
+  h.feed(ev::Shutdown{true});
+  EXPECT_EQ(h.count("drain-front"), 1) << "a second SIGTERM does not restart the delay";
+  ZygoteId b = h.deploy("B");
+  EXPECT_EQ(b, ZygoteId{}) << "no deploy begins during the delay";
+  EXPECT_TRUE(h.reported("deploy-refused"));
+  h.advance(1900ms);
+  EXPECT_EQ(h.count("stop-front"), 0) << "it still accepts and serves";
+  for (WorkerId w : h.workers_of("A")) EXPECT_FALSE(h.stop_sent(w));
+  h.crash_worker(h.workers_of("A")[0]);
+  h.advance(100ms);
+  EXPECT_EQ(h.count("stop-front"), 1) << "the delay is over: the stop itself begins";
+  h.front_dies(ExitStatus::exited(0));
+  h.spawn_all();
+  for (WorkerId w : h.workers_of("A")) {
+    EXPECT_TRUE(h.stop_sent(w));
+    h.exit_worker(w);
+  }
+  h.zygote_exit(a);
+  EXPECT_TRUE(h.exited());
+  EXPECT_EQ(h.exit_code(), 0);
+}
+
+TEST(Front, AFrontRestartedDuringTheStopDelayIsToldToDrainToo) {
+  Harness h(with_stop_delay(1, 5s));
+  serve(h, "A");
+  h.feed(ev::Shutdown{true});
+  ASSERT_EQ(h.count("drain-front"), 1);
+  h.front_dies();
+  EXPECT_EQ(h.count("start-front"), 2) << "still serving: a dead front is restarted";
+  EXPECT_EQ(h.count("drain-front"), 2) << "and told, once it has a pid";
+}
+
+TEST(Front, AFastStopDuringTheStopDelayStopsAtOnce) {
+  Harness h(with_stop_delay(1, 5s));
+  ZygoteId a = serve(h, "A");
+  h.feed(ev::Shutdown{true});
+  h.feed(ev::Shutdown{false});
+  EXPECT_EQ(h.count("kill-front"), 1);
+  const WorkerId w = h.workers_of("A")[0];
+  EXPECT_TRUE(h.kill_sent(w));
+  h.crash_worker(w);
+  h.zygote_exit(a);
+  EXPECT_TRUE(h.exited()) << "within the delay: a fast stop does not wait for it";
+}
+
+TEST(Front, WithoutAStopDelayNothingIsDrainedFirst) {
+  Harness h(config_with(1));
+  serve(h, "A");
+  h.front_ignores_stop();
+  h.feed(ev::Shutdown{true});
+  EXPECT_EQ(h.count("drain-front"), 0);
+  EXPECT_EQ(h.count("stop-front"), 1);
+}
+
+TEST(Front, AWorkerThatRetiresWhileTheFrontStopsIsReplaced) {
+  Harness h(config_with(1));
+  serve(h, "A");
+  h.front_ignores_stop();
+  h.feed(ev::Shutdown{true});
+  ASSERT_EQ(h.count("stop-front"), 1);
+  const int asked = h.count("request-worker");
+  h.exit_worker(h.workers_of("A")[0]);  // retired at its request limit
+  h.advance(1s);                        // past any backoff
+  EXPECT_EQ(h.count("request-worker"), asked + 1)
+      << "what the stopping front still hands on needs a worker";
+  h.spawn_all();
+  h.front_dies(ExitStatus::exited(0));
+  EXPECT_TRUE(h.stop_sent(h.workers_of("A")[0])) << "and it drains with the rest";
 }
 
 TEST(Front, AFrontThatDoesNotStopIsKilledAtTheGracefulDeadline) {
