@@ -18,7 +18,39 @@ namespace bhttp = boost::beast::http;
 
 namespace detail {
 
-// Collects straight into an AppRequest: header order and name case as sent, trailers dropped.
+// RFC 9110 6.5.1: fields a sender must not put in a trailer section, because they are needed
+// before the content (framing, routing, request modifiers, authentication, content metadata).
+bool never_a_trailer(beast::string_view name) {
+  static constexpr std::string_view kNames[] = {"authorization",
+                                                "cache-control",
+                                                "content-encoding",
+                                                "content-length",
+                                                "content-range",
+                                                "content-type",
+                                                "cookie",
+                                                "expect",
+                                                "host",
+                                                "if-match",
+                                                "if-modified-since",
+                                                "if-none-match",
+                                                "if-range",
+                                                "if-unmodified-since",
+                                                "max-forwards",
+                                                "pragma",
+                                                "proxy-authorization",
+                                                "range",
+                                                "te",
+                                                "trailer",
+                                                "transfer-encoding"};
+  return std::any_of(std::begin(kNames), std::end(kNames), [&](std::string_view n) {
+    return std::equal(n.begin(), n.end(), name.begin(), name.end(), [](char a, char b) {
+      return a == (b >= 'A' && b <= 'Z' ? static_cast<char>(b - 'A' + 'a') : b);
+    });
+  });
+}
+
+// Collects straight into an AppRequest: header order and name case as sent, trailers dropped
+// (never merged into the header fields) once checked.
 class RequestParser final : public bhttp::basic_parser<true> {
  public:
   RequestParser(const Limits& limits, BodySpool* spool)
@@ -32,6 +64,8 @@ class RequestParser final : public bhttp::basic_parser<true> {
 
   const AppRequest& request() const { return req_; }
   AppRequest take() { return std::move(req_); }
+  // A field the trailer section must not hold, when that is why parsing failed.
+  const std::string& bad_trailer() const { return bad_trailer_; }
   void use_spool(BodySpool* spool) { spool_ = spool; }
   // Sends the body to the spool from here on, if there is one; false if that failed.
   bool spool_now() {
@@ -56,7 +90,13 @@ class RequestParser final : public bhttp::basic_parser<true> {
   void on_response_impl(int, beast::string_view, int, beast::error_code&) override {}
   void on_field_impl(bhttp::field, beast::string_view name, beast::string_view value,
                      beast::error_code& ec) override {
-    if (is_header_done()) return;  // a trailer
+    if (is_header_done()) {  // a trailer: checked, then dropped
+      if (never_a_trailer(name)) {
+        bad_trailer_ = str(name);
+        ec = bhttp::error::bad_field;
+      }
+      return;
+    }
     if (req_.headers.size() >= fields_max_) {
       ec = bhttp::error::header_limit;
       return;
@@ -104,6 +144,7 @@ class RequestParser final : public bhttp::basic_parser<true> {
   BodySpool* spool_;
   bool spooling_ = false;
   std::uint64_t spooled_ = 0;
+  std::string bad_trailer_;
   AppRequest req_;
 };
 
@@ -165,11 +206,128 @@ bool has_bare_lf(std::string_view s) {
   return false;
 }
 
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+// RFC 3986 3.2.3: port = *DIGIT; at most 65535 here.
+bool valid_port(std::string_view p) {
+  if (p.size() > 5 || !std::all_of(p.begin(), p.end(), is_digit)) return false;
+  std::uint32_t n = 0;
+  for (char c : p) n = n * 10 + static_cast<std::uint32_t>(c - '0');
+  return n <= 65535;
+}
+
+// A name as DNS and IPv4 have them: RFC 3986's reg-name without its sub-delims (! $ & ' ( ) * +
+// , ; =), which no host name has and which only ever arrive in forged Host values.
+bool valid_reg_name(std::string_view h) {
+  if (h.empty()) return false;
+  for (std::size_t i = 0; i < h.size(); ++i) {
+    const char c = h[i];
+    if (is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_' || c == '~') continue;
+    if (c == '%' && i + 2 < h.size() && is_hex(h[i + 1]) && is_hex(h[i + 2])) {
+      i += 2;
+      continue;
+    }
+    return false;
+  }
+  return true;
+}
+
+// RFC 9110 7.2 and RFC 3986 3.2.2: Host = uri-host [ ":" port ], the host an IP-literal in
+// brackets or a name. Empty is allowed (a target without an authority).
+bool valid_host(std::string_view v) {
+  if (v.empty()) return true;
+  std::string_view rest;
+  if (v.front() == '[') {
+    const auto close = v.find(']');
+    if (close == std::string_view::npos || close < 3) return false;
+    const std::string_view literal = v.substr(1, close - 1);
+    const bool ok = std::all_of(literal.begin(), literal.end(),
+                                [](char c) { return is_hex(c) || c == ':' || c == '.'; }) &&
+                    literal.find(':') != std::string_view::npos;
+    if (!ok) return false;
+    rest = v.substr(close + 1);
+  } else {
+    const auto colon = v.find(':');
+    if (!valid_reg_name(v.substr(0, colon))) return false;
+    rest = colon == std::string_view::npos ? std::string_view{} : v.substr(colon);
+  }
+  if (rest.empty()) return true;
+  return rest.front() == ':' && valid_port(rest.substr(1));
+}
+
 std::optional<ParseError> check_host(const AppRequest& req) {
   const auto hosts = count(req.headers, "Host");
   if (hosts > 1) return ParseError{400, "more than one Host header"};
   if (hosts == 0 && req.version_minor >= 1) return ParseError{400, "HTTP/1.1 request without Host"};
+  if (auto host = header(req, "Host"); host && !valid_host(trim(*host))) {
+    return ParseError{400, "the Host header is not a valid host"};
+  }
   return std::nullopt;
+}
+
+// Where the authority of an absolute-form target begins: after "http://" or "https://" (RFC
+// 9112 3.2.2; other schemes name resources this server does not serve); 0 if it is not one.
+std::size_t absolute_form_authority(std::string_view t) {
+  for (std::string_view scheme : {std::string_view("http://"), std::string_view("https://")}) {
+    if (t.size() > scheme.size() && iequals(t.substr(0, scheme.size()), scheme)) {
+      return scheme.size();
+    }
+  }
+  return 0;
+}
+
+// The authority of an absolute-form target, and its path and query ("/" if none).
+std::pair<std::string_view, std::string> split_absolute_form(std::string_view t) {
+  const std::size_t from = absolute_form_authority(t);
+  const std::size_t path_at = std::min(t.find_first_of("/?", from), t.size());
+  std::string path(t.substr(path_at));
+  if (path.empty() || path.front() == '?') path.insert(0, "/");
+  return {t.substr(from, path_at - from), std::move(path)};
+}
+
+// A target "http://HOST[:PORT]/..." with a valid host (no userinfo, RFC 9110 4.2.4).
+bool is_absolute_form(std::string_view t) {
+  if (absolute_form_authority(t) == 0) return false;
+  const auto authority = split_absolute_form(t).first;
+  return !authority.empty() && valid_host(authority);
+}
+
+// RFC 9112 3.2.2: an absolute-form target names the host, and the Host field is ignored for it.
+// The app gets the origin-form and that host as Host, as if the request had come so.
+void to_origin_form(AppRequest& r) {
+  if (!is_absolute_form(r.target)) return;
+  auto [authority, path] = split_absolute_form(r.target);
+  const std::string host(authority);
+  r.target = std::move(path);
+  auto it = std::find_if(r.headers.begin(), r.headers.end(),
+                         [](const Header& h) { return iequals(h.name, "Host"); });
+  if (it == r.headers.end()) {
+    r.headers.push_back({"Host", host});
+  } else {
+    it->value = host;
+  }
+}
+
+// RFC 9112 3.2: origin-form ("/path?query") for every method; absolute-form too; the
+// authority-form only with CONNECT and the asterisk-form only with OPTIONS.
+std::optional<ParseError> check_target(const AppRequest& req) {
+  const std::string_view t = req.target;
+  if (req.method == "CONNECT") {
+    if (!t.empty() && t.front() != '/' && t != "*" && !is_absolute_form(t) &&
+        t.find('/') == std::string_view::npos && valid_host(t)) {
+      return ParseError{501, "CONNECT is not supported: this server is not a proxy"};
+    }
+    return ParseError{400, "a CONNECT target must be in authority-form"};
+  }
+  if (t == "*") {
+    if (req.method == "OPTIONS") return std::nullopt;
+    return ParseError{400, "the asterisk-form target is only for OPTIONS"};
+  }
+  if (!t.empty() && t.front() == '/') return std::nullopt;
+  if (is_absolute_form(t)) return std::nullopt;
+  return ParseError{400, "the request target is neither a path (origin-form) nor an http URI"};
 }
 
 // Only "chunked" is decoded. RFC 9112 6.3 demands 400 when chunked is not the final coding;
@@ -550,7 +708,13 @@ bool Connection::step() {
   }
   const bool need_more = ec == bhttp::error::need_more;
   if (ec && !need_more) {
-    fail(from_beast(ec));
+    if (!parser_->bad_trailer().empty()) {
+      fail({400, parser_->bad_trailer() + " cannot be a trailer field"});
+    } else if (ec == bhttp::error::header_limit && !parser_->is_header_done()) {
+      fail(head_too_large());
+    } else {
+      fail(from_beast(ec));
+    }
     return false;
   }
   if (!had_header && parser_->is_header_done() && !accept_header()) return false;
@@ -571,10 +735,9 @@ bool Connection::accept_header() {
 
 std::optional<ParseError> Connection::check_header() const {
   const std::string_view header_bytes(in_.data() + msg_begin_, pos_ - msg_begin_);
-  if (header_bytes.size() > limits_.header_bytes_max) {
-    return ParseError{431, "request header fields too large"};
-  }
+  if (header_bytes.size() > limits_.header_bytes_max) return head_too_large();
   if (has_obs_fold(header_bytes)) return ParseError{400, "obsolete line folding in a header"};
+  if (auto e = check_target(parser_->request())) return e;
   if (auto e = check_host(parser_->request())) return e;
   return check_transfer_encoding(parser_->request());
 }
@@ -588,12 +751,21 @@ void Connection::check_waiting() {
   if (!parser_->is_header_done() && has_bare_lf(std::string_view(in_).substr(from))) {
     fail({400, "bare LF line ending"});
   } else if (waiting > limits_.header_bytes_max) {
-    fail({431, parser_->is_header_done() ? "chunk line or trailer section too large"
-                                         : "request header fields too large"});
+    fail(parser_->is_header_done() ? ParseError{431, "chunk line or trailer section too large"}
+                                   : head_too_large());
   } else if (overflowed_) {
     fail(parser_->is_header_done() ? ParseError{413, "pipelined input beyond the buffer cap"}
                                    : ParseError{431, "pipelined input beyond the buffer cap"});
   }
+}
+
+// RFC 9112 3: a request line longer than the head may be is a target too long to parse (414);
+// otherwise the header fields are too large (431).
+ParseError Connection::head_too_large() const {
+  const std::string_view head = std::string_view(in_).substr(msg_begin_);
+  const std::size_t line = std::min(head.find('\n'), head.size());
+  if (line > limits_.header_bytes_max) return {414, "request target too long"};
+  return {431, "request header fields too large"};
 }
 
 void Connection::complete() {
@@ -601,6 +773,7 @@ void Connection::complete() {
     ready_spooled_ = Spooled{head_end_ - std::min(raw_begin_, head_end_), parser_->spooled_bytes()};
   }
   ready_ = parser_->take();
+  to_origin_form(*ready_);
   if (spooled_file_ >= 0) {
     ready_->body_file = spooled_file_;
     ready_->body_file_bytes = spooled_file_bytes_;

@@ -23,7 +23,7 @@
 namespace zyg::http {
 
 struct Limits {
-  std::size_t header_bytes_max = 8 * 1024;   // request line + headers; above -> 431
+  std::size_t header_bytes_max = 8 * 1024;   // request line + headers; above -> 431 (the line: 414)
   std::size_t body_bytes_max = 1024 * 1024;  // above -> 413 (Content-Length or chunk total)
   // A body above this is not held in memory: with a spool (Connection::set_spool, the front) it
   // goes to the spool as it arrives; without one, reading stops there and the request waits,
@@ -182,6 +182,7 @@ class Connection {
   bool step();
   bool accept_header();
   std::optional<ParseError> check_header() const;
+  ParseError head_too_large() const;
   void check_waiting();
   void complete();
   void fail(ParseError e);

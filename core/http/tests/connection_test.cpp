@@ -65,6 +65,95 @@ TEST(Connection, SimpleGet) {
   EXPECT_TRUE(c.idle());
 }
 
+TEST(Connection, AnAbsoluteFormTargetIsServedAsOriginFormWithItsHost) {
+  // RFC 9112 3.2.2: the target's host wins over the Host field, which must still be valid.
+  const auto req =
+      request_of(first("GET http://Example.com:8080?q=1 HTTP/1.1\r\nHost: other\r\n\r\n"));
+  EXPECT_EQ(req.target, "/?q=1");
+  EXPECT_EQ(header(req, "Host"), "Example.com:8080");
+  EXPECT_EQ(req.headers.size(), 1u) << "replaced, not added";
+  const auto bare = request_of(first("GET https://example.com HTTP/1.0\r\n\r\n"));
+  EXPECT_EQ(bare.target, "/");
+  EXPECT_EQ(header(bare, "Host"), "example.com") << "an HTTP/1.0 request without Host gets it";
+}
+
+TEST(Connection, TargetFormsBelongToTheirMethods) {
+  EXPECT_EQ(request_of(first("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")).target, "*");
+  const auto star = std::get<ParseError>(first("DELETE * HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(star.status, 400);
+  EXPECT_NE(star.reason.find("only for OPTIONS"), std::string::npos) << star.reason;
+  EXPECT_EQ(status_of(first("GET x.example:80 HTTP/1.1\r\nHost: x\r\n\r\n")), 400);
+  EXPECT_EQ(status_of(first("GET a/b HTTP/1.1\r\nHost: x\r\n\r\n")), 400);
+  EXPECT_EQ(status_of(first("CONNECT x.example:443 HTTP/1.1\r\nHost: x\r\n\r\n")), 501);
+}
+
+TEST(Connection, AnInvalidHostIs400AndSaysSo) {
+  for (const char* host : {"0.0.0.0=5000", "a/b", "a@b", "a:99999", "[::1", "[zz::1]", "a b"}) {
+    const auto e =
+        std::get<ParseError>(first(std::string("GET / HTTP/1.1\r\nHost: ") + host + "\r\n\r\n"));
+    EXPECT_EQ(e.status, 400) << host;
+    EXPECT_NE(e.reason.find("Host"), std::string::npos) << host << ": " << e.reason;
+  }
+  for (const char* host : {"", "x", "127.0.0.1:8000", "[::1]:80", "[::ffff:1.2.3.4]", "a-b.c_d~"}) {
+    EXPECT_TRUE(std::holds_alternative<AppRequest>(
+        first(std::string("GET / HTTP/1.1\r\nHost: ") + host + "\r\n\r\n")))
+        << host;
+  }
+}
+
+TEST(Connection, AFieldThatCannotBeATrailerIs400AndNamed) {
+  const auto e =
+      std::get<ParseError>(first("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                 "1\r\na\r\n0\r\nX-Fine: 1\r\nHOST: evil\r\n\r\n"));
+  EXPECT_EQ(e.status, 400);
+  EXPECT_EQ(e.reason, "HOST cannot be a trailer field");
+}
+
+TEST(Connection, NothingAfterARequestSayingCloseIsProcessed) {
+  // RFC 9112 9.6: the server closes after answering it; what was pipelined behind it is not read.
+  Connection c;
+  c.feed(
+      "GET /1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n");
+  const auto req = request_of(c.next());
+  (void)c.serialize(req, ok(), false);
+  EXPECT_TRUE(c.should_close());
+  EXPECT_TRUE(none(c.next()));
+}
+
+TEST(Connection, EmptyListElementsAreIgnored) {
+  // RFC 9110 5.6.1: a recipient parses and ignores a reasonable number of empty list elements.
+  Connection c;
+  c.feed("GET / HTTP/1.1\r\nHost: x\r\nConnection: , ,close,\r\n\r\n");
+  (void)c.serialize(request_of(c.next()), ok(), false);
+  EXPECT_TRUE(c.should_close());
+  const auto chunked = request_of(first(
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: , chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"));
+  EXPECT_EQ(chunked.body, "ok");
+}
+
+TEST(Connection, ANameWithUnderscoreIsItsOwnFieldNotTheOneItResembles) {
+  // Native apps see it as sent; the WSGI environ drops it (real/app/python/wsgi.cpp).
+  Connection c;
+  c.feed(
+      "POST / HTTP/1.1\r\nHost: x\r\nContent_Length: 5\r\n\r\nGET /next HTTP/1.1\r\nHost: "
+      "x\r\n\r\n");
+  const auto req = request_of(c.next());
+  EXPECT_EQ(header(req, "Content_Length"), "5");
+  EXPECT_FALSE(header(req, "Content-Length"));
+  EXPECT_TRUE(req.body.empty()) << "it frames nothing";
+  (void)c.serialize(req, ok(), false);
+  EXPECT_EQ(request_of(c.next()).target, "/next");
+}
+
+TEST(Connection, ALongRequestLineIs414) {
+  EXPECT_EQ(status_of(first("GET /" + std::string(9000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n")),
+            414);
+  Connection c;
+  c.feed("GET /" + std::string(9000, 'a'));
+  EXPECT_EQ(status_of(c.next()), 414) << "before the line even ends";
+  EXPECT_TRUE(c.should_close());
+}
+
 TEST(Connection, Http11KeepsAliveByDefault) {
   Connection c;
   c.feed(kGet);
