@@ -132,11 +132,17 @@ std::optional<Event> event_from_json(const json& j) {
   return std::nullopt;
 }
 
-json to_json(const SupervisorConfig& c) { return json(c); }
+// stop_delay came later: a log without it is of a server that had none.
+json to_json(const SupervisorConfig& c) {
+  json j(c);
+  j["stop_delay"] = c.stop_delay;
+  return j;
+}
 
 std::optional<SupervisorConfig> config_from_json(const json& j) {
   try {
     SupervisorConfig c = j.get<SupervisorConfig>();
+    if (j.contains("stop_delay")) c.stop_delay = j["stop_delay"].get<Nanos>();
     if (c.validate()) return std::nullopt;
     return c;
   } catch (const json::exception&) {

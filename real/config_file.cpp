@@ -74,15 +74,43 @@ std::variant<std::vector<std::string>, std::string> arguments_of(const std::stri
 
 }  // namespace
 
+namespace {
+
+std::variant<ConfigArguments, std::string> from_table(
+    const toml::table& table, const std::string& path,
+    const std::function<cxxopts::Options()>& make_options);
+
+std::string parse_failure(const std::string& path, const toml::parse_error& e) {
+  if (e.source().begin.line == 0) return path + ": " + std::string(e.description());
+  return where(path, e.source()) + std::string(e.description());
+}
+
+}  // namespace
+
 std::variant<ConfigArguments, std::string> config_arguments(
     const std::string& path, const std::function<cxxopts::Options()>& make_options) {
-  toml::table table;
   try {
-    table = toml::parse_file(path);
+    return from_table(toml::parse_file(path), path, make_options);
   } catch (const toml::parse_error& e) {
-    if (e.source().begin.line == 0) return path + ": " + std::string(e.description());
-    return where(path, e.source()) + std::string(e.description());
+    return parse_failure(path, e);
   }
+}
+
+std::variant<ConfigArguments, std::string> config_arguments_text(
+    const std::string& text, const std::string& path,
+    const std::function<cxxopts::Options()>& make_options) {
+  try {
+    return from_table(toml::parse(text, path), path, make_options);
+  } catch (const toml::parse_error& e) {
+    return parse_failure(path, e);
+  }
+}
+
+namespace {
+
+std::variant<ConfigArguments, std::string> from_table(
+    const toml::table& table, const std::string& path,
+    const std::function<cxxopts::Options()>& make_options) {
   const std::map<std::string, Known> known = known_options(make_options());
   std::vector<std::string> options;
   std::vector<std::string> positional;
@@ -125,5 +153,7 @@ std::variant<ConfigArguments, std::string> config_arguments(
   }
   return ConfigArguments{std::move(options), std::move(positional)};
 }
+
+}  // namespace
 
 }  // namespace zyg::real

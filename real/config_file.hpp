@@ -24,5 +24,9 @@ struct ConfigArguments {
 // fresh set, so the error names the key's own line).
 std::variant<ConfigArguments, std::string> config_arguments(
     const std::string& path, const std::function<cxxopts::Options()>& make_options);
+// The same for a file's text; `path` names it in the messages.
+std::variant<ConfigArguments, std::string> config_arguments_text(
+    const std::string& text, const std::string& path,
+    const std::function<cxxopts::Options()>& make_options);
 
 }  // namespace zyg::real

@@ -28,6 +28,8 @@ packages=(
   haproxy jq curl
   # the Kubernetes manifest's check (docs/fleet/kubernetes.yaml) parses it with Debian's Python
   python3-yaml
+  # fuzzing (fuzz/, scripts/fuzz.sh): clang with libFuzzer and the sanitizers' runtimes
+  clang libclang-rt-14-dev
 )
 
 missing=()

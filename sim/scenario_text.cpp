@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 #include <sstream>
 
 namespace zyg::sim {
@@ -116,7 +117,8 @@ std::optional<Nanos> parse_duration(const std::string& s) {
         continue;
       }
       auto v = parse_int(num);
-      if (!v || *v < 0) return std::nullopt;
+      // Negative, or beyond what nanoseconds hold (found by fuzz/scenario_fuzz.cpp): refused.
+      if (!v || *v < 0 || *v > std::numeric_limits<std::int64_t>::max() / u.ns) return std::nullopt;
       return Nanos{*v * u.ns};
     }
   }

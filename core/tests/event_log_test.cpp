@@ -96,6 +96,42 @@ TEST(EventLog, ConfigSurvivesTheRoundTripAndBadOnesAreRefused) {
   EXPECT_FALSE(event_log::config_from_json(bad));
 }
 
+TEST(EventLog, TheStopDelayIsLoggedAndOlderLogsHaveNone) {
+  SupervisorConfig c;
+  c.stop_delay = 2500ms;
+  json j = event_log::to_json(c);
+  auto back = event_log::config_from_json(j);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->stop_delay, 2500ms) << "a replay without it would stop at once";
+  j.erase("stop_delay");
+  back = event_log::config_from_json(j);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->stop_delay, Nanos{0});
+}
+
+TEST(EventLogJudge, AStopWithADelayReplaysClean) {
+  SupervisorConfig c;
+  c.budget = 2;
+  c.stop_delay = 1s;
+  Harness h(c);
+  ZygoteId a = h.start("A");
+  h.load(a);
+  h.spawn_all();
+  h.feed(ev::Shutdown{true});
+  h.advance(1500ms);
+  h.front_dies(ExitStatus::exited(0));
+  for (WorkerId w : h.workers_of("A")) h.exit_worker(w);
+  h.zygote_exit(a);
+  ASSERT_TRUE(h.exited());
+  event_log::Judge j;
+  for (const std::string& l : h.event_lines()) j.line(l);
+  EXPECT_TRUE(j.checker().violations().empty()) << [&] {
+    std::string all;
+    for (const auto& v : j.checker().violations()) all += v.what + "\n";
+    return all;
+  }();
+}
+
 // A deploy, a crash loop rolled back, and a graceful stop, as a master would log them.
 std::vector<std::string> scripted_log() {
   SupervisorConfig c;

@@ -55,6 +55,8 @@ TEST(ScenarioFormat, DurationsAndPercentages) {
   EXPECT_EQ(parse_duration("7us"), Nanos{7us});
   EXPECT_FALSE(parse_duration("2 s").has_value());
   EXPECT_FALSE(parse_duration("-1s").has_value());
+  EXPECT_FALSE(parse_duration("12777777777816s").has_value()) << "beyond int64 nanoseconds";
+  EXPECT_EQ(parse_duration("9223372036s"), Nanos{9223372036s});
   EXPECT_EQ(format_duration(Nanos{2500ms}), "2500ms");
   std::string error;
   auto s = parse("version releases/A crash 0.05% hang 12ppm\nstart releases/A\n", error);

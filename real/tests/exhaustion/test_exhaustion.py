@@ -1,0 +1,167 @@
+"""Resources running out on real processes, 127.0.0.1 only, every server in a process group of its
+own and killed by its id: descriptors run out in the front (RLIMIT_NOFILE, slow uploads each
+holding a connection and a spool file): what it holds is served, the failure is logged once, and
+it recovers when descriptors free up; forks refused for want of processes (RLIMIT_NPROC, as root
+for the user the workers run as) are retried with backoff while the workers that exist serve, and
+the budget stays exact; an event log on a full disk never stops the serving."""
+import json
+import os
+import pwd
+import re
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import unittest
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "app",
+                                "python", "tests"))
+from harness import Server, wait_until  # noqa: E402
+
+# The user the zygotes and workers drop to (as real/tests/privileges), and the test app.
+RUN_AS = ("nobody", "nogroup")
+TESTAPP = os.environ.get("ZYGOTE_TESTAPP", "")
+
+
+def processes_of(uid):
+    n = 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if os.stat(f"/proc/{pid}").st_uid == uid:
+                    n += 1
+            except OSError:
+                pass
+    return n
+
+
+def status_json(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/status.json", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def readable_by_all(path):
+    """The scratch directory is root's: the user must reach the releases in it."""
+    for root, dirs, files in os.walk(path):
+        os.chmod(root, 0o755)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o755)
+
+
+class Exhaustion(unittest.TestCase):
+    def server(self):
+        s = Server(self)
+        shutil.copy(TESTAPP, s.release("A", {"testapp.conf": ""}))
+        return s
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root: RLIMIT_NPROC binds the user it drops to")
+    def test_forks_refused_for_want_of_processes_are_retried_and_the_budget_stays_exact(self):
+        s = self.server()
+        readable_by_all(s.dir)
+        os.chmod(s.run_dir, 0o700)
+        # The user's processes: two placeholders (their end frees room), the front and the
+        # zygote, then room for two workers of four (if nothing else of the user's runs).
+        user = pwd.getpwnam(RUN_AS[0])
+        placeholders = []
+        for _ in range(2):
+            p = subprocess.Popen(["sleep", "300"], start_new_session=True,
+                                 preexec_fn=lambda: (os.setgid(user.pw_gid),
+                                                     os.setuid(user.pw_uid)))
+            placeholders.append(p)
+            self.addCleanup(lambda p=p: (p.kill(), p.wait()))
+        self.assertTrue(wait_until(lambda: all(os.stat(f"/proc/{p.pid}").st_uid == user.pw_uid
+                                               for p in placeholders), 5))
+        limit = processes_of(user.pw_uid) + 4
+        s.popen_extra = {"preexec_fn": lambda: resource.setrlimit(resource.RLIMIT_NPROC,
+                                                                  (limit, limit))}
+        s.start("A", "testapp", "--user", RUN_AS[0], "--group", RUN_AS[1], "--status-bind",
+                "127.0.0.1:0", workers=4, expect_serving=False)
+        m = s.wait_log(r"status on port (\d+)", 10)
+        self.assertTrue(m, s.log_text())
+        port = int(m.group(1))
+        # Refused forks are reported and retried (with backoff): several refusals.
+        self.assertTrue(wait_until(lambda: s.read_log().count(b"spawn failed (errno 11)") >= 3,
+                                   20), s.log_text())
+        # How many fit depends on the user's other processes (one still exiting from an earlier
+        # test, say): fewer than four, and those serve.
+        serving = len(s.workers())
+        self.assertLess(serving, 4, s.log_text())
+        self.assertGreaterEqual(serving, 1, s.log_text())
+        for _ in range(20):
+            code, _, body = s.get("/")
+            self.assertEqual(code, 200, body)
+        # The budget counts what exists: those workers (once ready), and a fork asked for until
+        # its refusal comes back; never the refused ones.
+        def counted():
+            w = status_json(port)["workers"]
+            return w["ready"] + w["busy"] == serving and w["total"] - w["starting"] == serving
+        self.assertTrue(wait_until(counted, 5), status_json(port)["workers"])
+        self.assertEqual(len(s.workers()), serving, "still refused: " + s.log_text())
+        # Processes to spare again: the retries bring the workers up to four.
+        for p in placeholders:
+            p.kill()
+            p.wait()
+        self.assertTrue(wait_until(lambda: len(s.workers()) == 4, 30), s.log_text())
+        self.assertTrue(wait_until(lambda: status_json(port)["workers"]["ready"] == 4, 10))
+        code, out = s.ctl("stop")
+        self.assertEqual(code, 0, out)
+        self.assertEqual(s.proc.wait(timeout=30), 0, s.log_text())
+
+    def test_descriptors_running_out_in_the_front_are_survived_and_said_once(self):
+        s = self.server()
+        s.popen_extra = {"preexec_fn": lambda: resource.setrlimit(resource.RLIMIT_NOFILE,
+                                                                  (200, 200))}
+        s.start("A", "testapp", "--body-memory-bytes", "1024", "--max-body-bytes", "10000000",
+                workers=2)
+        head = b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n"
+        uploads = []
+        self.addCleanup(lambda: [u.close() for u in uploads])
+        # Each slow upload costs the front its connection and a spool file: 150 of them are more
+        # than 200 descriptors.
+        for _ in range(150):
+            u = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+            u.sendall(head + b"x" * 4096)
+            uploads.append(u)
+        out_of_fds = rb"(accept failed|could not be stored in [^ ]+) \(errno 24\)"
+        self.assertTrue(wait_until(lambda: re.search(out_of_fds, s.read_log()), 10),
+                        s.log_text())
+        # What it holds is still served: the first upload, finished now, is answered.
+        first = uploads[0]
+        first.sendall(b"x" * (100000 - 4096))
+        first.settimeout(10)
+        self.assertRegex(first.recv(4096), rb"^HTTP/1.1 200 ")
+        # Descriptors free again: a new request is served.
+        for u in uploads[1:]:
+            u.close()
+        code, _, body = s.get("/")
+        self.assertEqual(code, 200, body)
+        log = s.read_log()
+        print(re.findall(rb"zygote-real: front: [^\n]*", log), flush=True)
+        for said in (b"accept failed", b"could not be stored"):
+            self.assertLessEqual(log.count(said), 1, "said once:\n" + s.log_text())
+        self.assertIsNone(s.proc.poll(), s.log_text())
+        code, out = s.ctl("stop")
+        self.assertEqual(code, 0, out)
+        self.assertEqual(s.proc.wait(timeout=30), 0, s.log_text())
+
+    def test_an_event_log_on_a_full_disk_never_stops_the_serving(self):
+        s = self.server()
+        shutil.copy(TESTAPP, s.release("B", {"testapp.conf": ""}))
+        s.start("A", "testapp", "--events", "/dev/full", workers=2)
+        for _ in range(20):
+            code, _, body = s.get("/")
+            self.assertEqual(code, 200, body)
+        s.deploy("B")  # every step of a deploy is an event the log cannot take
+        self.assertTrue(wait_until(lambda: s.all_on("B", 2), 30), s.log_text())
+        code, _, body = s.get("/")
+        self.assertEqual(code, 200, body)
+        self.assertIsNone(s.proc.poll(), s.log_text())
+        code, out = s.ctl("stop")
+        self.assertEqual(code, 0, out)
+        self.assertEqual(s.proc.wait(timeout=30), 0, s.log_text())
+
+
+if __name__ == "__main__":
+    unittest.main()
