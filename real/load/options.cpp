@@ -7,7 +7,7 @@
 namespace zyg::load {
 namespace {
 
-constexpr std::int64_t max_duration_ms = 600000;
+constexpr std::int64_t max_duration_ms = 3600000;  // an hour: soaks and chaos runs
 constexpr int max_clients = 2000;
 constexpr int max_held = 20000;  // per class of held connections
 
@@ -61,7 +61,7 @@ std::variant<Options, Exit> parse_command_line(int argc, const char* const* argv
     ("host", "127.0.0.1, ::1 or localhost; nothing else", cxxopts::value<std::string>()->default_value("127.0.0.1"))
     ("port", "server port (required)", cxxopts::value<int>())
     ("clients", "concurrent clients (max 2000)", cxxopts::value<int>()->default_value("50"))
-    ("duration-ms", "how long to send requests (required, max 600000)", cxxopts::value<std::int64_t>())
+    ("duration-ms", "how long to send requests (required, max 3600000)", cxxopts::value<std::int64_t>())
     ("keepalive-percent", "percent of clients that reuse their connection", cxxopts::value<int>()->default_value("50"))
     ("long-every", "every K-th request appends ?ms=<long-ms> to the path (0: off)", cxxopts::value<std::int64_t>()->default_value("0"))
     ("long-ms", "milliseconds asked of a long request", cxxopts::value<std::int64_t>()->default_value("0"))

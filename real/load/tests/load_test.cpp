@@ -413,7 +413,7 @@ TEST(CommandLine, ParsesAndBoundsOptions) {
   for (std::vector<const char*> bad : std::vector<std::vector<const char*>>{
            {"--port", "80"},
            {"--duration-ms", "100"},
-           {"--port", "80", "--duration-ms", "600001"},
+           {"--port", "80", "--duration-ms", "3600001"},
            {"--port", "80", "--duration-ms", "100", "--clients", "2001"},
            {"--port", "80", "--duration-ms", "100", "--path", "x"},
            {"--port", "80", "--duration-ms", "100", "--bogus"},
