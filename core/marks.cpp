@@ -69,6 +69,7 @@ std::vector<std::string> loop_and_fault_marks() {
       "worker.pipelined-yield",
       "worker.return-failed",
       "worker.serve-without-front",
+      "worker.killed-externally",
       "worker.unsent-without-front",
       "worker.unsent-to-front",
       "worker.handoff-lost",

@@ -14,8 +14,9 @@ namespace {
 double seconds(Nanos d) { return static_cast<double>(d.count()) / 1e9; }
 
 // Worker exit causes always present in the metrics, so a rate over them starts at zero.
-constexpr std::array<const char*, 8> kExitCauses = {
-    "crash", "killed", "retired", "deploy", "rollback", "scale_down", "shutdown", "zygote_gone"};
+constexpr std::array<const char*, 9> kExitCauses = {"crash",      "killed",   "killed_externally",
+                                                    "retired",    "deploy",   "rollback",
+                                                    "scale_down", "shutdown", "zygote_gone"};
 
 // A deploy outcome, and the report kind that counts it.
 constexpr std::array<std::pair<const char*, const char*>, 4> kDeployOutcomes = {{

@@ -9,6 +9,10 @@
 
 namespace zyg {
 
+namespace {
+constexpr int kSigkill = 9;  // Linux's SIGKILL (os::Signal::kill)
+}  // namespace
+
 Supervisor::Supervisor(SupervisorConfig config)
     : config_(config), desired_(config_.desired_workers()) {
   ZYG_ASSERT(!config_.validate().has_value(), *config_.validate());
@@ -271,8 +275,12 @@ void Supervisor::on(const ev::WorkerExited& e) {
   workers_.erase(it);
   if (w.retiring) ZYG_MARK("respawn.retire");
   const bool expected = w.stop != StopReason::none || w.retiring;
+  // SIGKILL the master did not send: the kernel's OOM killer, most likely (or an operator).
+  const bool killed_externally =
+      !expected && w.kill_why.empty() && e.status.signaled && e.status.code == kSigkill;
   worker_exits_[w.retiring                   ? "retired"
                 : w.stop != StopReason::none ? to_string(w.stop)
+                : killed_externally          ? "killed_externally"
                 : w.kill_why.empty()         ? "crash"
                                              : "killed"] += 1;
   if (expected) return;
@@ -280,6 +288,12 @@ void Supervisor::on(const ev::WorkerExited& e) {
   Zygote* z = find(w.zygote);
   std::string what =
       w.kill_why.empty() ? "exited unexpectedly: " + to_string(e.status) : "killed: " + w.kill_why;
+  if (killed_externally) {
+    ZYG_MARK("worker.killed-externally");
+    what =
+        "killed by SIGKILL, which the master did not send: the OOM killer, most likely (the "
+        "kernel log names it), or another process";
+  }
   if (z) {
     record_worker_failure(*z, w, what);
   } else {

@@ -775,3 +775,28 @@ TEST(Config, RejectsInconsistentSettings) {
 
 }  // namespace
 }  // namespace zyg::testing
+
+namespace zyg::testing {
+namespace {
+
+TEST(WorkerExits, ASigkillTheMasterDidNotSendIsNamedAndReplaced) {
+  Harness h(config_with(2));
+  serve(h, "A");
+  const WorkerId w = h.workers_of("A")[0];
+  h.exit_worker_silently(w, ExitStatus::killed_by(9));  // the OOM killer, say
+  bool named = false;
+  for (const std::string& line : h.log()) {
+    named = named || line.find("SIGKILL, which the master did not send: the OOM killer") !=
+                         std::string::npos;
+  }
+  EXPECT_TRUE(named);
+  EXPECT_EQ(h.supervisor().snapshot().worker_exits.at("killed_externally"), 1u);
+  h.advance(1s);
+  h.spawn_all();
+  EXPECT_EQ(h.live_workers_of("A").size(), 2u) << "replaced as any crash";
+  h.crash_worker(h.workers_of("A")[0]);  // SIGSEGV: a crash, not a kill
+  EXPECT_EQ(h.supervisor().snapshot().worker_exits.at("crash"), 1u);
+}
+
+}  // namespace
+}  // namespace zyg::testing

@@ -14,9 +14,10 @@
  *   body_bytes N        the response body is exactly N bytes: the greeting, then 'x' padding
  * An unknown key or a malformed value fails the load with a message naming the line.
  * A request target with the query parameter ms=N (e.g. "/?ms=500") sleeps N ms instead of
- * latency_ms. Responses are 200 "testapp <release> pid <pid>\n"; with sum=1 in the query, the
- * greeting ends " body <bytes> fnv <FNV-1a 64 of the body, 16 hex digits>\n" instead. Takes no
- * arguments. */
+ * latency_ms; leak_mib=N allocates and touches N MiB that the worker never frees (a leak, for
+ * memory limits and the OOM killer). Responses are 200 "testapp <release> pid <pid>\n"; with sum=1
+ * in the query, the greeting ends " body <bytes> fnv <FNV-1a 64 of the body, 16 hex digits>\n"
+ * instead. Takes no arguments. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
@@ -195,6 +196,14 @@ static int testapp_handle(void* state, const struct zygote_request* req,
     host->write(resp, "partial", 7); /* the host must discard it */
     snprintf(app->error, sizeof app->error, "configured to fail request %llu", app->served);
     return 1;
+  }
+  {
+    const long long leak = query_number(req->target, req->target_len, "leak_mib=");
+    if (leak > 0 && (unsigned long long)leak <= SIZE_MAX / (1024u * 1024u)) {
+      const size_t bytes = (size_t)leak * 1024u * 1024u;
+      unsigned char* lost = (unsigned char*)malloc(bytes);
+      if (lost != NULL) memset(lost, 0xa5, bytes); /* touched: resident, never freed */
+    }
   }
   ms = query_number(req->target, req->target_len, "ms=");
   if (ms >= 0) {

@@ -3,7 +3,8 @@ own and killed by its id: descriptors run out in the front (RLIMIT_NOFILE, slow 
 holding a connection and a spool file): what it holds is served, the failure is logged once, and
 it recovers when descriptors free up; forks refused for want of processes (RLIMIT_NPROC, as root
 for the user the workers run as) are retried with backoff while the workers that exist serve, and
-the budget stays exact; an event log on a full disk never stops the serving."""
+the budget stays exact; workers the OOM killer kills (a memory cgroup of their own, as root) are
+named as such and replaced; an event log on a full disk never stops the serving."""
 import json
 import os
 import pwd
@@ -145,6 +146,54 @@ class Exhaustion(unittest.TestCase):
         code, out = s.ctl("stop")
         self.assertEqual(code, 0, out)
         self.assertEqual(s.proc.wait(timeout=30), 0, s.log_text())
+
+    @unittest.skipUnless(os.geteuid() == 0 and os.access("/sys/fs/cgroup/memory", os.W_OK),
+                         "needs root and cgroup v1's memory controller")
+    def test_workers_the_oom_killer_kills_are_named_and_replaced(self):
+        s = self.server()
+        s.start("A", "testapp", "--status-bind", "127.0.0.1:0", workers=2)
+        port = int(s.wait_log(r"status on port (\d+)", 10).group(1))
+        with open("/proc/self/cgroup") as f:
+            mine = next(line.split(":", 2)[2].strip() for line in f
+                        if line.split(":")[1] == "memory")
+        parent = "/sys/fs/cgroup/memory" + mine
+        cg = os.path.join(parent, f"zygote-oom-test-{os.getpid()}")
+        os.mkdir(cg)
+
+        def remove():
+            with open(os.path.join(cg, "cgroup.procs")) as f:
+                left = f.read().split()
+            for pid in left:  # (killed with the server's group already, unless it failed)
+                with open(os.path.join(parent, "cgroup.procs"), "w") as out:
+                    out.write(pid)
+            os.rmdir(cg)
+        self.addCleanup(remove)
+        with open(os.path.join(cg, "memory.limit_in_bytes"), "w") as f:
+            f.write(str(64 << 20))
+        workers = sorted(s.workers())
+        for pid in workers:
+            with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+                f.write(str(pid))
+        # Each request leaks 40 MiB in the worker that serves it: the second one overflows the
+        # cgroup's 64 MiB, and the kernel kills a worker.
+        for _ in range(6):
+            try:
+                s.get("/?leak_mib=40")
+            except (OSError, EOFError):
+                pass  # the request the worker died serving
+            if b"the master did not send" in s.read_log():
+                break
+        self.assertTrue(s.wait_log(r"killed by SIGKILL, which the master did not send: the OOM "
+                                   r"killer", 10), s.log_text())
+        with open(os.path.join(cg, "memory.oom_control")) as f:
+            self.assertRegex(f.read(), r"oom_kill [1-9]")
+        # Replaced (forked by the zygote, outside the cgroup), and counted apart from crashes.
+        self.assertTrue(wait_until(lambda: len(set(s.workers()) - set(workers)) >= 1 and
+                                   status_json(port)["workers"]["ready"] == 2, 20), s.log_text())
+        exits = status_json(port)["worker_exits"]
+        self.assertGreaterEqual(exits.get("killed_externally", 0), 1, exits)
+        code, _, body = s.get("/")
+        self.assertEqual(code, 200, body)
 
     def test_an_event_log_on_a_full_disk_never_stops_the_serving(self):
         s = self.server()
