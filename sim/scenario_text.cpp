@@ -42,7 +42,8 @@ std::optional<std::uint32_t> parse_ppm(const std::string& s) {
   while (frac.size() < 4) frac += '0';
   auto w = parse_int(whole.empty() ? "0" : whole);
   auto f = parse_int(frac);
-  if (!w || !f || *w < 0 || *f < 0) return std::nullopt;
+  // More than 100% is refused before it is multiplied (found by fuzz/scenario_fuzz.cpp).
+  if (!w || !f || *w < 0 || *f < 0 || *w > 100) return std::nullopt;
   const std::int64_t ppm = *w * 10'000 + *f;
   if (ppm > 1'000'000) return std::nullopt;
   return static_cast<std::uint32_t>(ppm);

@@ -253,6 +253,16 @@ TEST(EventLogJudge, UnreadableLinesAndMissingHeadersAreViolations) {
   EXPECT_NE(v.find("line 3 is not a JSON object"), std::string::npos) << v;
 }
 
+TEST(EventLogJudge, AFractionWhereTheLogHasIntegersIsAViolationNotACrash) {
+  // Found by fuzz/event_log_fuzz.cpp: 6e41 read as an int64 setting was undefined behaviour.
+  auto lines = scripted_log();
+  json header = json::parse(lines[0]);
+  header["config"]["lost_worker_timeout"] = 6.00055e41;
+  lines[0] = header.dump();
+  const std::string v = violations(judge(lines));
+  EXPECT_NE(v.find("line 1 has a number that is not an integer"), std::string::npos) << v;
+}
+
 TEST(EventLogJudge, FailedRequestsAreViolationsUnlessAFaultExplainsThem) {
   auto lines = scripted_log();
   auto j = judge(lines);

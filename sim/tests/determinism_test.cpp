@@ -57,8 +57,10 @@ TEST(ScenarioFormat, DurationsAndPercentages) {
   EXPECT_FALSE(parse_duration("-1s").has_value());
   EXPECT_FALSE(parse_duration("12777777777816s").has_value()) << "beyond int64 nanoseconds";
   EXPECT_EQ(parse_duration("9223372036s"), Nanos{9223372036s});
-  EXPECT_EQ(format_duration(Nanos{2500ms}), "2500ms");
   std::string error;
+  EXPECT_FALSE(parse("version releases/A crash 1055555555555555550%\nstart releases/A\n", error))
+      << "a percentage far past 100, refused before it overflows";
+  EXPECT_EQ(format_duration(Nanos{2500ms}), "2500ms");
   auto s = parse("version releases/A crash 0.05% hang 12ppm\nstart releases/A\n", error);
   ASSERT_TRUE(s) << error;
   EXPECT_EQ(s->versions[0].crash_ppm, 500u);
