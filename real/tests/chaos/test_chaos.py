@@ -11,7 +11,6 @@ long the faults go on; scripts/chaos.sh MINUTES runs longer. Every process is st
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -31,24 +30,6 @@ SEED = int(os.environ.get("ZYGOTE_CHAOS_SEED", str(int(time.time()) % 100000)))
 WORKERS = 4
 BEFORE, AFTER = 0.3, 1.0  # a failure explained by a kill from BEFORE ahead of it to AFTER past it
 RECOVERY = 1.0            # back to WORKERS ready workers within this of the last fault
-
-
-def titled(server, pattern):
-    """Pids of the server's processes whose title matches."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            if os.getpgid(int(pid)) != server.proc.pid:
-                continue
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                title = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
-        except (OSError, ProcessLookupError):
-            continue
-        if re.search(pattern, title):
-            found.append(int(pid))
-    return sorted(found)
 
 
 def status(port):
@@ -71,9 +52,9 @@ class Chaos(unittest.TestCase):
         self.stopped = []  # (pid, until): paused, to be continued
 
     def roles(self):
-        return {"worker": titled(self.s, r"zygote-real: worker \["),
-                "zygote": titled(self.s, r"zygote-real: zygote \["),
-                "front": titled(self.s, r"zygote-real: front")}
+        return {"worker": sorted(self.s.processes("worker")),
+                "zygote": sorted(self.s.processes("zygote")),
+                "front": sorted(self.s.titled(r"zygote-real: front"))}
 
     def continue_due(self, now):
         for pid, until in list(self.stopped):

@@ -109,8 +109,8 @@ class Server:
                              capture_output=True, text=True, timeout=60)
         return out.returncode, out.stdout + out.stderr
 
-    def processes(self, role):
-        """Pids of this server's processes whose title says `role`, with their release."""
+    def titled(self, pattern):
+        """This server's processes whose title matches `pattern`: pid -> the match."""
         found = {}
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
@@ -122,10 +122,15 @@ class Server:
                     title = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
             except (OSError, ProcessLookupError):
                 continue
-            m = re.search(r"zygote-real: %s \[(.*?)\]" % role, title)
+            m = re.search(pattern, title)
             if m:
-                found[int(pid)] = m.group(1)
+                found[int(pid)] = m
         return found
+
+    def processes(self, role):
+        """Pids of this server's processes whose title says `role`, with their release."""
+        return {pid: m.group(1)
+                for pid, m in self.titled(r"zygote-real: %s \[(.*?)\]" % role).items()}
 
     def workers(self):
         return self.processes("worker")
