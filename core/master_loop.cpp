@@ -3,6 +3,7 @@
 // event; every command the supervisor returns becomes a message, a signal or a spawn.
 #include <algorithm>
 #include <deque>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -371,6 +372,9 @@ class Master {
         break;
       case proto::Kind::worker_exited: {
         const int code = static_cast<int>(m.value);
+        // What the worker said before it died comes before its death: its last request
+        // figures, dropped once the supervisor has forgotten it, are in the socket by now.
+        read_reports(std::numeric_limits<int>::max());
         feed(ev::WorkerExited{WorkerId{m.id},
                               m.flag ? ExitStatus::killed_by(code) : ExitStatus::exited(code)});
         break;
@@ -399,8 +403,9 @@ class Master {
     }
   }
 
-  void read_reports() {
-    for (int i = 0; i < 4096; ++i) {  // bounded: the loop must come back to signals and time
+  // Bounded: the loop must come back to signals and time (before a worker's exit, all are read).
+  void read_reports(int most = 4096) {
+    for (int i = 0; i < most; ++i) {
       std::byte buf[sizeof(proto::Message)];
       auto r = os_.recv_message(report_recv_, buf, nullptr);
       if (!r.ok()) return;
@@ -436,6 +441,8 @@ class Master {
       if (!r.ok() || !r.value) break;
       reaped.push_back(*r.value);
     }
+    // An orphan's last words before its reaping, as for a worker its zygote reaped.
+    if (!reaped.empty()) read_reports(std::numeric_limits<int>::max());
     std::stable_partition(reaped.begin(), reaped.end(),
                           [this](const os::Reaped& x) { return zygote_pids_.count(x.pid) != 0; });
     for (const os::Reaped& x : reaped) on_reaped(x);

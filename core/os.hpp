@@ -257,6 +257,11 @@ class Os {
 
   // Raises this process's descriptor limit to its hard limit; returns the new limit.
   virtual Result<std::uint64_t> raise_descriptor_limit() = 0;
+  // This process's descriptor limit as it stands (the soft RLIMIT_NOFILE): descriptors are
+  // numbered below it.
+  virtual Result<std::uint64_t> descriptor_limit() = 0;
+  // Whether descriptor `fd` is open in this process (fcntl(F_GETFD); nothing is allocated).
+  virtual bool descriptor_open(Fd fd) = 0;
 };
 
 // close(2) releases the descriptor whatever it returns (Linux), and on a socket or a pipe an error

@@ -178,6 +178,17 @@ void Supervisor::on(const ev::ZygoteExited& e) {
       w.stop_deadline = now_ + config_.graceful_timeout;
     }
   }
+  // A worker it was asked for and never reported is lost: forked or not, the zygote's death has
+  // settled it (a forked one is now the master's child), so the children are listed at once
+  // (ev::ChildrenListed) rather than after lost_worker_timeout. Waiting for the worker's own
+  // reaping is not enough: it may have been reaped before its zygote, as an unknown child.
+  bool lost = false;
+  for (const auto& [id, w] : workers_) lost = lost || (w.zygote == z.id && !w.pid);
+  if (lost && !children_asked_) {
+    ZYG_MARK("worker.lost-listed");
+    children_asked_ = true;
+    out_.push_back(cmd::ListChildren{});
+  }
   // A zygote killed while loading the version meant to serve says nothing about the code: that
   // is a crash, restarted with backoff below. Any other death while loading is a load failure.
   const bool crashed_serving = e.status.signaled && serving_ == z.id;

@@ -32,6 +32,10 @@ constexpr Nanos kReturnRetry = 1s;  // how long a connection may wait to go back
 // How long a worker that ran out of work stays "busy" in the master's view: a hand-off that comes
 // sooner is served without telling the master anything. The master's busy count lags by this.
 constexpr Nanos kIdleReportDelay = 5ms;
+// Descriptors a request may need besides its connection (a spooled body, its mapping or reader,
+// what the app opens for it): a worker with fewer free retires before a hand-off is lost for
+// want of one.
+constexpr std::uint64_t kDescriptorsSpare = 16;
 
 class Worker {
  public:
@@ -44,6 +48,11 @@ class Worker {
 
   int run() {
     pid_ = os_.getpid();
+    if (auto limit = os_.descriptor_limit();
+        limit.ok() && limit.value > 2 * kDescriptorsSpare && limit.value < (1u << 30)) {
+      descriptor_limit_ = limit.value;
+      descriptor_watch_ = static_cast<os::Fd>(limit.value - kDescriptorsSpare);
+    }
     const os::Signal caught[] = {os::Signal::term, os::Signal::usr1};
     if (os_.catch_signals(caught) != 0) return exit_code::config_error;
     (void)os_.ignore_signal(os::Signal::interrupt);  // a terminal's ^C is the master's to handle
@@ -211,17 +220,38 @@ class Worker {
     }
     serve_connection(c);
     release_body(c);
+    // Descriptors are numbered lowest free first: once the one kDescriptorsSpare below the
+    // limit is in use, nearly every one below it is too (the app's, most likely).
+    if (descriptor_watch_ >= 0 && os_.descriptor_open(descriptor_watch_)) {
+      out_of_descriptors("descriptor " + std::to_string(descriptor_watch_) + " of " +
+                         std::to_string(descriptor_limit_) + " in use");
+    }
     became_idle();
   }
 
   // The kernel could not give us the connection (we are out of descriptors): it is closed; the
-  // front learns so, as from a worker that closed it.
+  // front learns so, as from a worker that closed it, and the worker retires.
   void lost_handoff(std::uint64_t conn) {
     ZYG_MARK("worker.handoff-lost");
     handoff::Header h;
     h.kind = handoff::Kind::closed;
     h.conn = conn;
     (void)send_to_front(h, {}, -1);
+    out_of_descriptors("a hand-off's connection could not be received: that connection is lost");
+  }
+
+  // Guarded like memory and CPU: a worker whose descriptors run out (an app that leaks them,
+  // most likely) says so once and retires; a fresh worker, replaced without backoff, takes its
+  // slot with the descriptors the zygote left it.
+  void out_of_descriptors(const std::string& what) {
+    if (retiring_) return;
+    ZYG_MARK("worker.out-of-descriptors");
+    const std::string line = "zygote: worker " + std::to_string(pid_) +
+                             ": descriptors nearly exhausted (" + what +
+                             "): retiring, to be replaced\n";
+    static_cast<void>(os_.write(2, std::as_bytes(std::span(line))));
+    retiring_ = true;
+    begin_drain();
   }
 
   std::size_t backlog_cap() const { return args_.config.http.buffered_max(); }
@@ -695,6 +725,8 @@ class Worker {
   bool busy_ = false;  // as the master last heard
   bool draining_ = false;
   bool retiring_ = false;
+  std::uint64_t descriptor_limit_ = 0;
+  os::Fd descriptor_watch_ = -1;  // in use: fewer than kDescriptorsSpare are free
 };
 
 }  // namespace

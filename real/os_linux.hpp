@@ -96,6 +96,8 @@ class LinuxOs final : public os::Os {
   os::Result<std::size_t> read_at(os::Fd fd, std::uint64_t offset,
                                   std::span<std::byte> into) override;
   os::Result<std::uint64_t> raise_descriptor_limit() override;
+  os::Result<std::uint64_t> descriptor_limit() override;
+  bool descriptor_open(os::Fd fd) override;
 
  private:
   struct Signals;  // what the handler recorded, and the wake pipe

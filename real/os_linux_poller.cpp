@@ -187,4 +187,12 @@ os::Result<std::uint64_t> LinuxOs::raise_descriptor_limit() {
   return {static_cast<std::uint64_t>(lim.rlim_cur), 0};
 }
 
+bool LinuxOs::descriptor_open(os::Fd fd) { return ::fcntl(fd, F_GETFD) != -1; }
+
+os::Result<std::uint64_t> LinuxOs::descriptor_limit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return os::Result<std::uint64_t>::fail(errno);
+  return {static_cast<std::uint64_t>(lim.rlim_cur), 0};
+}
+
 }  // namespace zyg::real

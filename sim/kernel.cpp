@@ -68,6 +68,18 @@ void Kernel::start_fiber(Slot s) {
                        [this, s](ctx::fiber&& sink) {
                          sched_ = std::move(sink);
                          Process& self = proc(s);
+                         self.ran = true;
+                         // Signals that came while its setup had them blocked take effect now,
+                         // with their default actions (no handler is set yet).
+                         for (int sig = 1; sig < 32 && self.pending != 0; ++sig) {
+                           const auto g = static_cast<os::Signal>(sig);
+                           if (!(self.pending & bit(g)) || default_is_ignore(g)) continue;
+                           if (default_is_stop(g)) continue;
+                           ZYG_MARK("kernel.signal-at-first-run");
+                           terminate(s, ExitStatus::killed_by(sig));
+                           return std::move(sched_);
+                         }
+                         self.pending = 0;
                          try {
                            const int code = self.main(*self.os);
                            sys_exit(code);
@@ -347,6 +359,10 @@ void Kernel::deliver(Process& target, os::Signal sig, Slot sender) {
     default: break;
   }
   const std::uint32_t b = bit(sig);
+  if (!target.ran) {
+    target.pending |= b;
+    return;
+  }
   if (target.ignored & b) return;
   if (sig == os::Signal::term && target.ignores_term) return;
   if (target.caught & b) {
@@ -438,6 +454,19 @@ int Kernel::sys_catch(std::span<const os::Signal> sigs) {
   for (os::Signal s : sigs) {
     p.caught |= bit(s);
     p.ignored &= ~bit(s);
+  }
+  if (listener_) listener_->on_catch(p);
+  if (p.stopped) {
+    // Stopped during its own call (by the fault injector): as on Linux, it runs no further
+    // until continued.
+    const Slot self = p.slot;
+    p.wake_on_continue = true;
+    p.run = RunState::blocked;
+    if (listener_) listener_->on_run_changed(p);
+    yield();
+    Process& again = proc(self);
+    again.run = RunState::runnable;
+    if (listener_) listener_->on_run_changed(again);
   }
   return 0;
 }

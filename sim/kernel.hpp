@@ -126,6 +126,9 @@ struct Process {
   std::string title;
   RunState run = RunState::runnable;
   bool stopped = false;
+  // Not yet run: as over real fork, where a child keeps every signal blocked until its setup is
+  // done, signals other than SIGKILL, SIGSTOP and SIGCONT wait for its first run (Kernel::deliver).
+  bool ran = false;
   bool wake_queued = false;
   bool wake_on_continue = false;
   std::map<Fd, File> fds;
@@ -173,6 +176,8 @@ class KernelListener {
   virtual void on_connection_received(const Process&, const Connection&) {}
   virtual void on_term_taken(const Process&) {}
   virtual void on_master_died(const Process&) {}
+  // A process set signals it catches (its handlers are in place from then on).
+  virtual void on_catch(const Process&) {}
   // A process begins a fork (spawn): a fault injector may strike it mid-fork.
   virtual void on_fork(const Process& /*parent*/) {}
   // A process made too many system calls without ever blocking: it spins without time passing.

@@ -169,6 +169,13 @@ class SimOs final : public os::Os {
   }
   // Descriptors are not a scarce resource in the simulated kernel.
   os::Result<std::uint64_t> raise_descriptor_limit() override { return {1u << 20, 0}; }
+  // The simulated kernel has no descriptor limit; running out is a fault (a hand-off's
+  // descriptor dropped on receipt, as MSG_CTRUNC).
+  os::Result<std::uint64_t> descriptor_limit() override { return {1u << 20, 0}; }
+  bool descriptor_open(os::Fd fd) override {
+    k_.syscall();
+    return me().fds.count(fd) != 0;
+  }
 
  private:
   Process& me() {

@@ -418,6 +418,10 @@ void World::on_process_started(const Process& p) {
   const Role role = p.is_master ? Role::master : p.role;
   if (role == Role::front) scheduling_.ended("no front", kernel_.now());
   checker_.process_started(kernel_.now(), p.slot, p.pid, role, p.version, p.serial, p.generation);
+  if (stall_child_of_ != kNoSlot && p.parent == stall_child_of_ && p.role == Role::worker) {
+    stall_child_of_ = kNoSlot;
+    stall_child_ = p.slot;  // stopped at its first sys_catch (World::on_catch)
+  }
   if (opt_.verbose)
     line(kernel_.now(), "kernel", "spawn pid " + std::to_string(p.pid) + " " + p.title);
 }
@@ -505,9 +509,34 @@ void World::on_fork(const Process& parent) {
   ZYG_MARK("fault.kill-zygote-forking");
   faulted_.insert(s);
   result_.markers.push_back({kernel_.now(), "SIGKILL zygote mid-fork", true});
-  // Somewhere in the middle of its fork: before or after the child exists.
+  // Half the time the child is stopped once its signal handlers are in place (as a pause
+  // would), and only then is the zygote killed: the lost worker that outlives its zygote
+  // unreported and exits, on its parent's death signal, only when continued. The master must
+  // keep its slot while it exists and release it once it is reaped (World::on_catch).
+  if (kernel_.rng("faults").below(2) == 0) {
+    stall_child_of_ = s;
+    stall_child_for_ = kernel_.rng("faults").between(Nanos{200'000'000}, Nanos{2'000'000'000});
+    return;
+  }
+  // Otherwise somewhere in the middle of its fork: before or after the child exists.
   const Nanos when = kernel_.now() + kernel_.rng("faults").between(Nanos{1000}, Nanos{150'000});
   kernel_.at(when, 4, [this, s] { kernel_.signal_slot(s, os::Signal::kill); });
+}
+
+void World::on_catch(const Process& p) {
+  if (p.slot != stall_child_) return;
+  stall_child_ = kNoSlot;
+  ZYG_MARK("fault.stall-forked-worker");
+  const Slot child = p.slot;
+  const Slot zygote = p.parent;
+  faulted_.insert(child);
+  result_.markers.push_back({kernel_.now(), "SIGSTOP worker as it is forked", true});
+  line(kernel_.now(), "fault",
+       "worker stopped as it is forked, its zygote killed (pid " + std::to_string(p.pid) + ")");
+  kernel_.signal_slot(child, os::Signal::stop);
+  kernel_.at(kernel_.now(), 4, [this, zygote] { kernel_.signal_slot(zygote, os::Signal::kill); });
+  kernel_.at(kernel_.now() + stall_child_for_, 4,
+             [this, child] { kernel_.signal_slot(child, os::Signal::cont); });
 }
 
 void World::on_livelock(const Process& p) {

@@ -78,6 +78,7 @@ class World final : public KernelListener, public MasterObserver, public FaultRe
   void on_client_data(ConnId id) override;
   void on_client_closed(ConnId id, bool reset) override;
   void on_process_started(const Process& p) override;
+  void on_catch(const Process& p) override;  // stops the drawn child of a zygote killed mid-fork
   void on_process_exited(const Process& p) override;
   void on_process_reaped(const Process& p, const Process& reaper) override;
   void on_signal(Slot sender, Pid target, const Process* p, os::Signal sig) override;
@@ -132,7 +133,12 @@ class World final : public KernelListener, public MasterObserver, public FaultRe
   bool stopping_service_ = false;
   bool master_refused_ = false;
   std::string last_deployed_;    // what the app symlink names
-  bool kill_next_fork_ = false;  // exited with a code that says restarting would not help
+  bool kill_next_fork_ = false;  // "kill zygote forking": the next fork's zygote is killed
+  // ... and the child it forks meanwhile, if any and if drawn, is stopped for this long once its
+  // signal handlers are in place: the lost worker that outlives its zygote's death.
+  Slot stall_child_of_ = kNoSlot;
+  Slot stall_child_ = kNoSlot;
+  Nanos stall_child_for_{0};
   std::optional<int> master_exit_code_;
   std::set<Slot> faulted_;
   std::map<Slot, int> generation_of_;

@@ -81,7 +81,13 @@ void Harness::apply(const Commands& cmds) {
       replies_.push_back(ev::FrontExited{front_generation_, ExitStatus::killed_by(9)});
     }
     if (std::holds_alternative<cmd::ListChildren>(c)) {
-      replies_.push_back(ev::ChildrenListed{unknown_children_});
+      // Truthful, as the OS would be: a worker that exists and was never reported spawned is
+      // a child the master cannot name, besides the strangers a test sets.
+      std::vector<Pid> unknown = unknown_children_;
+      for (const auto& [w, z] : requested_) {
+        if (exists_.count(w)) unknown.push_back(900000 + static_cast<Pid>(w.value));
+      }
+      replies_.push_back(ev::ChildrenListed{unknown});
     }
 
     if (auto* x = std::get_if<cmd::Exit>(&c)) {

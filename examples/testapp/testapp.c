@@ -15,12 +15,14 @@
  * An unknown key or a malformed value fails the load with a message naming the line.
  * A request target with the query parameter ms=N (e.g. "/?ms=500") sleeps N ms instead of
  * latency_ms; leak_mib=N allocates and touches N MiB that the worker never frees (a leak, for
- * memory limits and the OOM killer). Responses are 200 "testapp <release> pid <pid>\n"; with sum=1
- * in the query, the greeting ends " body <bytes> fnv <FNV-1a 64 of the body, 16 hex digits>\n"
- * instead. Takes no arguments. */
+ * memory limits and the OOM killer); leak_fds=N opens N descriptors (of /dev/null) that the worker
+ * never closes, fewer if it runs out (a leak, for descriptor exhaustion). Responses are 200
+ * "testapp <release> pid <pid>\n"; with sum=1 in the query, the greeting ends " body <bytes> fnv
+ * <FNV-1a 64 of the body, 16 hex digits>\n" instead. Takes no arguments. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,6 +205,12 @@ static int testapp_handle(void* state, const struct zygote_request* req,
       const size_t bytes = (size_t)leak * 1024u * 1024u;
       unsigned char* lost = (unsigned char*)malloc(bytes);
       if (lost != NULL) memset(lost, 0xa5, bytes); /* touched: resident, never freed */
+    }
+  }
+  {
+    long long fds = query_number(req->target, req->target_len, "leak_fds=");
+    for (; fds > 0; --fds) {
+      if (open("/dev/null", O_RDONLY | O_CLOEXEC) < 0) break; /* out of them: stop there */
     }
   }
   ms = query_number(req->target, req->target_len, "ms=");

@@ -2,6 +2,7 @@
 // record what they observe; assertions run outside the fibers, after the run.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -185,6 +186,39 @@ TEST(Kernel, StoppedProcessRunsOnlyAfterContinue) {
   k.external_kill(child, Signal::cont);
   k.run_until(6s);
   EXPECT_GE(finished, 5s);
+}
+
+// As over real fork, where the child keeps every signal blocked until its setup is done: a
+// signal sent before a process first runs waits for that first run, then acts by default (it has
+// no handler yet). SIGKILL acts at once.
+TEST(Kernel, ASignalBeforeTheFirstRunActsThenByDefault) {
+  struct Exits : KernelListener {
+    std::map<Pid, std::pair<Nanos, std::string>> seen;
+    Kernel* k = nullptr;
+    void on_process_exited(const Process& p) override {
+      seen[p.pid] = {k->now(), to_string(p.status)};
+    }
+  } exits;
+  Kernel k(small());
+  exits.k = &k;
+  k.set_listener(&exits);
+  bool ran = false;
+  const Pid termed = k.spawn_root(program([&](os::Os&) {
+                                    ran = true;
+                                    return 0;
+                                  }),
+                                  1);
+  const Pid killed = k.spawn_root(program([](os::Os&) { return 0; }), 1);
+  ASSERT_EQ(k.external_kill(termed, Signal::term), 0);
+  ASSERT_EQ(k.external_kill(killed, Signal::kill), 0);
+  EXPECT_EQ(exits.seen.count(termed), 0u) << "SIGTERM waits for the first run";
+  ASSERT_EQ(exits.seen.count(killed), 1u) << "SIGKILL acts at once";
+  EXPECT_EQ(exits.seen[killed].second, "killed by signal 9");
+  k.run_until(1s);
+  ASSERT_EQ(exits.seen.count(termed), 1u);
+  EXPECT_EQ(exits.seen[termed].second, "killed by signal 15");
+  EXPECT_GT(exits.seen[termed].first, Nanos{0}) << "at its first run, after the signal";
+  EXPECT_FALSE(ran) << "its program never ran: the default action came first";
 }
 
 TEST(Kernel, ParentDeathSignalAndSubreaper) {

@@ -4,7 +4,8 @@ holding a connection and a spool file): what it holds is served, the failure is 
 it recovers when descriptors free up; forks refused for want of processes (RLIMIT_NPROC, as root
 for the user the workers run as) are retried with backoff while the workers that exist serve, and
 the budget stays exact; workers the OOM killer kills (a memory cgroup of their own, as root) are
-named as such and replaced; an event log on a full disk never stops the serving."""
+named as such and replaced; a worker whose app leaks descriptors retires before a hand-off is
+lost for want of one; an event log on a full disk never stops the serving."""
 import json
 import os
 import pwd
@@ -143,6 +144,52 @@ class Exhaustion(unittest.TestCase):
         for said in (b"accept failed", b"could not be stored"):
             self.assertLessEqual(log.count(said), 1, "said once:\n" + s.log_text())
         self.assertIsNone(s.proc.poll(), s.log_text())
+        code, out = s.ctl("stop")
+        self.assertEqual(code, 0, out)
+        self.assertEqual(s.proc.wait(timeout=30), 0, s.log_text())
+
+    def test_a_worker_running_out_of_descriptors_retires_and_loses_nothing(self):
+        """An app that leaks descriptors, a few per request: the worker that runs low says so
+        once and retires after the request it has; a fresh worker takes its slot; no request
+        fails, even when one request takes every descriptor left."""
+        s = self.server()
+        s.popen_extra = {"preexec_fn": lambda: resource.setrlimit(resource.RLIMIT_NOFILE,
+                                                                  (256, 256))}
+        s.start("A", "testapp", "--status-bind", "127.0.0.1:0", workers=2)
+        port = int(s.wait_log(r"status on port (\d+)", 10).group(1))
+        before = set(s.workers())
+        pattern = rb"worker (\d+): descriptors nearly exhausted \(([^\n]*)\)"
+        # 4 leaked a request (fewer than the 16 a worker keeps spare): about 55 requests bring a
+        # worker to its limit of 256.
+        codes = [s.get("/?leak_fds=4")[0] for _ in range(150)]
+        self.assertEqual(codes, [200] * 150, s.log_text())
+        said = re.findall(pattern, s.read_log())
+        self.assertTrue(said, s.log_text())
+        retired = {int(pid) for pid, _ in said}
+        self.assertEqual(len(retired), len(said), "once per worker:\n" + s.log_text())
+        self.assertTrue(retired & before, "one of the first workers retired")
+        self.assertTrue(all(b"descriptor 240 of 256 in use" == why for _, why in said), said)
+        self.assertTrue(wait_until(lambda: retired.isdisjoint(s.workers()), 10), s.log_text())
+        self.assertTrue(wait_until(lambda: len(s.workers()) == 2, 10), s.log_text())
+        exits = status_json(port)["worker_exits"]
+        self.assertGreaterEqual(exits["retired"], len(retired), exits)
+        self.assertEqual(exits.get("crash", 0), 0, exits)
+
+        # Every descriptor in one request: the worker retires after it, and its next hand-off
+        # still arrives (the connection it closed left a descriptor for it).
+        code, _, body = s.get("/?leak_fds=1000")
+        self.assertEqual(code, 200)
+        full = re.search(rb"pid (\d+)", body).group(1)
+
+        def said_by_full():
+            self.assertEqual(s.get("/")[0], 200)
+            return full in [pid for pid, _ in re.findall(pattern, s.read_log())]
+        self.assertTrue(wait_until(said_by_full, 10, step=0.01), s.log_text())
+        self.assertTrue(wait_until(lambda: len(s.workers()) == 2 and
+                                   status_json(port)["workers"]["ready"] == 2, 10), s.log_text())
+        self.assertEqual([s.get("/")[0] for _ in range(10)], [200] * 10)
+        print(re.findall(rb"zygote: worker [^\n]*", s.read_log()),
+              status_json(port)["worker_exits"], flush=True)
         code, out = s.ctl("stop")
         self.assertEqual(code, 0, out)
         self.assertEqual(s.proc.wait(timeout=30), 0, s.log_text())
