@@ -175,8 +175,8 @@ class Exhaustion(unittest.TestCase):
         self.assertGreaterEqual(exits["retired"], len(retired), exits)
         self.assertEqual(exits.get("crash", 0), 0, exits)
 
-        # Every descriptor in one request: the worker retires after it, and its next hand-off
-        # still arrives (the connection it closed left a descriptor for it).
+        # Every descriptor in one request: the probe after it finds the worker out of them, so it
+        # retires at once, and the requests after it are served by the others.
         code, _, body = s.get("/?leak_fds=1000")
         self.assertEqual(code, 200)
         full = re.search(rb"pid (\d+)", body).group(1)
