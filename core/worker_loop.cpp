@@ -50,7 +50,6 @@ class Worker {
     pid_ = os_.getpid();
     if (auto limit = os_.descriptor_limit();
         limit.ok() && limit.value > 2 * kDescriptorsSpare && limit.value < (1u << 30)) {
-      descriptor_limit_ = limit.value;
       descriptor_watch_ = static_cast<os::Fd>(limit.value - kDescriptorsSpare);
     }
     const os::Signal caught[] = {os::Signal::term, os::Signal::usr1};
@@ -223,8 +222,10 @@ class Worker {
     // Descriptors are numbered lowest free first: once the one kDescriptorsSpare below the
     // limit is in use, nearly every one below it is too (the app's, most likely).
     if (descriptor_watch_ >= 0 && os_.descriptor_open(descriptor_watch_)) {
-      out_of_descriptors("descriptor " + std::to_string(descriptor_watch_) + " of " +
-                         std::to_string(descriptor_limit_) + " in use");
+      out_of_descriptors(
+          "descriptor " + std::to_string(descriptor_watch_) + " of " +
+          std::to_string(static_cast<std::uint64_t>(descriptor_watch_) + kDescriptorsSpare) +
+          " in use");
     }
     became_idle();
   }
@@ -725,8 +726,7 @@ class Worker {
   bool busy_ = false;  // as the master last heard
   bool draining_ = false;
   bool retiring_ = false;
-  std::uint64_t descriptor_limit_ = 0;
-  os::Fd descriptor_watch_ = -1;  // in use: fewer than kDescriptorsSpare are free
+  os::Fd descriptor_watch_ = -1;  // the limit less kDescriptorsSpare: in use, fewer are free
 };
 
 }  // namespace

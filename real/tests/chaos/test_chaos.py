@@ -4,8 +4,9 @@ SIGSTOPped for 1 to 3 s, and deploys alternate between two releases. Then the fa
 every failed request must be explained by a process killed while it could hold that request (the
 load client's failure times against the kills: from 0.3 s before one, the client's clock starting
 a little late, to 1 s after); the server must be back to 4 ready workers within 1 s of the last
-fault; after the stop no process is left; zygote-check finds the event log clean, the explained failures counted apart. ZYGOTE_CHAOS_SECONDS (default 60) is how
-long the faults go on; scripts/chaos.sh MINUTES runs longer. Every process is stopped by its id."""
+fault; after the stop no process is left; zygote-check finds the event log clean, the explained
+failures counted apart. ZYGOTE_CHAOS_SECONDS (default 60) is how long the faults go on;
+scripts/chaos.sh MINUTES runs longer. Every process is stopped by its id."""
 import json
 import os
 import random
