@@ -249,8 +249,8 @@ class Front {
       Conn c(os_, args_.http, next_id(), now, 0);
       auto [it, fresh] = conns_.emplace(r.value, std::move(c));
       (void)fresh;
-      watch(r.value, os::ev::in);
       set_deadline(r.value, it->second, now + args_.http.request_read_timeout);
+      read_then_watch(r.value, it->second, now);
       set_accepting(true);
       if (!accepting_ && !stopping_) {
         ZYG_MARK("front.at-limit");
@@ -282,6 +282,16 @@ class Front {
     }
   }
 
+  // Reads what is there before watching: a client has often sent its request already (the
+  // first, on a connection the backlog held; the next, on one back from a worker: the client had
+  // its response before the connection was given back). Such a connection is then queued for a
+  // worker without ever entering the interest set, two epoll_ctl calls saved for one read.
+  void read_then_watch(os::Fd fd, Conn& c, Nanos now) {
+    read_from(fd, c, now);
+    auto it = conns_.find(fd);
+    if (it != conns_.end() && !it->second.queued && !it->second.writing) watch(fd, os::ev::in);
+  }
+
   void read_from(os::Fd fd, Conn& c, Nanos now) {
     char buf[kReadChunk];
     bool eof = false;
@@ -301,6 +311,9 @@ class Front {
         if (was_idle) c.request_started = now;
         set_deadline(fd, c, now + args_.http.request_read_timeout);
       }
+      // A complete request (or a malformed one) goes on as it is: what came after it stays in
+      // the socket for whoever serves it, and no read is spent learning that nothing did.
+      if (r.value < sizeof buf && (c.http.request_ready() || c.http.error_ready())) break;
     }
     if (eof) c.http.feed_eof();
     examine(fd, c, now, eof);
@@ -487,14 +500,13 @@ class Front {
     auto [it, fresh] = conns_.insert_or_assign(fd, std::move(c));
     (void)fresh;
     Conn& conn = it->second;
-    watch(fd, os::ev::in);
     if (bytes.empty()) {
       set_deadline(fd, conn, now + args_.http.keepalive_timeout);
     } else {
       conn.http.feed(bytes);
       set_deadline(fd, conn, now + args_.http.request_read_timeout);
-      examine(fd, conn, now, false);
     }
+    read_then_watch(fd, conn, now);
     set_accepting(true);
   }
 

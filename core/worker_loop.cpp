@@ -72,7 +72,8 @@ class Worker {
         app_.worker_exit();
         return retiring_ ? exit_code::retired : exit_code::clean;
       }
-      if (wait_for_handoff()) take_handoff();
+      // Under load a hand-off is usually waiting already: take it without a wait first.
+      if (!take_handoff() && wait_for_handoff()) take_handoff();
       heartbeat(os_.now());
     }
   }
@@ -188,18 +189,23 @@ class Worker {
     return r.ok() && r.value > 0 && (fds[0].revents & os::ev::in) != 0;
   }
 
-  void take_handoff() {
+  // False when no hand-off was there (another worker took it, or none came yet).
+  bool take_handoff() {
     int error = 0;
     auto r = handoff::receive(os_, args_.requests_in, backlog_cap(), &error);
-    if (!r && error != os::err::again && error != os::err::intr) {
+    if (!r && (error == os::err::again || error == os::err::intr)) return false;
+    if (!r) {
       begin_drain();  // every writer is gone (the master died): nothing more will come
-      return;
+      return true;
     }
-    if (r && r->lost != 0) return lost_handoff(r->lost);
-    if (!r || r->conn < 0) return;  // another worker took it, or it was malformed
+    if (r->lost != 0) {
+      lost_handoff(r->lost);
+      return true;
+    }
+    if (r->conn < 0) return true;  // malformed
     if (r->header.kind != handoff::Kind::request) {
       (void)os_.close(r->conn);
-      return;
+      return true;
     }
     ZYG_MARK("worker.handoff");
     Conn c{r->conn,
@@ -228,6 +234,7 @@ class Worker {
           " in use");
     }
     became_idle();
+    return true;
   }
 
   // The kernel could not give us the connection (we are out of descriptors): it is closed; the
@@ -312,7 +319,9 @@ class Worker {
       // A malformed request read behind it (the response's framing found it) is answered here
       // (400, then close), as the front would; handing it back would only cost a round trip.
       if (c.http.should_close() && !c.http.error_ready()) return close(c);
-      read_available(c);
+      // Only a client that sent more than this request with it (pipelining) is read again
+      // here; for any other the read would find nothing yet, so the front watches for the next.
+      if (!c.http.idle()) read_available(c);
       if (ZYG_BUG(drop_keepalive) && draining_ && c.http.request_ready()) return close(c);
       const bool next_ready = c.http.request_ready() || c.http.error_ready();
       if (c.http.should_close() && !next_ready) return close(c);
