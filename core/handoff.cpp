@@ -51,7 +51,9 @@ bool read_exactly(os::Os& os, os::Fd file, std::size_t n, std::string& out) {
 }
 
 std::optional<Received> receive(os::Os& os, os::Fd channel, std::size_t bytes_max, int* error) {
-  std::array<std::byte, kMessageMax + 1> buf{};
+  // Not zeroed: only the bytes received are read, and this runs for every hand-off (and every
+  // look that finds none), where clearing 16 KiB cost the front a tenth of its time.
+  std::array<std::byte, kMessageMax + 1> buf;  // NOLINT(cppcoreguidelines-pro-type-member-init)
   std::vector<os::Fd> fds;
   auto r = os.recv_message(channel, buf, &fds);
   if (!r.ok() || r.value == 0) {
