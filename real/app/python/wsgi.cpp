@@ -63,13 +63,19 @@ bool is_tchar(char c) {
   return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
-// A native string (PEP 3333: str holding only latin-1 code points) as its bytes.
+// A native string (PEP 3333: str holding only latin-1 code points) as its bytes. A str whose
+// code points all fit a byte is stored as latin-1 already: those bytes are read in place.
 std::optional<std::string> latin1(PyObject* s, const char* what) {
   if (!PyUnicode_Check(s)) {
     PyErr_Format(PyExc_TypeError, "%s must be str, not %.80s", what, Py_TYPE(s)->tp_name);
     return std::nullopt;
   }
-  PyObject* b = PyUnicode_AsLatin1String(s);
+  if (PyUnicode_READY(s) != 0) return std::nullopt;
+  if (PyUnicode_KIND(s) == PyUnicode_1BYTE_KIND) {
+    return std::string(reinterpret_cast<const char*>(PyUnicode_1BYTE_DATA(s)),
+                       static_cast<std::size_t>(PyUnicode_GET_LENGTH(s)));
+  }
+  PyObject* b = PyUnicode_AsLatin1String(s);  // raises: a code point above U+00FF
   if (b == nullptr) return std::nullopt;
   std::string out(PyBytes_AS_STRING(b), static_cast<std::size_t>(PyBytes_GET_SIZE(b)));
   Py_DECREF(b);
@@ -150,8 +156,14 @@ PyObject* start_response_call(PyObject* self, PyObject* args, PyObject* kwargs) 
   PyObject* status = nullptr;
   PyObject* headers = nullptr;
   PyObject* exc_info = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|O:start_response", const_cast<char**>(kwlist),
-                                   &status, &headers, &exc_info)) {
+  const Py_ssize_t n = PyTuple_GET_SIZE(args);
+  if (kwargs == nullptr && (n == 2 || n == 3)) {  // the usual call, read without a format
+    status = PyTuple_GET_ITEM(args, 0);
+    headers = PyTuple_GET_ITEM(args, 1);
+    if (n == 3) exc_info = PyTuple_GET_ITEM(args, 2);
+  } else if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|O:start_response",
+                                          const_cast<char**>(kwlist), &status, &headers,
+                                          &exc_info)) {
     return nullptr;
   }
   Reply* r = reply_of(self);
@@ -182,7 +194,8 @@ PyObject* start_response_call(PyObject* self, PyObject* args, PyObject* kwargs) 
   r->headers = std::move(parsed.headers);
   r->declared = http::declared_length(r->headers);
   r->status_set = true;
-  return PyObject_GetAttrString(self, "write");
+  static PyObject* const write_name = PyUnicode_InternFromString("write");
+  return write_name == nullptr ? nullptr : PyObject_GetAttr(self, write_name);
 }
 
 PyObject* write_call(PyObject* self, PyObject* data) {
@@ -246,9 +259,14 @@ std::string path_bytes(std::string_view path) {
 // Bounded: header names beyond the first kKeysMax distinct ones are made per request.
 constexpr std::size_t kKeysMax = 512;
 
+struct NameHash {
+  using is_transparent = void;  // looked up by string_view: no string is made to find a key
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
 PyObject* key(std::string_view name) {
-  static std::unordered_map<std::string, PyObject*> keys;
-  if (auto it = keys.find(std::string(name)); it != keys.end()) {
+  static std::unordered_map<std::string, PyObject*, NameHash, std::equal_to<>> keys;
+  if (auto it = keys.find(name); it != keys.end()) {
     Py_INCREF(it->second);
     return it->second;  // a new reference, always
   }
@@ -272,6 +290,15 @@ bool put(PyObject* env, std::string_view name, PyObject* value, bool steal = tru
 }
 
 bool set(PyObject* env, const char* name, PyObject* value) { return put(env, name, value); }
+
+// wsgi.input for a body held in memory: a BytesIO over it.
+PyObject* input_of(PyObject* bytes_io, const std::string& body) {
+  PyObject* b = PyBytes_FromStringAndSize(body.data(), static_cast<Py_ssize_t>(body.size()));
+  if (b == nullptr) return nullptr;
+  PyObject* in = PyObject_CallOneArg(bytes_io, b);
+  Py_DECREF(b);
+  return in;
+}
 
 PyObject* str(std::string_view s) {
   return PyUnicode_DecodeLatin1(s.data(), static_cast<Py_ssize_t>(s.size()), nullptr);
@@ -326,22 +353,21 @@ PyObject* PythonApp::environ(const AppRequest& req) {
   const bool has_length =
       spooled || !req.body.empty() || http_header(req, "Content-Length").has_value();
   const std::string server_name = req.local_host.empty() ? "localhost" : req.local_host;
-  bool ok = set(env, "REQUEST_METHOD", str(req.method)) && set(env, "SCRIPT_NAME", str("")) &&
+  bool ok = set(env, "REQUEST_METHOD", str(req.method)) && set(env, "SCRIPT_NAME", key("")) &&
             set(env, "PATH_INFO", str(path_bytes(path))) && set(env, "QUERY_STRING", str(query)) &&
             set(env, "SERVER_NAME", str(server_name)) &&
             set(env, "SERVER_PORT", str(std::to_string(req.local_port))) &&
-            set(env, "SERVER_PROTOCOL", str(req.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1")) &&
+            set(env, "SERVER_PROTOCOL", key(req.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1")) &&
             set(env, "REMOTE_ADDR", str(req.peer_host)) &&
             set(env, "REMOTE_PORT", str(std::to_string(req.peer_port))) &&
             (!content_type || set(env, "CONTENT_TYPE", str(*content_type))) &&
             (!has_length || set(env, "CONTENT_LENGTH", str(content_length))) &&
             add_header_fields(env, req);
   ok =
-      ok && put(env, "wsgi.version", version_, false) && set(env, "wsgi.url_scheme", str("http")) &&
+      ok && put(env, "wsgi.version", version_, false) && set(env, "wsgi.url_scheme", key("http")) &&
       set(env, "wsgi.input",
           spooled ? PyObject_CallMethod(bootstrap_, "spooled_input", "i", req.body_file)
-                  : PyObject_CallFunction(bytes_io_, "y#", req.body.data(),
-                                          static_cast<Py_ssize_t>(req.body.size()))) &&
+                  : input_of(bytes_io_, req.body)) &&
       put(env, "wsgi.errors", errors_, false) && put(env, "wsgi.multithread", Py_False, false) &&
       put(env, "wsgi.multiprocess", Py_True, false) && put(env, "wsgi.run_once", Py_False, false) &&
       put(env, "wsgi.input_terminated", Py_True, false) &&
@@ -500,8 +526,10 @@ bool send_file(Reply& r, const FileSpan& f) {
 // PEP 3333: the iterable's close() is called whatever happened, once the response is done. A
 // close() that raises is logged; the response was already decided.
 void close_iterable(PyObject* result, PyObject* bootstrap, Reply& r) {
-  if (!PyObject_HasAttrString(result, "close")) return;
-  PyObject* done = PyObject_CallMethod(result, "close", nullptr);
+  if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) return;  // they have none
+  static PyObject* const close_name = PyUnicode_InternFromString("close");
+  if (close_name == nullptr || !PyObject_HasAttr(result, close_name)) return;
+  PyObject* done = PyObject_CallMethodNoArgs(result, close_name);
   if (done == nullptr) return log_failure(r, bootstrap);
   Py_DECREF(done);
 }
@@ -532,7 +560,8 @@ void PythonApp::serve(const AppRequest& req, Responder& out) {
   sr->reply = &r;
   PyObject* input = req.body_file >= 0 ? PyDict_GetItemString(env, "wsgi.input") : nullptr;
   Py_XINCREF(input);
-  PyObject* result = PyObject_CallFunctionObjArgs(app_, env, sr, nullptr);
+  PyObject* args[] = {env, reinterpret_cast<PyObject*>(sr)};
+  PyObject* result = PyObject_Vectorcall(app_, args, 2, nullptr);
   Py_DECREF(env);
   if (result == nullptr) {
     app_failed(r, bootstrap_);

@@ -228,6 +228,25 @@ class Surface(unittest.TestCase):
         status, _, body = self.server.get("/exc-info")
         self.assertEqual((status, body), (503, b"replaced"))
 
+    def test_start_response_takes_keywords(self):
+        status, _, body = self.server.get("/keywords")
+        self.assertEqual((status, body), (200, b"by keyword"))
+
+    def test_a_header_value_goes_as_latin1_and_one_beyond_it_is_the_apps_error(self):
+        s = self.server.connect()
+        s.settimeout(10)
+        s.sendall(b"GET /header-text?v=latin1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+        s.close()
+        self.assertIn(b"\r\nX-Text: caf\xe9\r\n", data)
+        status, _, _ = self.server.get("/header-text?v=wide")
+        self.assertEqual(status, 500)
+        self.assertTrue(self.server.wait_log(r"GET /header-text\?v=wide: the app failed:", 5),
+                        self.server.log_text())
+        self.assertEqual(self.server.get("/env")[0], 200)
+
     def test_an_exception_before_the_response_is_a_500_and_logged(self):
         status, _, body = self.server.get("/fail-before")
         self.assertEqual(status, 500)

@@ -183,6 +183,24 @@ def sendfile(environ, start_response):
     return environ["wsgi.file_wrapper"](f)
 
 
+def keywords(environ, start_response):
+    """start_response called with keywords, as PEP 3333 allows."""
+    body = b"by keyword"
+    start_response(status="200 OK", exc_info=None,
+                   response_headers=[("Content-Type", "text/plain"),
+                                     ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def header_text(environ, start_response):
+    """?v=latin1: a header value with a code point above ASCII that fits latin-1 (sent as its
+    byte); ?v=wide: one that does not (the app's error: a 500)."""
+    value = {"latin1": "caf\u00e9", "wide": "\u20ac"}[environ["QUERY_STRING"].split("=")[1]]
+    start_response("200 OK", [("Content-Type", "text/plain"), ("X-Text", value),
+                              ("Content-Length", "2")])
+    return [b"ok"]
+
+
 def unraisable(environ, start_response):
     return reply(start_response, json.dumps(UNRAISABLE).encode())
 
@@ -193,12 +211,13 @@ ROUTES = {"/env": env, "/input": input_methods, "/input-iter": input_iter, "/dig
           "/fail-during": fail_during, "/head": head, "/file": file_wrapper,
           "/sendfile": sendfile,
           "/short-length": short_length, "/long-length": long_length,
-          "/unraisable": unraisable}
+          "/unraisable": unraisable, "/keywords": keywords, "/header-text": header_text}
 
 
 def dispatch(environ, start_response):
     route = ROUTES.get(environ["PATH_INFO"], env)
-    if route in (fail_before, fail_during, endless, unraisable, short_length, long_length):
+    if route in (fail_before, fail_during, endless, unraisable, short_length, long_length,
+                 keywords, header_text):
         return route(environ, start_response)  # outside the validator: it would object first
     if route is sendfile:  # the validator would hide the file wrapper (it wraps the iterable)
         return route(environ, start_response)
