@@ -194,6 +194,9 @@ class Os {
   // One message, with descriptors passed along (SCM_RIGHTS). EMSGSIZE if it cannot fit.
   virtual Result<std::size_t> send_message(Fd fd, std::span<const std::byte> bytes,
                                            std::span<const Fd> pass) = 0;
+  // A descriptor passed arrives close-on-exec, its flags otherwise as the sender's: O_NONBLOCK
+  // belongs to the open file, which every copy shares (a connection accepted non-blocking stays
+  // so, and no call is spent checking it at each hand-off).
   virtual Result<std::size_t> recv_message(Fd fd, std::span<std::byte> into,
                                            std::vector<Fd>* passed) = 0;
   [[nodiscard]] virtual int shutdown(Fd fd, ShutdownHow how) = 0;

@@ -241,8 +241,6 @@ os::Result<std::size_t> LinuxOs::recv_message(os::Fd fd, std::span<std::byte> in
         ::close(got);  // nobody asked for it: do not leak it
         continue;
       }
-      const int fl = ::fcntl(got, F_GETFL);
-      if (fl >= 0 && (fl & O_NONBLOCK) == 0) ::fcntl(got, F_SETFL, fl | O_NONBLOCK);
       passed->push_back(got);
     }
   }
