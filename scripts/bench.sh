@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark and writes the report: the one documented command for issue 6.
 #
-#   scripts/bench.sh          full run, about 9 minutes on 2 cores after the build; writes
+#   scripts/bench.sh          full run, about 10 minutes on 2 cores after the build; writes
 #                             docs/BENCHMARKS.md and docs/bench/ (raw results *.json, plot data
 #                             *.dat and *.tsv, plots *.svg)
 #   scripts/bench.sh --quick  every suite at its smoke size (about 90 s) into
