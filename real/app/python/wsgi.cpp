@@ -255,8 +255,9 @@ std::string path_bytes(std::string_view path) {
   return out;
 }
 
-// The environ's keys, made and interned once: a request's dict is filled without building a key.
-// Bounded: header names beyond the first kKeysMax distinct ones are made per request.
+// The environ's keys, and the few values that never change ("", "http", "HTTP/1.1"), made and
+// interned once: a request's dict is filled without building them. Bounded: header names beyond
+// the first kKeysMax distinct ones are made per request.
 constexpr std::size_t kKeysMax = 512;
 
 struct NameHash {
